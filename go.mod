@@ -1,0 +1,3 @@
+module github.com/ivrd/ivrd
+
+go 1.26
