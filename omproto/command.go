@@ -43,9 +43,18 @@ func EncodeCommand(c Command, auth *Auth) []byte {
 	if auth != nil {
 		writeCommandAuth(w, auth)
 	}
-	w.open(c.Root(), "attribute", c.Verb())
-	c.writeBody(w)
-	w.close(c.Root())
+	// An unknown command is written back whole, with every attribute it
+	// came with, so that it decodes to the same element.
+	switch u := c.(type) {
+	case UnknownCommand:
+		w.element(u.Element)
+	case *UnknownCommand:
+		w.element(u.Element)
+	default:
+		w.open(c.Root(), "attribute", c.Verb())
+		c.writeBody(w)
+		w.close(c.Root())
+	}
 	return w.bytes()
 }
 
@@ -136,7 +145,9 @@ type Accept struct {
 type QueryVoiceFiles struct{}
 
 // UnknownCommand is a command document whose root or verb this package does
-// not know; DecodeCommand returns it rather than an error.
+// not know; DecodeCommand returns it (as a value, like every other command
+// type) rather than an error. EncodeCommand writes its Element back as it
+// is, attributes and all.
 type UnknownCommand struct {
 	Element Element
 }
@@ -244,15 +255,16 @@ func (QueryVoiceFiles) writeBody(w *writer) {
 func (u UnknownCommand) Root() string { return u.Element.Name }
 func (u UnknownCommand) Verb() string { return u.Element.attr("attribute") }
 func (u UnknownCommand) writeBody(w *writer) {
-	w.b.WriteString(strings.TrimSpace(u.Element.Text))
+	escape(&w.b, u.Element.Text)
 	w.elements(u.Element.Children)
 }
 
 // DecodeCommand reads a command body as the OM's command server does: the
 // <Auth> element, if any, may come before or after the command. A command
-// this package does not know is returned as *UnknownCommand. A command that
-// is known but lacks what it needs (a Connect with one object) is a
-// *DecodeError naming what is missing.
+// this package does not know is returned as an UnknownCommand value. A
+// command that is known but lacks what it needs (a Connect with one object)
+// is a *DecodeError naming what is missing; malformed XML is a
+// *SyntaxError, and a body without a command ErrEmpty.
 func DecodeCommand(body []byte) (Command, *Auth, error) {
 	doc, err := parse(body)
 	if err != nil {

@@ -88,6 +88,9 @@ func parse(body []byte) (*document, error) {
 	d.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil }
 	doc := &document{}
 	var stack []*Element
+	// texts[i] gathers the character data of stack[i]; appending to a
+	// buffer keeps text split by many comments or CDATA sections linear.
+	var texts [][]byte
 	count := 0
 	for {
 		tok, err := d.Token()
@@ -115,13 +118,15 @@ func parse(body []byte) (*document, error) {
 				parent.Children = append(parent.Children, el)
 				stack = append(stack, &parent.Children[len(parent.Children)-1])
 			}
+			texts = append(texts, nil)
 		case xml.EndElement:
 			if len(stack) == 0 {
 				return nil, &SyntaxError{Offset: d.InputOffset(), Err: errors.New("unexpected end element")}
 			}
 			top := stack[len(stack)-1]
-			top.Text = strings.TrimSpace(top.Text)
+			top.Text = string(bytes.TrimSpace(texts[len(texts)-1]))
 			stack = stack[:len(stack)-1]
+			texts = texts[:len(texts)-1]
 		case xml.CharData:
 			if len(stack) == 0 {
 				if len(bytes.TrimSpace(t)) > 0 {
@@ -129,7 +134,7 @@ func parse(body []byte) (*document, error) {
 				}
 				continue
 			}
-			stack[len(stack)-1].Text += string(t)
+			texts[len(texts)-1] = append(texts[len(texts)-1], t...)
 		case xml.Comment:
 			if len(stack) == 0 {
 				doc.comments = append(doc.comments, strings.TrimSpace(string(t)))
@@ -234,9 +239,22 @@ func (w *writer) elements(es []Element) {
 	}
 }
 
+// comment writes <!-- s -->. XML allows neither "--" nor characters outside
+// its range in a comment, so each run of dashes is broken up with spaces and
+// such characters become U+FFFD; every other comment reads back as written.
 func (w *writer) comment(s string) {
 	w.b.WriteString("<!-- ")
-	w.b.WriteString(strings.ReplaceAll(s, "--", "- -"))
+	dash := false
+	for _, r := range s {
+		if r == '-' && dash {
+			w.b.WriteByte(' ')
+		}
+		dash = r == '-'
+		if !xmlChar(r) {
+			r = '\uFFFD'
+		}
+		w.b.WriteRune(r)
+	}
 	w.b.WriteString(" -->")
 }
 
@@ -260,10 +278,19 @@ func escape(b *bytes.Buffer, s string) {
 		case '\t', '\n', '\r':
 			fmt.Fprintf(b, "&#x%X;", r)
 		default:
-			if r < 0x20 || r == 0xFFFE || r == 0xFFFF || (r >= 0xD800 && r <= 0xDFFF) {
+			if !xmlChar(r) {
 				r = '\uFFFD'
 			}
 			b.WriteRune(r)
 		}
 	}
+}
+
+// xmlChar reports whether XML 1.0 allows r in a document. Invalid UTF-8
+// reaches here as U+FFFD, which it allows.
+func xmlChar(r rune) bool {
+	return r == '\t' || r == '\n' || r == '\r' ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
 }

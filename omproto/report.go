@@ -49,6 +49,7 @@ func KnownEvent(name string) bool {
 }
 
 func canonicalEvent(name string) string {
+	name = strings.TrimSpace(name)
 	for _, n := range EventNames {
 		if strings.EqualFold(n, name) {
 			return n
@@ -66,7 +67,9 @@ func canonicalEvent(name string) string {
 // device does.
 type Event struct {
 	Name string
-	// Calls are the visitor and outer legs in document order.
+	// Calls are the visitor and outer legs in document order. A leg nested
+	// inside another (no device is known to send one) stays in that leg's
+	// Peers.
 	Calls []Call
 	// Objects are the other objects (ext, trunk, line, group, menu) in
 	// document order, including those nested inside a call leg.
@@ -77,7 +80,9 @@ type Event struct {
 	Divert *Divert
 	// Failure is the code and reason of a FAILED event.
 	Failure *Failure
-	// Recording is the <recording> of a 2015-era BYE.
+	// Recording is the <recording> of a 2015-era BYE: the first one with
+	// text, whether a child of the event or of a call leg; any later one is
+	// kept in Extra.
 	Recording string
 	// Extra holds children the decoder did not know, in order.
 	Extra []Element
@@ -239,15 +244,18 @@ func decodeEvent(el *Element) *Event {
 		switch {
 		case isObj && k.IsCall():
 			c, nested, info, infoSet := decodeCall(ch, k)
-			ev.Calls = append(ev.Calls, c)
-			ev.Objects = append(ev.Objects, nested...)
+			for _, n := range nested {
+				if n.Kind.IsCall() {
+					c.Peers = append(c.Peers, n)
+				} else {
+					ev.Objects = append(ev.Objects, n)
+				}
+			}
 			if infoSet {
 				ev.Info = info
 			}
-			if rec := ch.Child("recording"); rec != nil && ev.Recording == "" {
-				ev.Recording = rec.Text
-				ev.Calls[len(ev.Calls)-1].Extra = dropChild(ev.Calls[len(ev.Calls)-1].Extra, "recording")
-			}
+			c.Extra = ev.takeRecording(c.Extra)
+			ev.Calls = append(ev.Calls, c)
 		case isObj:
 			ev.Objects = append(ev.Objects, decodeRef(ch, k))
 		case ch.is("info"):
@@ -256,7 +264,7 @@ func decodeEvent(el *Element) *Event {
 			ev.Divert = &Divert{From: ch.attr("from"), To: ch.attr("to"), Reason: ch.attr("reason")}
 		case ch.is("err"):
 			ev.Failure = &Failure{Code: atoiLoose(ch.childText("code")), Reason: ch.childText("reason")}
-		case ch.is("recording"):
+		case ch.is("recording") && ev.Recording == "":
 			ev.Recording = ch.Text
 		default:
 			ev.Extra = append(ev.Extra, *ch)
@@ -271,15 +279,17 @@ func decodeEvent(el *Element) *Event {
 	return ev
 }
 
-func dropChild(es []Element, name string) []Element {
-	out := es[:0]
-	for _, e := range es {
-		if !e.is(name) {
-			out = append(out, e)
+// takeRecording moves <recording> elements out of a call leg's unknown
+// children into e.Recording until one with text is found, and returns the
+// children left.
+func (e *Event) takeRecording(extra []Element) []Element {
+	var out []Element
+	for _, x := range extra {
+		if e.Recording == "" && x.is("recording") {
+			e.Recording = x.Text
+			continue
 		}
-	}
-	if len(out) == 0 {
-		return nil
+		out = append(out, x)
 	}
 	return out
 }
@@ -360,59 +370,78 @@ func (e *Event) Encode() []byte {
 	return w.bytes()
 }
 
+// writeEvent writes the event with its children where a device puts them:
+// leading trunks before the call legs (INCOMING, INVITE), the menu and the
+// digits of a DTMF inside its call leg, the other objects after the legs.
+// Only leading runs of Objects are moved, so that decoding the output gives
+// Objects back in the same order.
 func writeEvent(w *writer, e *Event) {
 	w.open("Event", "attribute", e.Name)
-	nestInCall := e.Name == EventDTMF && len(e.Calls) > 0
+	objs := e.Objects
 	// In the attribute shape of FAILED, code and reason sit on the last
-	// object written: the last non-call object, or else the last call.
-	attrsOnObject := e.Failure != nil && e.Failure.Attrs && len(e.Objects) > 0
-	attrsOnCall := e.Failure != nil && e.Failure.Attrs && len(e.Objects) == 0 && len(e.Calls) > 0
-	for i := range e.Calls {
-		c := &e.Calls[i]
-		var inner func()
-		if i == 0 && nestInCall {
-			inner = func() {
-				for _, o := range e.Objects {
-					if o.Kind == KindMenu {
-						writeRef(w, o)
-					}
-				}
-				w.textIf("info", e.Info)
-			}
+	// object at the top level: the last of Objects, or else the last call.
+	coded := -1
+	attrsOnCall := false
+	if f := e.Failure; f != nil && f.Attrs {
+		if len(objs) > 0 {
+			coded = len(objs) - 1
+		} else {
+			attrsOnCall = len(e.Calls) > 0
 		}
-		if i == 0 && e.Recording != "" {
-			prev := inner
-			inner = func() {
-				if prev != nil {
-					prev()
-				}
-				w.text("recording", e.Recording)
-			}
-		}
-		if attrsOnCall && i == len(e.Calls)-1 {
-			writeCall(w, c, inner, "code", strconv.Itoa(e.Failure.Code), "reason", e.Failure.Reason)
-			continue
-		}
-		writeCall(w, c, inner)
 	}
-	for i, o := range e.Objects {
-		if nestInCall && o.Kind == KindMenu {
-			continue
-		}
-		if attrsOnObject && i == len(e.Objects)-1 {
+	before := 0
+	for before < len(objs) && objs[before].Kind == KindTrunk {
+		before++
+	}
+	dtmf := e.Name == EventDTMF && len(e.Calls) > 0
+	nested := before
+	for dtmf && nested < len(objs) && objs[nested].Kind == KindMenu && nested != coded {
+		nested++
+	}
+	writeObj := func(i int) {
+		o := objs[i]
+		if i == coded {
 			w.empty(string(o.Kind), "id", o.ID, "lineid", o.LineID, "to", o.To,
 				"code", strconv.Itoa(e.Failure.Code), "reason", e.Failure.Reason)
-			continue
+			return
 		}
 		writeRef(w, o)
 	}
-	if !nestInCall {
+	for i := 0; i < before; i++ {
+		writeObj(i)
+	}
+	for i := range e.Calls {
+		var inner func()
+		if i == 0 && (dtmf || e.Recording != "") {
+			inner = func() {
+				for j := before; j < nested; j++ {
+					writeRef(w, objs[j])
+				}
+				if dtmf {
+					w.textIf("info", e.Info)
+				}
+				w.textIf("recording", e.Recording)
+			}
+		}
+		if attrsOnCall && i == len(e.Calls)-1 {
+			writeCall(w, &e.Calls[i], inner, "code", strconv.Itoa(e.Failure.Code), "reason", e.Failure.Reason)
+			continue
+		}
+		writeCall(w, &e.Calls[i], inner)
+	}
+	for i := nested; i < len(objs); i++ {
+		writeObj(i)
+	}
+	if !dtmf {
 		w.textIf("info", e.Info)
+	}
+	if len(e.Calls) == 0 {
+		w.textIf("recording", e.Recording)
 	}
 	if e.Divert != nil {
 		w.empty("divert", "from", e.Divert.From, "to", e.Divert.To, "reason", e.Divert.Reason)
 	}
-	if e.Failure != nil && !attrsOnObject && !attrsOnCall {
+	if e.Failure != nil && coded < 0 && !attrsOnCall {
 		w.open("err")
 		w.text("code", strconv.Itoa(e.Failure.Code))
 		w.textIf("reason", e.Failure.Reason)
