@@ -1,0 +1,76 @@
+// Command ivrd is a programmable IVR engine for New Rock OM IP-PBXs.
+//
+// Usage:
+//
+//	ivrd <command> [flags]
+//
+// Commands:
+//
+//	sim    run the OM simulator on its own
+//
+// Run "ivrd <command> -h" for a command's flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := NewMain()
+	if err := m.Run(ctx, os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(m.Stderr, "ivrd:", err)
+		os.Exit(1)
+	}
+}
+
+// Main is the program: its output streams and the subcommands.
+type Main struct {
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// NewMain returns a Main writing to the process's standard streams.
+func NewMain() *Main {
+	return &Main{Stdout: os.Stdout, Stderr: os.Stderr}
+}
+
+const usage = `ivrd is a programmable IVR engine for New Rock OM IP-PBXs.
+
+Usage:
+
+	ivrd <command> [flags]
+
+Commands:
+
+	sim    run the OM simulator on its own, to point a test deployment at
+
+Run "ivrd <command> -h" for a command's flags.
+`
+
+// Run runs the subcommand named by args[0].
+func (m *Main) Run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "sim":
+		return (&SimCommand{main: m}).Run(ctx, args[1:])
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(m.Stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (run \"ivrd help\")", args[0])
+}
