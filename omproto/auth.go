@@ -58,12 +58,13 @@ func (a *Auth) Verify(secret string, now time.Time, window time.Duration) error 
 	if err != nil {
 		return fmt.Errorf("%w: timestamp %q is not Unix seconds", ErrStaleSignature, a.Timestamp)
 	}
-	skew := now.Sub(time.Unix(sec, 0))
-	if skew < 0 {
-		skew = -skew
-	}
-	if skew > window {
-		return fmt.Errorf("%w: timestamp %s is %s away from now", ErrStaleSignature, a.Timestamp, skew.Round(time.Second))
+	// Compare instants rather than a difference: now.Sub saturates for a
+	// timestamp centuries away (milliseconds sent as seconds), and the
+	// negated minimum Duration is still negative, so such a timestamp would
+	// have passed as fresh.
+	ts := time.Unix(sec, 0)
+	if ts.Before(now.Add(-window)) || ts.After(now.Add(window)) {
+		return fmt.Errorf("%w: timestamp %s is more than %s away from now", ErrStaleSignature, a.Timestamp, window)
 	}
 	return nil
 }

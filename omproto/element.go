@@ -137,7 +137,9 @@ func parse(body []byte) (*document, error) {
 			texts[len(texts)-1] = append(texts[len(texts)-1], t...)
 		case xml.Comment:
 			if len(stack) == 0 {
-				doc.comments = append(doc.comments, strings.TrimSpace(string(t)))
+				// encoding/xml checks the characters of text but not of
+				// comments; keep a comment to what a document can hold.
+				doc.comments = append(doc.comments, strings.TrimSpace(strings.Map(xmlCharOrReplacement, string(t))))
 			}
 		}
 	}
@@ -284,6 +286,13 @@ func escape(b *bytes.Buffer, s string) {
 			b.WriteRune(r)
 		}
 	}
+}
+
+func xmlCharOrReplacement(r rune) rune {
+	if xmlChar(r) {
+		return r
+	}
+	return '\uFFFD'
 }
 
 // xmlChar reports whether XML 1.0 allows r in a document. Invalid UTF-8
