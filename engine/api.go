@@ -1,0 +1,441 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/pm"
+)
+
+// installAPI builds the call table and the ivr global for a session.
+func (s *Session) installAPI(ctx context.Context) {
+	L := s.L
+	c := L.NewTable()
+	c.RawSetString("id", lua.LString(s.ID))
+	c.RawSetString("from", lua.LString(s.From))
+	c.RawSetString("to", lua.LString(s.To))
+	c.RawSetString("direction", lua.LString(s.Direction))
+	c.RawSetString("device", lua.LString(s.Device.Name))
+	c.RawSetString("vars", L.NewTable())
+	methods := map[string]func(*lua.LState) int{
+		"play":       s.luaPlay(ctx),
+		"gather":     s.luaGather(ctx),
+		"say_digits": s.luaSayDigits(ctx),
+		"transfer":   s.luaTransfer(ctx),
+		"hangup":     s.luaHangup(ctx),
+		"sleep":      s.luaSleep(ctx),
+	}
+	for name, f := range methods {
+		c.RawSetString(name, L.NewFunction(f))
+	}
+	s.callTable = c
+
+	ivr := L.NewTable()
+	logt := L.NewTable()
+	for _, lvl := range []string{"debug", "info", "warn", "error"} {
+		logt.RawSetString(lvl, L.NewFunction(s.luaLog(hclog.LevelFromString(lvl))))
+	}
+	ivr.RawSetString("log", logt)
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	ivr.RawSetString("now", L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LNumber(float64(s.r.clk.Now().UnixMilli()) / 1000))
+		return 1
+	}))
+	ivr.RawSetString("random", L.NewFunction(func(L *lua.LState) int { return luaRandom(L, rng) }))
+	ivr.RawSetString("ext_state", L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LString(s.r.ExtState(s.Device.Name, checkKey(L, 1, "ext"))))
+		return 1
+	}))
+	ivr.RawSetString("secret", L.NewFunction(func(L *lua.LState) int {
+		v := checkKey(L, 1, "value")
+		if v != "" && !s.isSecret(v) {
+			s.secrets = append(s.secrets, v)
+		}
+		L.Push(lua.LString(v))
+		return 1
+	}))
+	jsont := L.NewTable()
+	jsont.RawSetString("encode", L.NewFunction(luaJSONEncode))
+	jsont.RawSetString("decode", L.NewFunction(luaJSONDecode))
+	ivr.RawSetString("json", jsont)
+	L.SetGlobal("ivr", ivr)
+	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {
+		parts := make([]string, L.GetTop())
+		for i := range parts {
+			parts[i] = L.ToStringMeta(L.Get(i + 1)).String()
+		}
+		s.log.Info(s.redact(strings.Join(parts, "\t")), "at", strings.TrimSuffix(L.Where(1), ":"))
+		return 0
+	}))
+}
+
+// checkKey reads a string or number argument as a string.
+func checkKey(L *lua.LState, n int, what string) string {
+	switch v := L.Get(n).(type) {
+	case lua.LString:
+		return string(v)
+	case lua.LNumber:
+		return v.String()
+	}
+	L.ArgError(n, what+" must be a string")
+	return ""
+}
+
+// method checks that a call method was called with ':' on this call and
+// that the call is still in the IVR.
+func (s *Session) method(L *lua.LState, name string) {
+	if L.Get(1) != s.callTable {
+		L.RaiseError("call:%s must be called with ':' (call:%s(…))", name, name)
+	}
+	if s.inEnded {
+		L.RaiseError("call:%s cannot be used in ended()", name)
+	}
+	if s.left || s.hungUp {
+		s.over(name)
+	}
+}
+
+// retHangup returns nil, "hangup" to Lua.
+func retReason(L *lua.LState, reason string) int {
+	L.Push(lua.LNil)
+	L.Push(lua.LString(reason))
+	return 2
+}
+
+// promptArg reads a prompt: a file name, "a+b", or a list of names.
+func promptArg(L *lua.LState, v lua.LValue, what string) []string {
+	var files []string
+	switch p := v.(type) {
+	case lua.LString:
+		files = chainFiles(string(p))
+	case *lua.LTable:
+		n := p.Len()
+		for i := 1; i <= n; i++ {
+			f, ok := p.RawGetInt(i).(lua.LString)
+			if !ok {
+				L.RaiseError("%s: item %d is a %s, not a file name", what, i, p.RawGetInt(i).Type())
+			}
+			files = append(files, chainFiles(string(f))...)
+		}
+	default:
+		L.RaiseError("%s: must be a file name or a list of file names, not a %s", what, v.Type())
+	}
+	for _, f := range files {
+		if f == "" || strings.ContainsAny(f, "<>&\"' \t\n") {
+			L.RaiseError("%s: %q is not a voice file name", what, f)
+		}
+	}
+	if len(files) == 0 {
+		L.RaiseError("%s: no file to play", what)
+	}
+	return files
+}
+
+func (s *Session) luaPlay(ctx context.Context) lua.LGFunction {
+	return func(L *lua.LState) int {
+		s.method(L, "play")
+		files := promptArg(L, L.Get(2), "call:play")
+		if L.GetTop() >= 3 {
+			decodeOptions(L, 3, "call:play", nil)
+		}
+		return s.doPlay(ctx, L, files)
+	}
+}
+
+func (s *Session) doPlay(ctx context.Context, L *lua.LState, files []string) int {
+	var res string
+	var err error
+	s.blocking(ctx, func() { res, err = s.play(ctx, files) })
+	if err != nil {
+		s.log.Warn("play failed", "error", err)
+		return retReason(L, "failed")
+	}
+	if res == "hangup" {
+		return retReason(L, "hangup")
+	}
+	L.Push(lua.LString(res))
+	return 1
+}
+
+func (s *Session) luaSayDigits(ctx context.Context) lua.LGFunction {
+	return func(L *lua.LState) int {
+		s.method(L, "say_digits")
+		digits := checkKey(L, 2, "digits")
+		if L.GetTop() >= 3 {
+			decodeOptions(L, 3, "call:say_digits", nil)
+		}
+		files := make([]string, 0, len(digits))
+		for i := 0; i < len(digits); i++ {
+			d := digits[i]
+			if d < '0' || d > '9' {
+				L.RaiseError("call:say_digits: %q is not a digit", string(d))
+			}
+			files = append(files, s.Device.DigitFiles[d-'0'])
+		}
+		if len(files) == 0 {
+			L.RaiseError("call:say_digits: no digits")
+		}
+		if s.isSecret(digits) {
+			s.secretChains = append(s.secretChains, chains(files)...)
+		}
+		return s.doPlay(ctx, L, files)
+	}
+}
+
+func (s *Session) luaGather(ctx context.Context) lua.LGFunction {
+	return func(L *lua.LState) int {
+		s.method(L, "gather")
+		o := gatherOpts{min: 1, max: 1, timeout: 5 * time.Second, digitTimeout: 3 * time.Second, tries: 1}
+		term := "\x00"
+		var validErr error
+		decodeOptions(L, 2, "call:gather", map[string]optFunc{
+			"prompt":         func(v lua.LValue) { o.prompt = promptArg(L, v, "call:gather: prompt") },
+			"invalid_prompt": func(v lua.LValue) { o.invalidPrompt = promptArg(L, v, "call:gather: invalid_prompt") },
+			"noinput_prompt": func(v lua.LValue) { o.noinputPrompt = promptArg(L, v, "call:gather: noinput_prompt") },
+			"min":            intOpt(L, "call:gather", "min", 0, 64, &o.min),
+			"max":            intOpt(L, "call:gather", "max", 1, 64, &o.max),
+			"tries":          intOpt(L, "call:gather", "tries", 1, 20, &o.tries),
+			"timeout":        secondsOpt(L, "call:gather", "timeout", &o.timeout),
+			"digit_timeout":  secondsOpt(L, "call:gather", "digit_timeout", &o.digitTimeout),
+			"flush":          boolOpt(L, "call:gather", "flush", &o.flush),
+			"terminator": func(v lua.LValue) {
+				t, ok := v.(lua.LString)
+				if !ok || len(t) > 1 || (len(t) == 1 && !isKey(t[0])) {
+					L.RaiseError("call:gather: terminator must be one key (0-9, *, #, A-D) or \"\"")
+				}
+				term = string(t)
+			},
+			"valid": func(v lua.LValue) {
+				p, ok := v.(lua.LString)
+				if !ok {
+					L.RaiseError("call:gather: valid must be a Lua pattern string")
+				}
+				o.valid = string(p)
+				_, validErr = pm.Find(anchor(o.valid), nil, 0, 1)
+			},
+		})
+		if validErr != nil {
+			L.RaiseError("call:gather: valid: %v", validErr)
+		}
+		if o.min > o.max {
+			L.RaiseError("call:gather: min (%d) is greater than max (%d)", o.min, o.max)
+		}
+		switch {
+		case term == "\x00" && o.max > 1:
+			o.terminator = '#'
+		case term != "\x00" && term != "":
+			o.terminator = term[0]
+		}
+		var input, reason string
+		var err error
+		s.blocking(ctx, func() { input, reason, err = s.gather(ctx, o) })
+		if err != nil {
+			s.log.Warn("gather failed", "error", err)
+			return retReason(L, "failed")
+		}
+		if reason != "" {
+			return retReason(L, reason)
+		}
+		L.Push(lua.LString(input))
+		return 1
+	}
+}
+
+func isKey(k byte) bool {
+	return (k >= '0' && k <= '9') || k == '*' || k == '#' || (k >= 'A' && k <= 'D')
+}
+
+func (s *Session) luaTransfer(ctx context.Context) lua.LGFunction {
+	return func(L *lua.LState) int {
+		s.method(L, "transfer")
+		var t Target
+		set := 0
+		str := func(dst *string, name string, counts bool) optFunc {
+			return func(v lua.LValue) {
+				switch x := v.(type) {
+				case lua.LString:
+					*dst = string(x)
+				case lua.LNumber:
+					*dst = x.String()
+				default:
+					L.RaiseError("call:transfer: %s must be a string, not a %s", name, v.Type())
+				}
+				if *dst == "" {
+					L.RaiseError("call:transfer: %s is empty", name)
+				}
+				if counts {
+					set++
+				}
+			}
+		}
+		decodeOptions(L, 2, "call:transfer", map[string]optFunc{
+			"ext":    str(&t.Ext, "ext", true),
+			"group":  str(&t.Group, "group", true),
+			"queue":  str(&t.Queue, "queue", true),
+			"number": str(&t.Number, "number", true),
+			"menu":   str(&t.Menu, "menu", true),
+			"trunk":  str(&t.Trunk, "trunk", false),
+		})
+		if set != 1 {
+			L.RaiseError("call:transfer: give exactly one of ext, group, queue, number, menu")
+		}
+		if t.Trunk != "" && t.Number == "" {
+			L.RaiseError("call:transfer: trunk goes with number")
+		}
+		var err error
+		s.blocking(ctx, func() { err = s.transfer(ctx, t) })
+		if err != nil {
+			var ref *Refusal
+			if errors.As(err, &ref) {
+				s.log.Info("transfer refused", "target", t.String(), "reason", ref.Reason, "detail", ref.Detail)
+				return retReason(L, ref.Reason)
+			}
+			s.log.Warn("transfer failed", "target", t.String(), "error", err)
+			return retReason(L, ReasonFailed)
+		}
+		L.Push(lua.LTrue)
+		return 1
+	}
+}
+
+func (s *Session) luaHangup(ctx context.Context) lua.LGFunction {
+	return func(L *lua.LState) int {
+		s.method(L, "hangup")
+		s.blocking(ctx, func() { s.hangup(ctx) })
+		L.Push(lua.LTrue)
+		return 1
+	}
+}
+
+func (s *Session) luaSleep(ctx context.Context) lua.LGFunction {
+	return func(L *lua.LState) int {
+		s.method(L, "sleep")
+		secs := float64(L.CheckNumber(2))
+		if secs < 0 || secs > 24*3600 || math.IsNaN(secs) {
+			L.ArgError(2, "seconds must be within 0–86400")
+		}
+		var ok bool
+		var err error
+		s.blocking(ctx, func() { ok, err = s.sleep(ctx, time.Duration(secs*float64(time.Second))) })
+		if err != nil || !ok {
+			return retReason(L, "hangup")
+		}
+		L.Push(lua.LTrue)
+		return 1
+	}
+}
+
+func (s *Session) luaLog(level hclog.Level) lua.LGFunction {
+	return func(L *lua.LState) int {
+		msg := s.redact(L.ToStringMeta(L.Get(1)).String())
+		args := []any{"at", strings.TrimSuffix(L.Where(1), ":")}
+		if t, ok := L.Get(2).(*lua.LTable); ok {
+			t.ForEach(func(k, v lua.LValue) {
+				args = append(args, k.String(), s.redact(L.ToStringMeta(v).String()))
+			})
+		}
+		s.log.Log(level, msg, args...)
+		return 0
+	}
+}
+
+func luaRandom(L *lua.LState, rng *rand.Rand) int {
+	switch L.GetTop() {
+	case 0:
+		L.Push(lua.LNumber(rng.Float64()))
+	case 1:
+		m := L.CheckInt(1)
+		if m < 1 {
+			L.ArgError(1, "interval is empty")
+		}
+		L.Push(lua.LNumber(rng.Intn(m) + 1))
+	default:
+		m, n := L.CheckInt(1), L.CheckInt(2)
+		if m > n {
+			L.ArgError(2, "interval is empty")
+		}
+		L.Push(lua.LNumber(m + rng.Intn(n-m+1)))
+	}
+	return 1
+}
+
+// optFunc decodes one option's value; it raises on a wrong one.
+type optFunc func(lua.LValue)
+
+// decodeOptions reads an option table at argument n, rejecting unknown
+// names and non-string keys; errors name the option and, through
+// RaiseError, the flow's file:line.
+func decodeOptions(L *lua.LState, n int, fn string, opts map[string]optFunc) {
+	v := L.Get(n)
+	if v == lua.LNil && opts != nil {
+		return
+	}
+	t, ok := v.(*lua.LTable)
+	if !ok {
+		L.RaiseError("%s: options must be a table, not a %s", fn, v.Type())
+	}
+	t.ForEach(func(k, val lua.LValue) {
+		name, ok := k.(lua.LString)
+		if !ok {
+			L.RaiseError("%s: option names must be strings, not %s", fn, k.Type())
+		}
+		f, known := opts[string(name)]
+		if !known {
+			L.RaiseError("%s: unknown option %q", fn, string(name))
+		}
+		f(val)
+	})
+}
+
+func intOpt(L *lua.LState, fn, name string, lo, hi int, dst *int) optFunc {
+	return func(v lua.LValue) {
+		n, ok := v.(lua.LNumber)
+		if !ok || float64(n) != math.Trunc(float64(n)) {
+			L.RaiseError("%s: %s must be a whole number, not %s", fn, name, describe(v))
+		}
+		if int(n) < lo || int(n) > hi {
+			L.RaiseError("%s: %s must be within %d–%d, not %d", fn, name, lo, hi, int(n))
+		}
+		*dst = int(n)
+	}
+}
+
+func secondsOpt(L *lua.LState, fn, name string, dst *time.Duration) optFunc {
+	return func(v lua.LValue) {
+		n, ok := v.(lua.LNumber)
+		if !ok {
+			L.RaiseError("%s: %s must be a number of seconds, not %s", fn, name, describe(v))
+		}
+		if n <= 0 || n > 3600 || math.IsNaN(float64(n)) {
+			L.RaiseError("%s: %s must be within 0–3600 seconds, not %v", fn, name, float64(n))
+		}
+		*dst = time.Duration(float64(n) * float64(time.Second))
+	}
+}
+
+func boolOpt(L *lua.LState, fn, name string, dst *bool) optFunc {
+	return func(v lua.LValue) {
+		b, ok := v.(lua.LBool)
+		if !ok {
+			L.RaiseError("%s: %s must be true or false, not %s", fn, name, describe(v))
+		}
+		*dst = bool(b)
+	}
+}
+
+func describe(v lua.LValue) string {
+	switch v.(type) {
+	case lua.LString:
+		return fmt.Sprintf("the string %q", v.String())
+	case lua.LNumber:
+		return "the number " + v.String()
+	}
+	return "a " + v.Type().String()
+}

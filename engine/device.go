@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// How gather waits after a prompt (omapi.md assumption 1).
+const (
+	// WaitParked: the call sits silent in the menu after EndOfAnn, still
+	// reporting keys, while ivrd's timer runs.
+	WaitParked = "parked"
+	// WaitSilence: the prompt is followed by copies of the silence file
+	// covering the timeout, so the device is still playing while ivrd
+	// waits; EndOfAnn then means no input.
+	WaitSilence = "silence"
+)
+
+// Device defaults.
+const (
+	DefaultCommandTimeout = 5 * time.Second
+	DefaultSilenceFile    = "silence"
+	DefaultSilenceLength  = time.Second
+)
+
+// Device is one OM the engine drives, with its configuration.
+type Device struct {
+	Name string
+	PBX  PBX
+	// MenuFirst and MenuLast bound the menu ids ivrd may assign (1–50).
+	MenuFirst, MenuLast int
+	// Fallback is the extension that takes calls whose flow failed or
+	// that no route matches; "" hangs them up.
+	Fallback string
+	// Wait is WaitParked (default) or WaitSilence.
+	Wait string
+	// SilenceFile and SilenceLength describe the device's silence file
+	// (default "silence", 1 s).
+	SilenceFile   string
+	SilenceLength time.Duration
+	// DigitFiles are the files say_digits plays for 0–9 (default
+	// user_digit_0 … user_digit_9).
+	DigitFiles [10]string
+	// CommandTimeout bounds each command (default 5 s).
+	CommandTimeout time.Duration
+
+	menus *menuPool
+}
+
+func (d *Device) commandTimeout() time.Duration {
+	if d.CommandTimeout > 0 {
+		return d.CommandTimeout
+	}
+	return DefaultCommandTimeout
+}
+
+func (d *Device) fill() error {
+	if d.Name == "" {
+		return fmt.Errorf("device: name is empty")
+	}
+	if d.PBX == nil {
+		return fmt.Errorf("device %s: no PBX", d.Name)
+	}
+	if d.MenuFirst == 0 && d.MenuLast == 0 {
+		d.MenuFirst, d.MenuLast = 41, 50
+	}
+	if d.MenuFirst < 1 || d.MenuLast > 50 || d.MenuFirst > d.MenuLast {
+		return fmt.Errorf("device %s: menus: [%d, %d] is not a range within 1–50", d.Name, d.MenuFirst, d.MenuLast)
+	}
+	switch d.Wait {
+	case "":
+		d.Wait = WaitParked
+	case WaitParked, WaitSilence:
+	default:
+		return fmt.Errorf("device %s: wait: %q is neither %q nor %q", d.Name, d.Wait, WaitParked, WaitSilence)
+	}
+	if d.SilenceFile == "" {
+		d.SilenceFile = DefaultSilenceFile
+	}
+	if d.SilenceLength <= 0 {
+		d.SilenceLength = DefaultSilenceLength
+	}
+	for i := range d.DigitFiles {
+		if d.DigitFiles[i] == "" {
+			d.DigitFiles[i] = "user_digit_" + strconv.Itoa(i)
+		}
+	}
+	d.menus = &menuPool{first: d.MenuFirst, last: d.MenuLast, byKey: map[MenuSettings]int{}}
+	return nil
+}
+
+// playMenu is the menu play and gather use: each key reported as pressed,
+// no exit key, the prompt played once — so ivrd owns every digit timer.
+var playMenu = MenuSettings{Repeat: 1, InfoLength: 1}
+
+// menuPool hands out the device's menu ids, one per distinct settings.
+// Menus are shared by all calls (the prompt is given per call), and an id
+// once given keeps its settings, so a menu a live call is in is never
+// re-assigned to other settings.
+type menuPool struct {
+	mu          sync.Mutex
+	first, last int
+	byKey       map[MenuSettings]int
+}
+
+// get returns the menu id for settings, assigning a free one on first use.
+func (p *menuPool) get(ctx context.Context, d *Device, m MenuSettings) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if id, ok := p.byKey[m]; ok {
+		return id, nil
+	}
+	id := p.first + len(p.byKey)
+	if id > p.last {
+		return 0, fmt.Errorf("device %s: no free menu id in %d–%d for settings %+v (%d in use)", d.Name, p.first, p.last, m, len(p.byKey))
+	}
+	cctx, cancel := context.WithTimeout(ctx, d.commandTimeout())
+	defer cancel()
+	if err := d.PBX.AssignMenu(cctx, id, m); err != nil {
+		return 0, fmt.Errorf("assign menu %d: %w", id, err)
+	}
+	p.byKey[m] = id
+	return id, nil
+}
+
+// reassign assigns every menu again, as after the device rebooted.
+func (p *menuPool) reassign(ctx context.Context, d *Device) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var first error
+	for m, id := range p.byKey {
+		cctx, cancel := context.WithTimeout(ctx, d.commandTimeout())
+		err := d.PBX.AssignMenu(cctx, id, m)
+		cancel()
+		if err != nil && first == nil {
+			first = fmt.Errorf("assign menu %d: %w", id, err)
+		}
+	}
+	return first
+}
+
+type secretKey struct{}
+
+// WithSecret marks a command's context as carrying a secret (a prompt chain
+// built from a value the flow passed to ivr.secret): whoever traces the
+// command must show it redacted.
+func WithSecret(ctx context.Context) context.Context {
+	return context.WithValue(ctx, secretKey{}, true)
+}
+
+// IsSecret reports whether ctx was marked by WithSecret.
+func IsSecret(ctx context.Context) bool {
+	v, _ := ctx.Value(secretKey{}).(bool)
+	return v
+}

@@ -1,0 +1,11 @@
+// Package engine runs ivrd's call flows: a Router maps each live call on an
+// OM device to a Session, one goroutine with one fresh sandboxed Lua state
+// running the flow version current when the call started. Sessions drive
+// the device through the small PBX interface defined here; the engine
+// knows no OM XML and serves nothing over HTTP (cmd/ivrd wires omproto to
+// it).
+//
+// Blocking flow calls (call:play, call:gather …) wait inside Go for the
+// device's reports and the session's timers, on the clock the Router was
+// given, so scenario tests run on virtual time.
+package engine

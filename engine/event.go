@@ -1,0 +1,51 @@
+package engine
+
+// Event is a device report as the engine sees it, converted from the wire
+// by the adapter in cmd/ivrd. Fields not carried by a kind are empty.
+type Event struct {
+	Device string // the device's configured name
+	Kind   string // one of the Ev… constants, or the report's own name
+	Leg    Leg    // the call leg the report is about, if any
+	From   string
+	To     string
+	CallID string
+	Digits string // DTMF keys
+	Menu   string // the menu of DTMF and EndOfAnn
+	Ext    string // the extension of RING, ANSWER, BUSY, IDLE …
+	Trunk  string // the trunk of INCOMING and INVITE
+	Code   int    // FAILED code
+	Reason string // FAILED reason (the device's words)
+}
+
+// Event kinds.
+const (
+	EvIncoming     = "incoming"
+	EvInvite       = "invite"
+	EvDTMF         = "dtmf"
+	EvEndOfAnn     = "end_of_ann"
+	EvBye          = "bye"
+	EvRing         = "ring"
+	EvAlert        = "alert"
+	EvAnswer       = "answer"
+	EvAnswered     = "answered"
+	EvBusy         = "busy"
+	EvIdle         = "idle"
+	EvOnline       = "online"
+	EvOffline      = "offline"
+	EvBootup       = "bootup"
+	EvConfigChange = "config_change"
+	EvFailed       = "failed"
+	EvTransient    = "transient"
+	EvQueue        = "queue"
+	EvDivert       = "divert"
+	EvCdr          = "cdr"
+)
+
+// callEvent reports whether an event kind belongs to a call's session.
+func callEvent(kind string) bool {
+	switch kind {
+	case EvDTMF, EvEndOfAnn, EvBye, EvRing, EvAlert, EvAnswer, EvAnswered, EvFailed, EvQueue, EvDivert:
+		return true
+	}
+	return false
+}

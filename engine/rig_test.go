@@ -1,0 +1,163 @@
+package engine_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ivrd/ivrd/engine"
+	"github.com/ivrd/ivrd/internal/clock"
+	"github.com/ivrd/ivrd/internal/ompbx"
+	"github.com/ivrd/ivrd/omproto"
+	"github.com/ivrd/ivrd/omproto/omsim"
+)
+
+var epoch = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+// rig is the engine on the simulator over real loopback HTTP, on a
+// virtual clock: simulator → Receiver → Router → Session → Lua → Client →
+// simulator.
+type rig struct {
+	t      *testing.T
+	clk    *clock.Virtual
+	sim    *omsim.Sim
+	router *engine.Router
+	dev    *engine.Device
+	logs   *logSink
+}
+
+type rigOptions struct {
+	sim    func(*omsim.Config)
+	device func(*engine.Device)
+	config func(*engine.Config)
+}
+
+// logSink keeps log lines for assertions.
+type logSink struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, string(p))
+	if testing.Verbose() {
+		os.Stderr.Write(p)
+	}
+	return len(p), nil
+}
+
+func (l *logSink) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
+}
+
+func compileFlows(t *testing.T, src map[string]string) engine.Flows {
+	t.Helper()
+	flows := engine.Flows{}
+	for name, code := range src {
+		f, err := engine.CompileFlow(name, "flows/"+name+".lua", []byte(code))
+		if err != nil {
+			t.Fatalf("compile %s: %v", name, err)
+		}
+		flows[name] = f
+	}
+	return flows
+}
+
+func newRig(t *testing.T, flows map[string]string, o rigOptions) *rig {
+	t.Helper()
+	clk := clock.NewVirtual(epoch)
+	var router atomic.Pointer[engine.Router]
+	rv := &omproto.Receiver{Handler: func(r *omproto.Report) {
+		if rt := router.Load(); rt != nil {
+			rt.Deliver(ompbx.Event("om1", r))
+		}
+	}}
+	app := httptest.NewServer(rv)
+	t.Cleanup(app.Close)
+
+	cfg := omsim.DefaultConfig()
+	cfg.ReportURL = app.URL + "/om/om1"
+	if o.sim != nil {
+		o.sim(&cfg)
+	}
+	sim, err := omsim.New(cfg, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	client, err := omproto.NewClient(sim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := &engine.Device{Name: "om1", PBX: &ompbx.PBX{Client: client}, MenuFirst: 41, MenuLast: 50, Fallback: "200"}
+	if o.device != nil {
+		o.device(dev)
+	}
+	logs := &logSink{}
+	ecfg := engine.Config{
+		Devices: []*engine.Device{dev},
+		Routes:  []engine.Route{{To: "*", Flow: "main"}},
+		Flows:   compileFlows(t, flows),
+		Clock:   clk,
+		Logger:  hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
+	}
+	if o.config != nil {
+		o.config(&ecfg)
+	}
+	rt, err := engine.NewRouter(ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Start(context.Background())
+	router.Store(rt)
+	t.Cleanup(rt.Close)
+	sim.Settle()
+	return &rig{t: t, clk: clk, sim: sim, router: rt, dev: dev, logs: logs}
+}
+
+// call places an incoming call and lets everything settle.
+func (r *rig) call(from string) *omsim.Call {
+	r.t.Helper()
+	c, err := r.sim.PlaceCall(from, "60001")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.sim.Settle()
+	return c
+}
+
+func (r *rig) advance(d time.Duration) { r.clk.Advance(d) }
+
+func (r *rig) press(c *omsim.Call, keys string) {
+	r.t.Helper()
+	if err := c.Press(keys); err != nil {
+		r.t.Fatalf("press %q: %v", keys, err)
+	}
+	r.sim.Settle()
+}
+
+// heard lists the files played to a caller, with "!" after those cut off.
+func heard(c *omsim.Call) []string {
+	var out []string
+	for _, h := range c.Heard() {
+		f := h.File
+		if !h.Completed {
+			f += "!"
+		}
+		out = append(out, f)
+	}
+	return out
+}

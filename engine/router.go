@@ -1,0 +1,337 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/ivrd/ivrd/internal/clock"
+)
+
+// Route chooses the flow for an incoming call. Device, To and From are
+// glob patterns (path.Match: "6000*", "*"); empty matches anything. The
+// first matching route wins.
+type Route struct {
+	Device string
+	To     string
+	From   string
+	Flow   string
+}
+
+func (rt Route) matches(device, to, from string) bool {
+	return glob(rt.Device, device) && glob(rt.To, to) && glob(rt.From, from)
+}
+
+func glob(pattern, s string) bool {
+	if pattern == "" || pattern == "*" {
+		return true
+	}
+	ok, err := path.Match(pattern, s)
+	return err == nil && ok
+}
+
+// Config is what a Router is built from.
+type Config struct {
+	Devices []*Device
+	Routes  []Route
+	Flows   FlowSource
+	// Clock is the time source (default clock.Real{}).
+	Clock clock.Clock
+	// Logger is the parent logger (default: none).
+	Logger hclog.Logger
+	Limits Limits
+	// HeapLimit stops running Lua steps when the process heap passes it,
+	// in bytes; zero turns the watchdog off.
+	HeapLimit uint64
+	// Modules are the embedded Lua modules flows may require.
+	Modules map[string]*lua.FunctionProto
+}
+
+// Router maps each live OM call to its Session and delivers the device's
+// reports: in order per call, never blocking the receiver, a slow call
+// never delaying another.
+type Router struct {
+	clk      clock.Clock
+	log      hclog.Logger
+	devices  map[string]*Device
+	routes   []Route
+	flows    FlowSource
+	limits   Limits
+	modules  map[string]*lua.FunctionProto
+	watchdog *watchdog
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[sessionKey]*Session
+	exts     map[string]map[string]string // device → ext → state
+	closed   bool
+
+	seq     atomic.Uint64
+	unknown atomic.Uint64
+}
+
+type sessionKey struct {
+	device string
+	leg    Leg
+}
+
+// NewRouter checks the configuration and builds a Router. Start it before
+// delivering events.
+func NewRouter(cfg Config) (*Router, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Flows == nil {
+		return nil, fmt.Errorf("engine: no flows")
+	}
+	r := &Router{
+		clk:      cfg.Clock,
+		log:      cfg.Logger.Named("engine"),
+		devices:  map[string]*Device{},
+		routes:   cfg.Routes,
+		flows:    cfg.Flows,
+		limits:   cfg.Limits.withDefaults(),
+		modules:  cfg.Modules,
+		watchdog: newWatchdog(cfg.HeapLimit),
+		sessions: map[sessionKey]*Session{},
+		exts:     map[string]map[string]string{},
+	}
+	if len(cfg.Devices) == 0 {
+		return nil, fmt.Errorf("engine: no devices")
+	}
+	for _, d := range cfg.Devices {
+		if err := d.fill(); err != nil {
+			return nil, fmt.Errorf("engine: %w", err)
+		}
+		if r.devices[d.Name] != nil {
+			return nil, fmt.Errorf("engine: device %s: the name is used twice", d.Name)
+		}
+		r.devices[d.Name] = d
+		r.exts[d.Name] = map[string]string{}
+	}
+	for i, rt := range cfg.Routes {
+		for _, p := range []string{rt.Device, rt.To, rt.From} {
+			if _, err := path.Match(p, ""); err != nil {
+				return nil, fmt.Errorf("engine: route %d: bad pattern %q", i+1, p)
+			}
+		}
+		if rt.Flow == "" {
+			return nil, fmt.Errorf("engine: route %d: flow is empty", i+1)
+		}
+	}
+	return r, nil
+}
+
+// Start assigns each device's menus and starts the heap watchdog. A device
+// that does not answer is logged, not fatal: menus are assigned again on
+// first use and on BOOTUP.
+func (r *Router) Start(ctx context.Context) {
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	go r.watchdog.run(r.ctx, 50*time.Millisecond)
+	for _, d := range r.sortedDevices() {
+		if _, err := d.menus.get(ctx, d, playMenu); err != nil {
+			r.log.Error("cannot assign menus; will retry on first call and on BOOTUP", "device", d.Name, "error", err)
+		}
+	}
+}
+
+func (r *Router) sortedDevices() []*Device {
+	out := make([]*Device, 0, len(r.devices))
+	for _, d := range r.devices {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Close ends every session's context and waits for the sessions to stop.
+func (r *Router) Close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.wg.Wait()
+}
+
+// Wait blocks until no session is running.
+func (r *Router) Wait() { r.wg.Wait() }
+
+// Deliver hands the router a device report. It never blocks.
+func (r *Router) Deliver(ev Event) {
+	d := r.devices[ev.Device]
+	if d == nil {
+		r.log.Warn("report from an unknown device", "device", ev.Device, "kind", ev.Kind)
+		return
+	}
+	r.trackExt(ev)
+	switch ev.Kind {
+	case EvIncoming, EvInvite:
+		r.startCall(d, ev)
+	case EvBootup:
+		r.log.Info("device booted; assigning menus again", "device", d.Name)
+		done := r.clk.Work()
+		go func() {
+			defer done()
+			if err := d.menus.reassign(r.ctx, d); err != nil {
+				r.log.Error("re-assigning menus after BOOTUP failed", "device", d.Name, "error", err)
+			}
+		}()
+	case EvCdr:
+		r.log.Debug("call record", "device", d.Name, "callid", ev.CallID)
+	default:
+		if !callEvent(ev.Kind) || ev.Leg.ID == "" {
+			return
+		}
+		r.mu.Lock()
+		s := r.sessions[sessionKey{d.Name, ev.Leg}]
+		r.mu.Unlock()
+		if s == nil {
+			r.unknown.Add(1)
+			r.log.Debug("report for no live call", "device", d.Name, "kind", ev.Kind, "leg", ev.Leg.String())
+			return
+		}
+		e := ev
+		s.push(item{ev: &e, done: r.clk.Work()})
+	}
+}
+
+// UnknownReports counts call reports that matched no live call.
+func (r *Router) UnknownReports() uint64 { return r.unknown.Load() }
+
+func (r *Router) trackExt(ev Event) {
+	if ev.Ext == "" {
+		return
+	}
+	state := ""
+	switch ev.Kind {
+	case EvBusy, EvAnswer:
+		state = "busy"
+	case EvIdle, EvOnline:
+		state = "idle"
+	case EvOffline:
+		state = "offline"
+	case EvRing:
+		state = "ringing"
+	default:
+		return
+	}
+	r.mu.Lock()
+	r.exts[ev.Device][ev.Ext] = state
+	r.mu.Unlock()
+}
+
+// ExtState returns the last known state of an extension: idle, busy,
+// ringing, offline, or unknown.
+func (r *Router) ExtState(device, ext string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st, ok := r.exts[device][ext]; ok {
+		return st
+	}
+	return "unknown"
+}
+
+// newCallID mints an id unique forever: time, a process-wide sequence and
+// random bits.
+func (r *Router) newCallID() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", r.clk.Now().UTC().Format("20060102T150405"), r.seq.Add(1), hex.EncodeToString(b[:]))
+}
+
+func (r *Router) route(device, to, from string) (Route, bool) {
+	for _, rt := range r.routes {
+		if rt.matches(device, to, from) {
+			return rt, true
+		}
+	}
+	return Route{}, false
+}
+
+func (r *Router) startCall(d *Device, ev Event) {
+	if ev.Leg.ID == "" {
+		r.log.Warn("incoming call without an id; the device's firmware is too old for ivrd", "device", d.Name, "from", ev.From)
+		return
+	}
+	key := sessionKey{d.Name, ev.Leg}
+	done := r.clk.Work()
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		done()
+		return
+	}
+	if old := r.sessions[key]; old != nil {
+		if ev.Kind == EvIncoming && old.invite && old.CallID == ev.CallID {
+			// The INCOMING that follows an accepted INVITE: one call
+			// (omapi.md assumption 8).
+			r.mu.Unlock()
+			done()
+			return
+		}
+		// The id was reused: the old call ended without our seeing its
+		// BYE. Tell its session, and start the new call.
+		r.log.Warn("call id reused while its session ran; ending the old session", "device", d.Name, "leg", ev.Leg.String(), "old_call_id", old.ID)
+		old.push(item{ev: &Event{Device: d.Name, Kind: EvBye, Leg: ev.Leg}})
+	}
+	s := &Session{
+		ID: r.newCallID(), Device: d, Leg: ev.Leg, From: ev.From, To: ev.To, CallID: ev.CallID,
+		Direction: "in", Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
+		invite: ev.Kind == EvInvite, held: []func(){done}, state: "starting",
+	}
+	rt, ok := r.route(d.Name, ev.To, ev.From)
+	if ok {
+		s.Flow, _ = r.flows.Flow(rt.Flow)
+		s.routeFlow = rt.Flow
+	}
+	args := []any{"call_id", s.ID, "device", d.Name, "leg", ev.Leg.String()}
+	if s.Flow != nil {
+		args = append(args, "flow", s.Flow.Name, "flow_hash", s.Flow.ShortHash())
+	}
+	s.log = r.log.With(args...)
+	r.sessions[key] = s
+	r.wg.Add(1)
+	ctx := r.ctx
+	r.mu.Unlock()
+	go s.run(ctx)
+}
+
+// finish removes an ended session.
+func (r *Router) finish(s *Session) {
+	r.mu.Lock()
+	key := sessionKey{s.Device.Name, s.Leg}
+	if r.sessions[key] == s {
+		delete(r.sessions, key)
+	}
+	r.mu.Unlock()
+	r.wg.Done()
+}
+
+// Sessions returns the live sessions.
+func (r *Router) Sessions() []*Session {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Session, 0, len(r.sessions))
+	for _, s := range r.sessions {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

@@ -1,0 +1,600 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Outcomes of a call, as ended's summary gives them.
+const (
+	OutcomeTransferred  = "transferred"
+	OutcomeHangup       = "hangup"        // the flow hung up
+	OutcomeCallerHangup = "caller_hangup" // the caller hung up
+	OutcomeFailed       = "failed"        // the flow failed and the fallback failed too
+	OutcomeFallback     = "fallback"      // the flow failed; the call went to the fallback
+)
+
+// PathEntry is one step of a call's IVR path: a prompt heard, keys
+// pressed, a timer, a transfer.
+type PathEntry struct {
+	At    time.Time `json:"at"`
+	Kind  string    `json:"kind"` // prompt, keys, noinput, invalid, transfer, hangup, fallback, error
+	Value string    `json:"value,omitempty"`
+}
+
+// errCallOver unwinds a flow whose call has ended or left the IVR. It is
+// normal termination, not a flow error.
+var errCallOver = errors.New("call is over")
+
+// item is one thing a session waits for: a device event, or a timer.
+type item struct {
+	ev    *Event
+	timer int // timer id, when ev is nil
+	done  func()
+}
+
+// Session is one call running its flow: one goroutine, one Lua state, the
+// flow version current when the call started.
+type Session struct {
+	ID        string
+	Device    *Device
+	Leg       Leg
+	From, To  string
+	CallID    string
+	Direction string
+	Flow      *Flow
+	Started   time.Time
+
+	r         *Router
+	log       hclog.Logger
+	invite    bool   // the call came as INVITE and must be accepted first
+	routeFlow string // the flow the route named, for logs when it is missing
+
+	mu     sync.Mutex
+	inbox  []item
+	notify chan struct{}
+	held   []func() // work tokens of consumed items, released when the session next waits
+	state  string   // what the call is doing now, for status pages
+
+	// Owned by the session goroutine.
+	L         *lua.LState
+	callTable *lua.LTable
+	keys      []byte // keys typed ahead, kept for the next gather
+	hungUp    bool   // the caller hung up (BYE)
+	left      bool   // the call left the IVR (transfer, hang-up by the flow)
+	outcome   string
+	target    string
+	path      []PathEntry
+	secrets   []string
+	timerSeq  int
+	inEnded   bool
+	cpuUsed   time.Duration
+	stepStart time.Time
+	stepCtx   context.Context
+	stepStop  context.CancelFunc
+	stepToken uint64
+	overErr   *lua.LUserData
+	// secretChains are prompt chains built from secrets (say_digits of a
+	// value passed to ivr.secret), traced redacted.
+	secretChains []string
+}
+
+// push hands a session an item; it never blocks.
+func (s *Session) push(it item) {
+	s.mu.Lock()
+	s.inbox = append(s.inbox, it)
+	s.mu.Unlock()
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// next returns the next item, blocking until one comes or ctx ends. Before
+// blocking it releases the work tokens of what it consumed, so a virtual
+// clock sees the session settled only once it waits again.
+func (s *Session) next(ctx context.Context) (item, bool) {
+	for {
+		s.mu.Lock()
+		if len(s.inbox) > 0 {
+			it := s.inbox[0]
+			s.inbox[0] = item{}
+			s.inbox = s.inbox[1:]
+			if it.done != nil {
+				s.held = append(s.held, it.done)
+			}
+			s.mu.Unlock()
+			return it, true
+		}
+		held := s.held
+		s.held = nil
+		s.mu.Unlock()
+		for _, d := range held {
+			d()
+		}
+		select {
+		case <-s.notify:
+		case <-ctx.Done():
+			return item{}, false
+		}
+	}
+}
+
+// releaseAll ends every work token the session holds or has queued.
+func (s *Session) releaseAll() {
+	s.mu.Lock()
+	held := s.held
+	s.held = nil
+	for _, it := range s.inbox {
+		if it.done != nil {
+			held = append(held, it.done)
+		}
+	}
+	s.inbox = nil
+	s.mu.Unlock()
+	for _, d := range held {
+		d()
+	}
+}
+
+// setState records what the call is doing, for status pages.
+func (s *Session) setState(st string) {
+	s.mu.Lock()
+	s.state = st
+	s.mu.Unlock()
+}
+
+// State returns what the call is doing now.
+func (s *Session) State() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// timer is a pending session timer; stop cancels it.
+type timer struct {
+	id   int
+	stop func() bool
+}
+
+// after starts a timer whose firing arrives in the inbox.
+func (s *Session) after(d time.Duration) timer {
+	s.timerSeq++
+	id := s.timerSeq
+	clk := s.r.clk
+	t := clk.AfterFunc(d, func() {
+		s.push(item{timer: id, done: clk.Work()})
+	})
+	return timer{id: id, stop: t.Stop}
+}
+
+func (t *timer) cancel() {
+	if t.stop != nil {
+		t.stop()
+	}
+	t.id, t.stop = 0, nil
+}
+
+func (s *Session) addPath(kind, value string) {
+	s.path = append(s.path, PathEntry{At: s.r.clk.Now(), Kind: kind, Value: s.redact(value)})
+}
+
+// redact replaces every secret the flow marked with [secret].
+func (s *Session) redact(v string) string {
+	for _, sec := range s.secrets {
+		if sec != "" {
+			v = strings.ReplaceAll(v, sec, "[secret]")
+		}
+	}
+	return v
+}
+
+func (s *Session) isSecret(v string) bool {
+	for _, sec := range s.secrets {
+		if sec == v {
+			return true
+		}
+	}
+	return false
+}
+
+// run is the session goroutine.
+func (s *Session) run(ctx context.Context) {
+	defer s.r.finish(s)
+	defer s.releaseAll()
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("session panicked; handing the call to the fallback", "panic", fmt.Sprint(p))
+			s.fallback(ctx, fmt.Sprint(p))
+		}
+	}()
+	if s.invite {
+		cctx, cancel := s.cmdCtx(ctx)
+		err := s.Device.PBX.Accept(cctx, s.Leg)
+		cancel()
+		if err != nil {
+			s.log.Error("accepting the INVITE failed", "error", err)
+			return
+		}
+	}
+	if s.Flow == nil {
+		if s.routeFlow == "" {
+			s.log.Warn("no route for the call; handing it to the fallback", "from", s.From, "to", s.To)
+		} else {
+			s.log.Error("the route's flow is not loaded; handing the call to the fallback", "flow", s.routeFlow)
+		}
+		s.fallback(ctx, "no flow")
+		return
+	}
+	s.log.Info("call started", "from", s.From, "to", s.To)
+	s.L = newSandbox(s.r.limits, s.r.modules)
+	defer s.L.Close()
+	s.overErr = s.L.NewUserData()
+	s.installAPI(ctx)
+
+	handlers, err := s.loadFlow(ctx)
+	if err == nil {
+		err = s.callHandler(ctx, handlers, "incoming")
+	}
+	switch {
+	case err == nil, errors.Is(err, errCallOver):
+		if !s.left && !s.hungUp {
+			// incoming returned with the call still in the IVR.
+			s.hangup(ctx)
+		}
+	default:
+		s.log.Error("flow failed; handing the call to the fallback", "error", err.Error())
+		s.addPath("error", err.Error())
+		if !s.left && !s.hungUp {
+			s.fallback(ctx, err.Error())
+		}
+	}
+	if s.outcome == "" {
+		s.outcome = OutcomeCallerHangup
+	}
+	s.inEnded = true
+	if handlers != nil {
+		if err := s.callEnded(ctx, handlers); err != nil && !errors.Is(err, errCallOver) {
+			s.log.Error("ended handler failed", "error", err.Error())
+		}
+	}
+	s.log.Info("call ended", "outcome", s.outcome, "target", s.target,
+		"duration", s.r.clk.Now().Sub(s.Started).Round(time.Millisecond))
+}
+
+// loadFlow runs the flow's chunk and returns its handler table.
+func (s *Session) loadFlow(ctx context.Context) (*lua.LTable, error) {
+	L := s.L
+	L.Push(L.NewFunctionFromProto(s.Flow.Proto))
+	if err := s.step(ctx, func() error { return L.PCall(0, 1, nil) }); err != nil {
+		return nil, err
+	}
+	v := L.Get(-1)
+	L.Pop(1)
+	t, ok := v.(*lua.LTable)
+	if !ok {
+		return nil, fmt.Errorf("%s: the flow must return a table of handlers, not a %s", s.Flow.Path, v.Type())
+	}
+	if _, ok := t.RawGetString("incoming").(*lua.LFunction); !ok && s.Direction == "in" {
+		return nil, fmt.Errorf("%s: the flow has no incoming(call) handler", s.Flow.Path)
+	}
+	return t, nil
+}
+
+func (s *Session) callHandler(ctx context.Context, handlers *lua.LTable, name string, args ...lua.LValue) error {
+	fn, ok := handlers.RawGetString(name).(*lua.LFunction)
+	if !ok {
+		return nil
+	}
+	L := s.L
+	L.Push(fn)
+	L.Push(s.callTable)
+	for _, a := range args {
+		L.Push(a)
+	}
+	return s.step(ctx, func() error { return L.PCall(1+len(args), 0, nil) })
+}
+
+func (s *Session) callEnded(ctx context.Context, handlers *lua.LTable) error {
+	L := s.L
+	sum := L.NewTable()
+	sum.RawSetString("outcome", lua.LString(s.outcome))
+	sum.RawSetString("duration", lua.LNumber(s.r.clk.Now().Sub(s.Started).Seconds()))
+	if s.target != "" {
+		sum.RawSetString("target", lua.LString(s.target))
+	}
+	path := L.NewTable()
+	for _, p := range s.path {
+		e := L.NewTable()
+		e.RawSetString("kind", lua.LString(p.Kind))
+		e.RawSetString("value", lua.LString(p.Value))
+		e.RawSetString("at", lua.LNumber(float64(p.At.UnixMilli())/1000))
+		path.Append(e)
+	}
+	sum.RawSetString("path", path)
+	return s.callHandler(ctx, handlers, "ended", sum)
+}
+
+// step runs Lua code under the CPU budgets: StepCPU for this step, and
+// what remains of CallCPU. Blocking calls end a step and start another.
+func (s *Session) step(ctx context.Context, f func() error) error {
+	s.beginStep(ctx)
+	err := f()
+	s.endStep()
+	if err == nil {
+		return nil
+	}
+	if ae, ok := err.(*lua.ApiError); ok && ae.Object == s.overErr {
+		return errCallOver
+	}
+	msg := luaError(err)
+	if strings.Contains(msg, context.DeadlineExceeded.Error()) || strings.Contains(msg, context.Canceled.Error()) {
+		return fmt.Errorf("flow stopped: %s (CPU budget: %s per step, %s per call; used %s)",
+			s.stopReason(), s.r.limits.StepCPU, s.r.limits.CallCPU, s.cpuUsed.Round(time.Millisecond))
+	}
+	return errors.New(msg)
+}
+
+func (s *Session) stopReason() string {
+	if s.r.watchdog.tripped() {
+		return "the process heap passed its limit"
+	}
+	if s.cpuUsed >= s.r.limits.CallCPU {
+		return "the call used up its CPU budget"
+	}
+	return "a step ran too long"
+}
+
+func (s *Session) beginStep(ctx context.Context) {
+	budget := s.r.limits.StepCPU
+	if left := s.r.limits.CallCPU - s.cpuUsed; left < budget {
+		budget = left
+	}
+	if budget <= 0 {
+		budget = time.Nanosecond
+	}
+	// Lua runs on real time: CPU budgets are about this machine's cores,
+	// whatever clock the call's timers use.
+	s.stepStart = time.Now()
+	s.stepCtx, s.stepStop = context.WithTimeout(ctx, budget)
+	s.stepToken = s.r.watchdog.enter(s.stepStop)
+	s.L.SetContext(s.stepCtx)
+}
+
+func (s *Session) endStep() {
+	if s.stepStop == nil {
+		return
+	}
+	s.r.watchdog.leave(s.stepToken)
+	s.stepStop()
+	s.stepStop = nil
+	s.cpuUsed += time.Since(s.stepStart)
+}
+
+// blocking wraps a blocking call made from Lua: the current step ends
+// while it waits, and a new one begins when it returns.
+func (s *Session) blocking(ctx context.Context, f func()) {
+	s.endStep()
+	s.checkVars()
+	f()
+	s.beginStep(ctx)
+}
+
+// checkVars enforces the cap on call.vars' encoded size.
+func (s *Session) checkVars() {
+	vars, ok := s.callTable.RawGetString("vars").(*lua.LTable)
+	if !ok {
+		return
+	}
+	n, err := encodedSize(vars, s.r.limits.MaxVars)
+	if err != nil {
+		s.L.RaiseError("call.vars: %v", err)
+	}
+	if n > s.r.limits.MaxVars {
+		s.L.RaiseError("call.vars: encoded size passes the limit of %d bytes", s.r.limits.MaxVars)
+	}
+}
+
+// over raises the error that unwinds a flow whose call is over.
+func (s *Session) over(method string) {
+	if s.inEnded {
+		s.L.RaiseError("call:%s cannot be used in ended()", method)
+	}
+	s.L.Error(s.overErr, 0)
+}
+
+// ---- commands ----
+
+func (s *Session) cmdCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.Device.commandTimeout())
+}
+
+// hangup ends the call from the IVR.
+func (s *Session) hangup(ctx context.Context) {
+	cctx, cancel := s.cmdCtx(ctx)
+	defer cancel()
+	if err := s.Device.PBX.Hangup(cctx, s.Leg); err != nil {
+		s.log.Warn("hang-up failed", "error", err)
+	}
+	s.left = true
+	s.outcome = OutcomeHangup
+	s.addPath("hangup", "")
+	s.setState("ended")
+}
+
+// fallback sends a call whose flow failed to the device's fallback: the
+// operator extension, or a hang-up.
+func (s *Session) fallback(ctx context.Context, why string) {
+	s.left = true
+	cctx, cancel := s.cmdCtx(ctx)
+	defer cancel()
+	if ext := s.Device.Fallback; ext != "" {
+		err := s.Device.PBX.Transfer(cctx, s.Leg, Target{Ext: ext})
+		if err == nil {
+			s.outcome = OutcomeFallback
+			s.target = "ext " + ext
+			s.addPath("fallback", "ext "+ext)
+			s.setState("ended")
+			return
+		}
+		s.log.Error("fallback transfer failed; hanging up", "ext", ext, "error", err)
+	}
+	if err := s.Device.PBX.Hangup(cctx, s.Leg); err != nil {
+		s.log.Error("fallback hang-up failed", "error", err)
+		s.outcome = OutcomeFailed
+	} else if ext := s.Device.Fallback; ext == "" {
+		s.outcome = OutcomeFallback
+	} else {
+		s.outcome = OutcomeFailed
+	}
+	s.addPath("fallback", "hangup")
+	s.setState("ended")
+}
+
+// handleCommon applies an item every wait treats the same way: a BYE ends
+// the call; keys are kept. It reports whether the item was a BYE.
+func (s *Session) isBye(it item) bool {
+	if it.ev != nil && it.ev.Kind == EvBye {
+		s.hungUp = true
+		s.outcome = OutcomeCallerHangup
+		s.addPath("hangup", "caller")
+		s.setState("ended")
+		return true
+	}
+	return false
+}
+
+// playChain connects the call to a menu with one chain of at most ten files
+// and waits until it has played (EndOfAnn), a key stops it, or the caller
+// hangs up. Keys go to s.keys.
+func (s *Session) playChain(ctx context.Context, chain string) (result string, err error) {
+	menu, err := s.Device.menus.get(ctx, s.Device, playMenu)
+	if err != nil {
+		return "", err
+	}
+	cctx, cancel := s.cmdCtx(ctx)
+	if s.isSecretChain(chain) {
+		cctx = WithSecret(cctx)
+	}
+	err = s.Device.PBX.Play(cctx, s.Leg, menu, chain)
+	cancel()
+	if err != nil {
+		return "", fmt.Errorf("play: %w", err)
+	}
+	s.setState("playing " + s.redact(chain))
+	for {
+		it, ok := s.next(ctx)
+		if !ok {
+			return "", ctx.Err()
+		}
+		if s.isBye(it) {
+			return "hangup", nil
+		}
+		if it.ev == nil {
+			continue
+		}
+		switch it.ev.Kind {
+		case EvEndOfAnn:
+			return "done", nil
+		case EvDTMF:
+			s.typed(it.ev.Digits)
+			return "interrupted", nil
+		}
+	}
+}
+
+func (s *Session) isSecretChain(chain string) bool {
+	for _, sec := range s.secretChains {
+		if sec == chain {
+			return true
+		}
+	}
+	return false
+}
+
+// typed records keys pressed.
+func (s *Session) typed(digits string) {
+	if digits == "" || digits == "T" {
+		return
+	}
+	s.keys = append(s.keys, digits...)
+	s.addPath("keys", digits)
+}
+
+// play plays files (chains of at most ten) and reports done, interrupted or
+// hangup.
+func (s *Session) play(ctx context.Context, files []string) (string, error) {
+	for _, chain := range chains(files) {
+		res, err := s.playChain(ctx, chain)
+		if err != nil || res != "done" {
+			return res, err
+		}
+		s.addPath("prompt", strings.Join(chainFiles(chain), "+"))
+	}
+	return "done", nil
+}
+
+// maxChain is how many files one prompt chains (omapi.md assumption 2).
+const maxChain = 10
+
+func chains(files []string) []string {
+	var out []string
+	for len(files) > 0 {
+		n := len(files)
+		if n > maxChain {
+			n = maxChain
+		}
+		out = append(out, strings.Join(files[:n], "+"))
+		files = files[n:]
+	}
+	return out
+}
+
+func chainFiles(chain string) []string { return strings.Split(chain, "+") }
+
+// sleep waits d with the call parked; keys are kept for the next gather.
+func (s *Session) sleep(ctx context.Context, d time.Duration) (bool, error) {
+	t := s.after(d)
+	defer t.cancel()
+	s.setState("sleeping")
+	for {
+		it, ok := s.next(ctx)
+		if !ok {
+			return false, ctx.Err()
+		}
+		if s.isBye(it) {
+			return false, nil
+		}
+		if it.ev == nil && it.timer == t.id {
+			return true, nil
+		}
+		if it.ev != nil && it.ev.Kind == EvDTMF {
+			s.typed(it.ev.Digits)
+		}
+	}
+}
+
+// transfer hands the call to a target.
+func (s *Session) transfer(ctx context.Context, t Target) error {
+	cctx, cancel := s.cmdCtx(ctx)
+	defer cancel()
+	s.setState("transferring to " + t.String())
+	err := s.Device.PBX.Transfer(cctx, s.Leg, t)
+	if err != nil {
+		s.addPath("transfer_failed", t.String())
+		return err
+	}
+	s.left = true
+	s.outcome = OutcomeTransferred
+	s.target = t.String()
+	s.addPath("transfer", t.String())
+	s.setState("ended")
+	return nil
+}

@@ -1,0 +1,177 @@
+// Package ompbx joins omproto to the engine: PBX implements engine.PBX with
+// an omproto.Client, and Event turns a device report into an engine.Event.
+// It is the one place where OM XML and the engine meet; cmd/ivrd and the
+// integration tests use it.
+package ompbx
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/ivrd/ivrd/engine"
+	"github.com/ivrd/ivrd/omproto"
+)
+
+// PBX drives one OM device through an omproto.Client.
+type PBX struct {
+	Client *omproto.Client
+	// Quiet is the same device's client without tracing, used for
+	// commands that carry a secret (engine.IsSecret); nil uses Client.
+	Quiet *omproto.Client
+}
+
+var _ engine.PBX = (*PBX)(nil)
+
+func (p *PBX) client(ctx context.Context) *omproto.Client {
+	if p.Quiet != nil && engine.IsSecret(ctx) {
+		return p.Quiet
+	}
+	return p.Client
+}
+
+func ref(l engine.Leg) omproto.Ref {
+	return omproto.Ref{Kind: omproto.Kind(l.Kind), ID: l.ID}
+}
+
+// AssignMenu sets a voice menu.
+func (p *PBX) AssignMenu(ctx context.Context, id int, m engine.MenuSettings) error {
+	_, err := p.Client.AssignMenu(ctx, omproto.AssignMenu{
+		ID: strconv.Itoa(id), VoiceFile: m.VoiceFile, Repeat: m.Repeat, InfoLength: m.InfoLength, Exit: m.Exit,
+	})
+	return refusal(err)
+}
+
+// Play connects a leg to a menu with a per-call prompt.
+func (p *PBX) Play(ctx context.Context, leg engine.Leg, menu int, prompt string) error {
+	_, err := p.client(ctx).Connect(ctx, omproto.Connect{
+		From: ref(leg), To: omproto.Ref{Kind: omproto.KindMenu, ID: strconv.Itoa(menu)}, VoiceFile: prompt,
+	})
+	return refusal(err)
+}
+
+// Transfer hands a leg to a target.
+func (p *PBX) Transfer(ctx context.Context, leg engine.Leg, t engine.Target) error {
+	var err error
+	switch {
+	case t.Ext != "":
+		_, err = p.Client.Connect(ctx, omproto.Connect{From: ref(leg), To: omproto.Ref{Kind: omproto.KindExt, ID: t.Ext}})
+	case t.Group != "":
+		_, err = p.Client.Connect(ctx, omproto.Connect{From: ref(leg), To: omproto.Ref{Kind: omproto.KindGroup, ID: t.Group}})
+	case t.Queue != "":
+		err = p.Client.Queue(ctx, ref(leg), omproto.Ref{Kind: omproto.KindGroup, ID: t.Queue})
+	case t.Number != "":
+		_, err = p.Client.Connect(ctx, omproto.Connect{From: ref(leg), Trunk: t.Trunk, To: omproto.Ref{Kind: omproto.KindOuter, To: t.Number}})
+	case t.Menu != "":
+		_, err = p.Client.Connect(ctx, omproto.Connect{From: ref(leg), To: omproto.Ref{Kind: omproto.KindMenu, ID: t.Menu}})
+	default:
+		return &engine.Refusal{Reason: engine.ReasonFailed, Detail: "no target"}
+	}
+	return refusal(err)
+}
+
+// Accept answers an INVITE.
+func (p *PBX) Accept(ctx context.Context, leg engine.Leg) error {
+	return refusal(p.Client.Accept(ctx, leg.ID))
+}
+
+// Hangup clears a leg's call.
+func (p *PBX) Hangup(ctx context.Context, leg engine.Leg) error {
+	return refusal(p.Client.Clear(ctx, ref(leg)))
+}
+
+// VoiceFiles lists the device's voice files.
+func (p *PBX) VoiceFiles(ctx context.Context) ([]string, error) {
+	return p.Client.VoiceFiles(ctx)
+}
+
+// refusal turns the device's refusals into *engine.Refusal with the reason
+// a flow sees; transport errors pass through.
+func refusal(err error) error {
+	if err == nil {
+		return nil
+	}
+	var oe *omproto.Error
+	switch {
+	case errors.As(err, &oe):
+		return &engine.Refusal{Reason: Reason(oe.Code), Detail: oe.Error()}
+	case errors.Is(err, omproto.ErrNotFound):
+		return &engine.Refusal{Reason: engine.ReasonNotFound, Detail: err.Error()}
+	}
+	return err
+}
+
+// Reason maps a FAILED code to the reason call:transfer returns.
+func Reason(code int) string {
+	switch code {
+	case omproto.CodeCalledBusy:
+		return engine.ReasonBusy
+	case omproto.CodeCalledTalking:
+		return engine.ReasonTalking
+	case omproto.CodeCalledOffline, omproto.CodeCallingExtOffline:
+		return engine.ReasonOffline
+	case omproto.CodeNoFreeTrunk:
+		return engine.ReasonNoTrunk
+	case omproto.CodeCallerRestricted:
+		return engine.ReasonRestricted
+	case omproto.CodeNoSuchExtension:
+		return engine.ReasonNoSuchExt
+	}
+	return engine.ReasonFailed
+}
+
+var eventKinds = map[string]string{
+	omproto.EventIncoming: engine.EvIncoming, omproto.EventInvite: engine.EvInvite,
+	omproto.EventDTMF: engine.EvDTMF, omproto.EventEndOfAnn: engine.EvEndOfAnn,
+	omproto.EventBye: engine.EvBye, omproto.EventRing: engine.EvRing, omproto.EventAlert: engine.EvAlert,
+	omproto.EventAnswer: engine.EvAnswer, omproto.EventAnswered: engine.EvAnswered,
+	omproto.EventBusy: engine.EvBusy, omproto.EventIdle: engine.EvIdle,
+	omproto.EventOnline: engine.EvOnline, omproto.EventOffline: engine.EvOffline,
+	omproto.EventBootup: engine.EvBootup, omproto.EventConfigChange: engine.EvConfigChange,
+	omproto.EventFailed: engine.EvFailed, omproto.EventTransient: engine.EvTransient,
+	omproto.EventQueue: engine.EvQueue, omproto.EventDivert: engine.EvDivert,
+}
+
+// Event converts a report from the named device. Unknown events keep their
+// own name as Kind.
+func Event(device string, r *omproto.Report) engine.Event {
+	ev := engine.Event{Device: device}
+	switch {
+	case r.Cdr != nil:
+		ev.Kind = engine.EvCdr
+		ev.CallID = r.Cdr.CallID
+		ev.From, ev.To = r.Cdr.CPN, r.Cdr.CDPN
+		return ev
+	case r.Event == nil:
+		ev.Kind = r.Kind()
+		return ev
+	}
+	e := r.Event
+	ev.Kind = e.Name
+	if k, ok := eventKinds[e.Name]; ok {
+		ev.Kind = k
+	}
+	if c := e.Call(); c != nil {
+		ev.Leg = engine.Leg{Kind: string(c.Kind), ID: c.ID}
+		ev.From, ev.To, ev.CallID = c.From, c.To, c.CallID
+	}
+	ev.Digits = e.Info
+	ev.Menu = e.Menu()
+	ev.Ext = e.Ext()
+	ev.Trunk = e.Trunk()
+	if e.Failure != nil {
+		ev.Code, ev.Reason = e.Failure.Code, e.Failure.Reason
+	}
+	return ev
+}
+
+// Deliverer is what receives converted events (the engine's Router).
+type Deliverer interface {
+	Deliver(engine.Event)
+}
+
+// Handler returns an omproto.Receiver handler that converts each report
+// from device and delivers it.
+func Handler(device string, to Deliverer) func(*omproto.Report) {
+	return func(r *omproto.Report) { to.Deliver(Event(device, r)) }
+}
