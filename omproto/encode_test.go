@@ -464,3 +464,31 @@ func checkWellFormed(t *testing.T, b []byte) {
 		}
 	}
 }
+
+// TestEncodedGoldensHaveCases catches an encoder golden left behind when
+// its case was renamed or removed.
+func TestEncodedGoldensHaveCases(t *testing.T) {
+	names := map[string]bool{}
+	for _, tc := range commandCases {
+		names["commands/"+tc.name] = true
+	}
+	for _, tc := range reportCases {
+		names["reports/"+tc.name] = true
+	}
+	for _, tc := range responseCases {
+		names["responses/"+tc.name] = true
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "encoded", "*", "*.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		key := filepath.Base(filepath.Dir(f)) + "/" + strings.TrimSuffix(filepath.Base(f), ".xml")
+		if !names[key] {
+			t.Errorf("%s has no test case", f)
+		}
+	}
+	if len(files) != len(names) {
+		t.Errorf("%d encoder goldens for %d cases", len(files), len(names))
+	}
+}

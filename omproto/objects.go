@@ -54,7 +54,9 @@ type Call struct {
 	// State is talk, progress or wait, in Status answers.
 	State string
 	// Peers are the objects the call is connected to, as Status answers
-	// nest them (<visitor><ext id="200"/></visitor>).
+	// nest them (<visitor><ext id="200"/></visitor>). In an Event, objects
+	// nested in a leg are lifted to Event.Objects instead, and only a leg
+	// nested in a leg stays here.
 	Peers []Ref
 	// Extra holds children the decoder did not know.
 	Extra []Element
