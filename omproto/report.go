@@ -196,7 +196,8 @@ func (r *Report) Kind() string {
 }
 
 // DecodeReport reads a report body. An empty body or one holding only a
-// comment is ErrEmpty; malformed XML is a *SyntaxError.
+// comment is ErrEmpty; malformed XML is a *SyntaxError; a Cdr whose
+// Duration is not a number of seconds is a *DecodeError.
 func DecodeReport(body []byte) (*Report, error) {
 	doc, err := parse(body)
 	if err != nil {

@@ -150,7 +150,9 @@ func commentErr(c string) error {
 }
 
 // DecodeResponse reads a command's answer body. An empty body, or one with
-// only a comment, is a valid Response.
+// only a comment, is a valid Response. Malformed XML is a *SyntaxError; a
+// Status whose menu repeat or infolength is not a number in range is a
+// *DecodeError.
 func DecodeResponse(body []byte) (*Response, error) {
 	doc, err := parse(body)
 	if err != nil {
