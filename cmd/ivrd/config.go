@@ -1,0 +1,444 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ivrd/ivrd/engine"
+	"github.com/ivrd/ivrd/omproto"
+)
+
+// Defaults of ivrd.toml. A field left out of the file takes its default.
+const (
+	DefaultConfigPath     = "ivrd.toml"
+	DefaultListen         = "127.0.0.1:8080"
+	DefaultFlowsDir       = "flows"
+	DefaultStatePath      = "ivrd.db"
+	DefaultLogLevel       = "info"
+	DefaultHeapLimit      = "1GiB"
+	DefaultMenuFirst      = 41
+	DefaultMenuLast       = 50
+	DefaultWait           = engine.WaitParked
+	DefaultSilenceFile    = engine.DefaultSilenceFile
+	DefaultSilenceLength  = "1s"
+	DefaultCommandTimeout = "5s"
+	// DefaultRouteFlow is the flow of the route used when ivrd.toml has no
+	// [[route]]: every call on every device goes to it.
+	DefaultRouteFlow = "main"
+)
+
+// Config is ivrd.toml. Durations are strings as time.ParseDuration reads
+// them ("1s", "250ms"); sizes are strings like "512MiB" (see Size).
+// ParseConfig fills the defaults and checks every field; unknown keys are
+// errors.
+type Config struct {
+	// Listen is where the OM devices push their reports; device NAME posts
+	// to http://LISTEN/om/NAME (default DefaultListen).
+	Listen string `toml:"listen"`
+	// Flows is the folder of flow files, NAME.lua (default "flows").
+	Flows string `toml:"flows"`
+	// State is the state file (default "ivrd.db"). It is not used yet:
+	// the bbolt store comes with the next issue; the field is accepted now
+	// so that configurations written today keep working.
+	State string `toml:"state"`
+	// LogLevel is trace, debug, info, warn or error (default info). Trace
+	// shows the XML of every command and report.
+	LogLevel string `toml:"log_level"`
+	// LogJSON writes log lines as JSON instead of text.
+	LogJSON bool `toml:"log_json"`
+	// HeapLimit stops running Lua steps while the process heap is above it
+	// (default DefaultHeapLimit); "0" turns the watchdog off.
+	HeapLimit Size `toml:"heap_limit"`
+	// Limits bound what one call's flow may use.
+	Limits LimitsConfig `toml:"limits"`
+	// Devices are the OM devices ivrd drives; at least one.
+	Devices []DeviceConfig `toml:"device"`
+	// Routes choose the flow of each incoming call; the first match wins.
+	// None configured means one route: to = "*" → flow DefaultRouteFlow.
+	Routes []RouteConfig `toml:"route"`
+}
+
+// LimitsConfig is [limits]: engine.Limits. Empty fields keep the engine's
+// defaults (engine.DefaultStepCPU, DefaultCallCPU, DefaultMaxVars).
+type LimitsConfig struct {
+	// StepCPU bounds the Lua run between two blocking calls ("250ms").
+	StepCPU string `toml:"step_cpu"`
+	// CallCPU bounds the Lua time of a whole call ("5s").
+	CallCPU string `toml:"call_cpu"`
+	// MaxVars bounds the JSON-encoded size of call.vars, in bytes.
+	MaxVars int `toml:"max_vars"`
+}
+
+// DeviceConfig is one [[device]].
+type DeviceConfig struct {
+	// Name names the device in logs and routes, and in its report URL
+	// /om/NAME: letters, digits, '-' and '_'. Required.
+	Name string `toml:"name"`
+	// URL is the device's web server, http://host[:port]; commands go to
+	// URL/xml. Required.
+	URL string `toml:"url"`
+	// Menus is the range of voice menu ids ivrd may assign, [first, last]
+	// within 1–50 (default [41, 50]). Leave them alone on the device.
+	Menus []int `toml:"menus"`
+	// Allow lists the addresses or prefixes ("192.168.1.10",
+	// "10.0.0.0/8") reports are accepted from; empty accepts any.
+	Allow []string `toml:"allow"`
+	// ReportSecret, when set, requires every report to be signed with it.
+	ReportSecret string `toml:"report_secret"`
+	// CommandSecret, when set, signs every command.
+	CommandSecret string `toml:"command_secret"`
+	// Fallback is the extension that takes calls whose flow failed or that
+	// no route matches; "" hangs them up.
+	Fallback string `toml:"fallback"`
+	// Wait is how gather waits after a prompt: "parked" (default) or
+	// "silence" (see SilenceFile).
+	Wait string `toml:"wait"`
+	// SilenceFile is the device's silence voice file (default "silence"),
+	// SilenceLength its length (default "1s").
+	SilenceFile   string `toml:"silence_file"`
+	SilenceLength string `toml:"silence_length"`
+	// DigitFiles are the ten files say_digits plays for 0–9 (default
+	// user_digit_0 … user_digit_9).
+	DigitFiles []string `toml:"digit_files"`
+	// CommandTimeout bounds each command to the device (default "5s").
+	CommandTimeout string `toml:"command_timeout"`
+}
+
+// RouteConfig is one [[route]]. Device, To and From are glob patterns
+// ("6000*", "*"; empty matches anything).
+type RouteConfig struct {
+	Device string `toml:"device"`
+	To     string `toml:"to"`
+	From   string `toml:"from"`
+	// Flow is the flow file's name without .lua. Required.
+	Flow string `toml:"flow"`
+}
+
+// Size is a number of bytes written as a string with an optional unit:
+// "536870912", "512KiB", "512MiB", "2GiB" (powers of 1024) or "500KB",
+// "500MB", "2GB" (powers of 1000). A TOML integer is read as bytes. "0"
+// means none.
+type Size string
+
+// UnmarshalTOML accepts a string or an integer; the value is checked by
+// Validate, which names the field.
+func (s *Size) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case string:
+		*s = Size(v)
+	case int64:
+		*s = Size(strconv.FormatInt(v, 10))
+	default:
+		return fmt.Errorf("want a size like \"512MiB\", not a %T", v)
+	}
+	return nil
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   uint64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"B", 1},
+}
+
+// Bytes returns the size in bytes.
+func (s Size) Bytes() (uint64, error) {
+	str := strings.TrimSpace(string(s))
+	mult := uint64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(str, u.suffix) {
+			str, mult = strings.TrimSpace(strings.TrimSuffix(str, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseUint(str, 10, 64)
+	if err != nil || (n > 0 && n*mult/mult != n) {
+		return 0, fmt.Errorf("%q is not a size like \"512MiB\" or a number of bytes", string(s))
+	}
+	return n * mult, nil
+}
+
+// DefaultConfig returns the configuration of an empty ivrd.toml (which is
+// still invalid: it names no device).
+func DefaultConfig() Config {
+	return Config{
+		Listen:    DefaultListen,
+		Flows:     DefaultFlowsDir,
+		State:     DefaultStatePath,
+		LogLevel:  DefaultLogLevel,
+		HeapLimit: DefaultHeapLimit,
+	}
+}
+
+// DefaultRoutes is the routing when ivrd.toml has no [[route]].
+func DefaultRoutes() []RouteConfig {
+	return []RouteConfig{{To: "*", Flow: DefaultRouteFlow}}
+}
+
+// ParseConfig reads ivrd.toml over DefaultConfig, fills the per-device and
+// route defaults and validates the result. Unknown keys are errors.
+func ParseConfig(r io.Reader) (Config, error) {
+	cfg := DefaultConfig()
+	md, err := toml.NewDecoder(r).Decode(&cfg)
+	if err != nil {
+		return cfg, err
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return cfg, fmt.Errorf("unknown field %s", strings.Join(keys, ", "))
+	}
+	cfg.fill()
+	return cfg, cfg.Validate()
+}
+
+// ReadConfigFile parses the configuration file at path; errors start with
+// the path.
+func ReadConfigFile(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, err
+	}
+	defer f.Close()
+	cfg, err := ParseConfig(f)
+	if err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// fill sets the defaults of fields that are empty in the file.
+func (c *Config) fill() {
+	for i := range c.Devices {
+		d := &c.Devices[i]
+		if d.Menus == nil {
+			d.Menus = []int{DefaultMenuFirst, DefaultMenuLast}
+		}
+		if d.Wait == "" {
+			d.Wait = DefaultWait
+		}
+		if d.SilenceFile == "" {
+			d.SilenceFile = DefaultSilenceFile
+		}
+		if d.SilenceLength == "" {
+			d.SilenceLength = DefaultSilenceLength
+		}
+		if d.CommandTimeout == "" {
+			d.CommandTimeout = DefaultCommandTimeout
+		}
+	}
+	if len(c.Routes) == 0 {
+		c.Routes = DefaultRoutes()
+	}
+}
+
+var (
+	nameRE  = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	fileRE  = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+	extRE   = regexp.MustCompile(`^[0-9]+$`)
+	levelRE = regexp.MustCompile(`^(trace|debug|info|warn|error)$`)
+)
+
+// Validate checks every field; the error names the first bad one
+// ("device[0].menus: …").
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if c.Flows == "" {
+		return errors.New("flows: the flows folder is empty")
+	}
+	if c.State == "" {
+		return errors.New("state: the state file is empty")
+	}
+	if !levelRE.MatchString(strings.ToLower(c.LogLevel)) {
+		return fmt.Errorf("log_level: %q is not trace, debug, info, warn or error", c.LogLevel)
+	}
+	if _, err := c.HeapLimit.Bytes(); err != nil {
+		return fmt.Errorf("heap_limit: %v", err)
+	}
+	if _, err := c.Limits.engine(); err != nil {
+		return err
+	}
+	if len(c.Devices) == 0 {
+		return errors.New("device: no [[device]] is configured; ivrd needs at least one OM")
+	}
+	names := map[string]int{}
+	for i := range c.Devices {
+		if err := c.Devices[i].validate(); err != nil {
+			return fmt.Errorf("device[%d].%w", i, err)
+		}
+		if j, ok := names[c.Devices[i].Name]; ok {
+			return fmt.Errorf("device[%d].name: %q is already the name of device[%d]", i, c.Devices[i].Name, j)
+		}
+		names[c.Devices[i].Name] = i
+	}
+	for i, rt := range c.Routes {
+		if err := rt.validate(names); err != nil {
+			return fmt.Errorf("route[%d].%w", i, err)
+		}
+	}
+	return nil
+}
+
+func (l LimitsConfig) engine() (engine.Limits, error) {
+	var out engine.Limits
+	var err error
+	if out.StepCPU, err = parseDurationField("limits.step_cpu", l.StepCPU); err != nil {
+		return out, err
+	}
+	if out.CallCPU, err = parseDurationField("limits.call_cpu", l.CallCPU); err != nil {
+		return out, err
+	}
+	if l.MaxVars < 0 {
+		return out, fmt.Errorf("limits.max_vars: %d is negative", l.MaxVars)
+	}
+	out.MaxVars = l.MaxVars
+	return out, nil
+}
+
+// parseDurationField reads a positive duration; "" is zero (the default).
+func parseDurationField(field, v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: %q is not a positive duration like \"1s\" or \"250ms\"", field, v)
+	}
+	return d, nil
+}
+
+// validate checks a device; its errors start with the field name, for
+// Validate to prefix with the device's index.
+func (d *DeviceConfig) validate() error {
+	if d.Name == "" {
+		return errors.New("name: a device needs a name")
+	}
+	if !nameRE.MatchString(d.Name) {
+		return fmt.Errorf("name: %q may only hold letters, digits, '-' and '_' (it is part of the report URL /om/%s)", d.Name, d.Name)
+	}
+	if d.URL == "" {
+		return errors.New("url: the device's URL (http://host[:port]) is required")
+	}
+	if _, err := omproto.NewClient(d.URL); err != nil {
+		return fmt.Errorf("url: %v", strings.TrimPrefix(err.Error(), "omproto: "))
+	}
+	if len(d.Menus) != 2 {
+		return fmt.Errorf("menus: want [first, last], got %d numbers", len(d.Menus))
+	}
+	if first, last := d.Menus[0], d.Menus[1]; first < 1 || last > 50 || first > last {
+		return fmt.Errorf("menus: [%d, %d] is not a range within 1–50", first, last)
+	}
+	for i, a := range d.Allow {
+		if _, err := parsePrefix(a); err != nil {
+			return fmt.Errorf("allow[%d]: %q is not an address or prefix (\"192.168.1.10\", \"10.0.0.0/8\")", i, a)
+		}
+	}
+	if d.Fallback != "" && !extRE.MatchString(d.Fallback) {
+		return fmt.Errorf("fallback: %q is not an extension number (\"\" hangs up)", d.Fallback)
+	}
+	if d.Wait != engine.WaitParked && d.Wait != engine.WaitSilence {
+		return fmt.Errorf("wait: %q is neither %q nor %q", d.Wait, engine.WaitParked, engine.WaitSilence)
+	}
+	if !fileRE.MatchString(d.SilenceFile) {
+		return fmt.Errorf("silence_file: %q is not a voice file name (letters, digits, '_')", d.SilenceFile)
+	}
+	if _, err := parseDurationField("silence_length", d.SilenceLength); err != nil {
+		return err
+	}
+	if len(d.DigitFiles) != 0 && len(d.DigitFiles) != 10 {
+		return fmt.Errorf("digit_files: want 10 names (for 0–9), got %d", len(d.DigitFiles))
+	}
+	for i, f := range d.DigitFiles {
+		if !fileRE.MatchString(f) {
+			return fmt.Errorf("digit_files[%d]: %q is not a voice file name (letters, digits, '_')", i, f)
+		}
+	}
+	if _, err := parseDurationField("command_timeout", d.CommandTimeout); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (rt RouteConfig) validate(devices map[string]int) error {
+	for _, p := range []struct{ field, v string }{{"device", rt.Device}, {"to", rt.To}, {"from", rt.From}} {
+		if _, err := path.Match(p.v, ""); err != nil {
+			return fmt.Errorf("%s: %q is not a valid pattern", p.field, p.v)
+		}
+	}
+	if rt.Device != "" && !strings.ContainsAny(rt.Device, `*?[\`) {
+		if _, ok := devices[rt.Device]; !ok {
+			return fmt.Errorf("device: no [[device]] is named %q", rt.Device)
+		}
+	}
+	if rt.Flow == "" {
+		return errors.New("flow: a route needs a flow")
+	}
+	if !nameRE.MatchString(rt.Flow) {
+		return fmt.Errorf("flow: %q is not a flow name (the file name without .lua)", rt.Flow)
+	}
+	return nil
+}
+
+// hclogLevel returns the log level; Validate has checked it.
+func (c *Config) hclogLevel() hclog.Level {
+	return hclog.LevelFromString(strings.ToLower(c.LogLevel))
+}
+
+// engineLimits returns [limits] and heap_limit for the engine; Validate has
+// checked them.
+func (c *Config) engineLimits() (engine.Limits, uint64) {
+	l, _ := c.Limits.engine()
+	heap, _ := c.HeapLimit.Bytes()
+	return l, heap
+}
+
+// engineRoutes returns the routes for the engine.
+func (c *Config) engineRoutes() []engine.Route {
+	out := make([]engine.Route, len(c.Routes))
+	for i, rt := range c.Routes {
+		out[i] = engine.Route{Device: rt.Device, To: rt.To, From: rt.From, Flow: rt.Flow}
+	}
+	return out
+}
+
+// engineDevice returns the engine's view of a validated device, without
+// its PBX.
+func (d *DeviceConfig) engineDevice() *engine.Device {
+	silence, _ := parseDurationField("silence_length", d.SilenceLength)
+	timeout, _ := parseDurationField("command_timeout", d.CommandTimeout)
+	ed := &engine.Device{
+		Name: d.Name, MenuFirst: d.Menus[0], MenuLast: d.Menus[1], Fallback: d.Fallback, Wait: d.Wait,
+		SilenceFile: d.SilenceFile, SilenceLength: silence, CommandTimeout: timeout,
+	}
+	copy(ed.DigitFiles[:], d.DigitFiles)
+	return ed
+}
+
+// allowPrefixes returns the validated allow list.
+func (d *DeviceConfig) allowPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range d.Allow {
+		if p, err := parsePrefix(a); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
