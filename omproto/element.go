@@ -106,8 +106,17 @@ func parse(body []byte) (*document, error) {
 			if len(stack) >= maxDepth || count > maxElements {
 				return nil, &SyntaxError{Offset: d.InputOffset(), Err: errors.New("document too deep or too large")}
 			}
+			// Names are kept without their namespace prefix, which must
+			// leave a name XML accepts on its own: <A:0/> is well-formed
+			// but would be written back as <0/>, which is not.
+			if t.Name.Space != "" && !localName(t.Name.Local) {
+				return nil, &SyntaxError{Offset: d.InputOffset(), Err: fmt.Errorf("element name %q has no valid local part", t.Name.Space+":"+t.Name.Local)}
+			}
 			el := Element{Name: t.Name.Local}
 			for _, a := range t.Attr {
+				if a.Name.Space != "" && !localName(a.Name.Local) {
+					return nil, &SyntaxError{Offset: d.InputOffset(), Err: fmt.Errorf("attribute name %q has no valid local part", a.Name.Space+":"+a.Name.Local)}
+				}
 				el.Attrs = append(el.Attrs, Attr{Name: a.Name.Local, Value: a.Value})
 			}
 			if len(stack) == 0 {
@@ -147,6 +156,15 @@ func parse(body []byte) (*document, error) {
 		return nil, &SyntaxError{Offset: d.InputOffset(), Err: io.ErrUnexpectedEOF}
 	}
 	return doc, nil
+}
+
+// localName reports whether encoding/xml reads s, standing alone, as an
+// element name. Only names that came with a prefix need the check, which
+// is rare enough for a parse of its own.
+func localName(s string) bool {
+	tok, err := xml.NewDecoder(strings.NewReader("<" + s + "/>")).RawToken()
+	se, ok := tok.(xml.StartElement)
+	return err == nil && ok && se.Name.Space == "" && se.Name.Local == s
 }
 
 // writer builds an OM document. Values are escaped; the output is UTF-8.
