@@ -88,7 +88,7 @@ func (d *Device) fill() error {
 			d.DigitFiles[i] = "user_digit_" + strconv.Itoa(i)
 		}
 	}
-	d.menus = &menuPool{first: d.MenuFirst, last: d.MenuLast, byKey: map[MenuSettings]int{}}
+	d.menus = &menuPool{first: d.MenuFirst, last: d.MenuLast, byKey: map[MenuSettings][]int{}}
 	return nil
 }
 
@@ -96,34 +96,57 @@ func (d *Device) fill() error {
 // no exit key, the prompt played once — so ivrd owns every digit timer.
 var playMenu = MenuSettings{Repeat: 1, InfoLength: 1}
 
-// menuPool hands out the device's menu ids, one per distinct settings.
-// Menus are shared by all calls (the prompt is given per call), and an id
-// once given keeps its settings, so a menu a live call is in is never
+// menuPool hands out the device's menu ids, per distinct settings. Menus
+// are shared by all calls (the prompt is given per call), and an id once
+// given keeps its settings, so a menu a live call is in is never
 // re-assigned to other settings.
 type menuPool struct {
 	mu          sync.Mutex
 	first, last int
-	byKey       map[MenuSettings]int
+	byKey       map[MenuSettings][]int
+	used        int
 }
 
 // get returns the menu id for settings, assigning a free one on first use.
 func (p *menuPool) get(ctx context.Context, d *Device, m MenuSettings) (int, error) {
+	ids, err := p.ids(ctx, d, m, 1)
+	if err != nil {
+		return 0, err
+	}
+	return ids[0], nil
+}
+
+// ids returns up to n menu ids with settings m, assigning free ids as
+// needed; it fails only when not even one can be had.
+func (p *menuPool) ids(ctx context.Context, d *Device, m MenuSettings, n int) ([]int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if id, ok := p.byKey[m]; ok {
-		return id, nil
+	have := p.byKey[m]
+	for len(have) < n {
+		id := p.first + p.used
+		if id > p.last {
+			break
+		}
+		cctx, cancel := context.WithTimeout(ctx, d.commandTimeout())
+		err := d.PBX.AssignMenu(cctx, id, m)
+		cancel()
+		if err != nil {
+			if len(have) > 0 {
+				break
+			}
+			return nil, fmt.Errorf("assign menu %d: %w", id, err)
+		}
+		p.used++
+		have = append(have, id)
+		p.byKey[m] = have
 	}
-	id := p.first + len(p.byKey)
-	if id > p.last {
-		return 0, fmt.Errorf("device %s: no free menu id in %d–%d for settings %+v (%d in use)", d.Name, p.first, p.last, m, len(p.byKey))
+	if len(have) == 0 {
+		return nil, fmt.Errorf("device %s: no free menu id in %d–%d for settings %+v", d.Name, p.first, p.last, m)
 	}
-	cctx, cancel := context.WithTimeout(ctx, d.commandTimeout())
-	defer cancel()
-	if err := d.PBX.AssignMenu(cctx, id, m); err != nil {
-		return 0, fmt.Errorf("assign menu %d: %w", id, err)
+	if len(have) > n {
+		have = have[:n]
 	}
-	p.byKey[m] = id
-	return id, nil
+	return have, nil
 }
 
 // reassign assigns every menu again, as after the device rebooted.
@@ -131,12 +154,14 @@ func (p *menuPool) reassign(ctx context.Context, d *Device) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var first error
-	for m, id := range p.byKey {
-		cctx, cancel := context.WithTimeout(ctx, d.commandTimeout())
-		err := d.PBX.AssignMenu(cctx, id, m)
-		cancel()
-		if err != nil && first == nil {
-			first = fmt.Errorf("assign menu %d: %w", id, err)
+	for m, ids := range p.byKey {
+		for _, id := range ids {
+			cctx, cancel := context.WithTimeout(ctx, d.commandTimeout())
+			err := d.PBX.AssignMenu(cctx, id, m)
+			cancel()
+			if err != nil && first == nil {
+				first = fmt.Errorf("assign menu %d: %w", id, err)
+			}
 		}
 	}
 	return first

@@ -141,7 +141,7 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 	startChain := func() error {
 		chain := pending[0]
 		pending = pending[1:]
-		menu, err := s.Device.menus.get(ctx, s.Device, playMenu)
+		menu, err := s.nextMenu(ctx)
 		if err != nil {
 			return err
 		}
@@ -192,9 +192,10 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 			}
 			return string(buf), attemptInput, nil
 		}
+		stale := s.stale(it.ev)
 		switch it.ev.Kind {
 		case EvEndOfAnn:
-			if !playing {
+			if !playing || stale {
 				continue
 			}
 			playing = false
@@ -219,7 +220,7 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 				continue // omapi.md assumption 4: no input
 			}
 			s.addPath("keys", digits)
-			if playing {
+			if playing && !stale {
 				// The key stopped the prompt; what was left of the
 				// chains is not played.
 				playing = false

@@ -30,6 +30,7 @@ type rig struct {
 	router *engine.Router
 	dev    *engine.Device
 	logs   *logSink
+	app    *httptest.Server // the report listener
 }
 
 type rigOptions struct {
@@ -125,7 +126,7 @@ func newRig(t *testing.T, flows map[string]string, o rigOptions) *rig {
 	router.Store(rt)
 	t.Cleanup(rt.Close)
 	sim.Settle()
-	return &rig{t: t, clk: clk, sim: sim, router: rt, dev: dev, logs: logs}
+	return &rig{t: t, clk: clk, sim: sim, router: rt, dev: dev, logs: logs, app: app}
 }
 
 // call places an incoming call and lets everything settle.

@@ -186,6 +186,15 @@ func (r *Router) Deliver(ev Event) {
 		r.startCall(d, ev)
 	case EvBootup:
 		r.log.Info("device booted; assigning menus again", "device", d.Name)
+		// No call survives a reboot: the device forgets them without a
+		// BYE, so the sessions on it end here.
+		r.mu.Lock()
+		for key, s := range r.sessions {
+			if key.device == d.Name {
+				s.push(item{ev: &Event{Device: d.Name, Kind: EvBye, Leg: key.leg}, done: r.clk.Work()})
+			}
+		}
+		r.mu.Unlock()
 		done := r.clk.Work()
 		go func() {
 			defer done()

@@ -11,10 +11,20 @@ import (
 // Limits bound what one call's flow may use. The zero value of each field
 // means the default named in its comment.
 type Limits struct {
-	// StepCPU bounds one step of a flow: the Lua code run between two
-	// blocking calls (default DefaultStepCPU).
+	// StepInstructions bounds one step of a flow — the Lua code run
+	// between two blocking calls — in VM instructions, which cost the same
+	// on a loaded machine as on an idle one (default
+	// DefaultStepInstructions, about 0.1–0.3 s of one core).
+	StepInstructions int64
+	// CallInstructions bounds the instructions of a whole call (default
+	// DefaultCallInstructions).
+	CallInstructions int64
+	// StepCPU is a wall-clock backstop for one step (default
+	// DefaultStepCPU); it also bounds time spent inside library functions,
+	// which count as one instruction.
 	StepCPU time.Duration
-	// CallCPU bounds the Lua time of a whole call (default DefaultCallCPU).
+	// CallCPU bounds the wall-clock time of all a call's steps together
+	// (default DefaultCallCPU).
 	CallCPU time.Duration
 	// MaxString bounds strings made by string.rep (default 1 MiB).
 	MaxString int
@@ -28,15 +38,23 @@ type Limits struct {
 
 // Defaults for Limits.
 const (
-	DefaultStepCPU   = 250 * time.Millisecond
-	DefaultCallCPU   = 5 * time.Second
-	DefaultMaxString = 1 << 20
-	DefaultMaxVars   = 64 << 10
-	DefaultCallStack = 200
-	DefaultRegistry  = 256 << 10
+	DefaultStepInstructions = 10_000_000
+	DefaultCallInstructions = 100_000_000
+	DefaultStepCPU          = 5 * time.Second
+	DefaultCallCPU          = 60 * time.Second
+	DefaultMaxString        = 1 << 20
+	DefaultMaxVars          = 64 << 10
+	DefaultCallStack        = 200
+	DefaultRegistry         = 256 << 10
 )
 
 func (l Limits) withDefaults() Limits {
+	if l.StepInstructions <= 0 {
+		l.StepInstructions = DefaultStepInstructions
+	}
+	if l.CallInstructions <= 0 {
+		l.CallInstructions = DefaultCallInstructions
+	}
 	if l.StepCPU <= 0 {
 		l.StepCPU = DefaultStepCPU
 	}

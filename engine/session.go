@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -77,10 +78,11 @@ type Session struct {
 	inEnded   bool
 	cpuUsed   time.Duration
 	stepStart time.Time
-	stepCtx   context.Context
-	stepStop  context.CancelFunc
+	budget    *budget
+	instrUsed int64
 	stepToken uint64
 	overErr   *lua.LUserData
+	curMenu   int // the menu id of the current or last prompt
 	// secretChains are prompt chains built from secrets (say_digits of a
 	// value passed to ivr.secret), traced redacted.
 	secretChains []string
@@ -322,60 +324,57 @@ func (s *Session) callEnded(ctx context.Context, handlers *lua.LTable) error {
 	return s.callHandler(ctx, handlers, "ended", sum)
 }
 
-// step runs Lua code under the CPU budgets: StepCPU for this step, and
-// what remains of CallCPU. Blocking calls end a step and start another.
+// step runs Lua code under the budgets: StepInstructions (and StepCPU of
+// wall clock) for this step, and what remains of the call's. Blocking calls
+// end a step and start another.
 func (s *Session) step(ctx context.Context, f func() error) error {
 	s.beginStep(ctx)
 	err := f()
-	s.endStep()
+	reason := s.endStep()
 	if err == nil {
 		return nil
 	}
 	if ae, ok := err.(*lua.ApiError); ok && ae.Object == s.overErr {
 		return errCallOver
 	}
-	msg := luaError(err)
-	if strings.Contains(msg, context.DeadlineExceeded.Error()) || strings.Contains(msg, context.Canceled.Error()) {
-		return fmt.Errorf("flow stopped: %s (CPU budget: %s per step, %s per call; used %s)",
-			s.stopReason(), s.r.limits.StepCPU, s.r.limits.CallCPU, s.cpuUsed.Round(time.Millisecond))
+	if reason != stopNone {
+		lim := s.r.limits
+		return fmt.Errorf("flow stopped: %s (budgets: %d instructions per step, %d per call, %s per step; used %d instructions, %s)",
+			stopText[reason], lim.StepInstructions, lim.CallInstructions, lim.StepCPU,
+			s.instrUsed, s.cpuUsed.Round(time.Millisecond))
 	}
-	return errors.New(msg)
-}
-
-func (s *Session) stopReason() string {
-	if s.r.watchdog.tripped() {
-		return "the process heap passed its limit"
-	}
-	if s.cpuUsed >= s.r.limits.CallCPU {
-		return "the call used up its CPU budget"
-	}
-	return "a step ran too long"
+	return errors.New(luaError(err))
 }
 
 func (s *Session) beginStep(ctx context.Context) {
-	budget := s.r.limits.StepCPU
-	if left := s.r.limits.CallCPU - s.cpuUsed; left < budget {
-		budget = left
+	lim := s.r.limits
+	instr := lim.StepInstructions
+	if left := lim.CallInstructions - s.instrUsed; left < instr {
+		instr = left
 	}
-	if budget <= 0 {
-		budget = time.Nanosecond
+	wall := lim.StepCPU
+	if left := lim.CallCPU - s.cpuUsed; left < wall {
+		wall = left
 	}
-	// Lua runs on real time: CPU budgets are about this machine's cores,
-	// whatever clock the call's timers use.
 	s.stepStart = time.Now()
-	s.stepCtx, s.stepStop = context.WithTimeout(ctx, budget)
-	s.stepToken = s.r.watchdog.enter(s.stepStop)
-	s.L.SetContext(s.stepCtx)
+	s.budget = newBudget(ctx, instr, wall)
+	b := s.budget
+	s.stepToken = s.r.watchdog.enter(func() { b.stop(stopHeap) })
+	s.L.SetContext(b)
 }
 
-func (s *Session) endStep() {
-	if s.stepStop == nil {
-		return
+// endStep closes the current step and returns why it was stopped, if it
+// was.
+func (s *Session) endStep() int32 {
+	b := s.budget
+	if b == nil {
+		return stopNone
 	}
+	s.budget = nil
 	s.r.watchdog.leave(s.stepToken)
-	s.stepStop()
-	s.stepStop = nil
+	s.instrUsed += b.used
 	s.cpuUsed += time.Since(s.stepStart)
+	return b.reason()
 }
 
 // blocking wraps a blocking call made from Lua: the current step ends
@@ -475,7 +474,7 @@ func (s *Session) isBye(it item) bool {
 // and waits until it has played (EndOfAnn), a key stops it, or the caller
 // hangs up. Keys go to s.keys.
 func (s *Session) playChain(ctx context.Context, chain string) (result string, err error) {
-	menu, err := s.Device.menus.get(ctx, s.Device, playMenu)
+	menu, err := s.nextMenu(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -500,14 +499,41 @@ func (s *Session) playChain(ctx context.Context, chain string) (result string, e
 		if it.ev == nil {
 			continue
 		}
-		switch it.ev.Kind {
-		case EvEndOfAnn:
+		stale := s.stale(it.ev)
+		switch {
+		case it.ev.Kind == EvEndOfAnn && !stale:
 			return "done", nil
-		case EvDTMF:
+		case it.ev.Kind == EvDTMF:
 			s.typed(it.ev.Digits)
-			return "interrupted", nil
+			if !stale {
+				return "interrupted", nil
+			}
 		}
 	}
+}
+
+// nextMenu returns the menu for the next prompt: play and gather alternate
+// between two ids with the same settings, so that a report from the
+// previous prompt (keys typed before this one began, an EndOfAnn already
+// in flight) is told apart by its menu id. With a single id in the range
+// the two cannot be told apart.
+func (s *Session) nextMenu(ctx context.Context) (int, error) {
+	ids, err := s.Device.menus.ids(ctx, s.Device, playMenu, 2)
+	if err != nil {
+		return 0, err
+	}
+	id := ids[0]
+	if len(ids) > 1 && id == s.curMenu {
+		id = ids[1]
+	}
+	s.curMenu = id
+	return id, nil
+}
+
+// stale reports whether a DTMF or EndOfAnn came from a prompt before the
+// current one.
+func (s *Session) stale(ev *Event) bool {
+	return ev.Menu != "" && s.curMenu != 0 && ev.Menu != strconv.Itoa(s.curMenu)
 }
 
 func (s *Session) isSecretChain(chain string) bool {

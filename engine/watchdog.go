@@ -17,7 +17,7 @@ type watchdog struct {
 
 	mu      sync.Mutex
 	seq     uint64
-	running map[uint64]context.CancelFunc
+	running map[uint64]func()
 	trips   atomic.Uint64
 	last    atomic.Int64 // unix nanos of the last trip
 }
@@ -25,11 +25,11 @@ type watchdog struct {
 const heapMetric = "/memory/classes/heap/objects:bytes"
 
 func newWatchdog(limit uint64) *watchdog {
-	return &watchdog{limit: limit, running: map[uint64]context.CancelFunc{}}
+	return &watchdog{limit: limit, running: map[uint64]func(){}}
 }
 
 // enter registers a running step; leave with the token it returns.
-func (w *watchdog) enter(stop context.CancelFunc) uint64 {
+func (w *watchdog) enter(stop func()) uint64 {
 	if w == nil || w.limit == 0 {
 		return 0
 	}
