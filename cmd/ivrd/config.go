@@ -70,12 +70,12 @@ type Config struct {
 	Routes []RouteConfig `toml:"route"`
 }
 
-// LimitsConfig is [limits]: engine.Limits. Empty fields keep the engine's
-// defaults (engine.DefaultStepCPU, DefaultCallCPU, DefaultMaxVars).
+// LimitsConfig is [limits]: engine.Limits. Empty or zero fields keep the
+// engine's defaults (engine.DefaultStepCPU, DefaultCallCPU, DefaultMaxVars).
 type LimitsConfig struct {
-	// StepCPU bounds the Lua run between two blocking calls ("250ms").
+	// StepCPU bounds the Lua run between two blocking calls (a duration).
 	StepCPU string `toml:"step_cpu"`
-	// CallCPU bounds the Lua time of a whole call ("5s").
+	// CallCPU bounds the Lua time of a whole call (a duration).
 	CallCPU string `toml:"call_cpu"`
 	// MaxVars bounds the JSON-encoded size of call.vars, in bytes.
 	MaxVars int `toml:"max_vars"`

@@ -6,6 +6,7 @@
 //
 // Commands:
 //
+//	serve  the daemon (-config ivrd.toml)
 //	sim    run the OM simulator on its own
 //
 // Run "ivrd <command> -h" for a command's flags.
@@ -54,6 +55,7 @@ Usage:
 
 Commands:
 
+	serve  the daemon: serve the devices in ivrd.toml (-config)
 	sim    run the OM simulator on its own, to point a test deployment at
 
 Run "ivrd <command> -h" for a command's flags.
@@ -66,6 +68,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return flag.ErrHelp
 	}
 	switch args[0] {
+	case "serve":
+		return (&ServeCommand{main: m}).Run(ctx, args[1:])
 	case "sim":
 		return (&SimCommand{main: m}).Run(ctx, args[1:])
 	case "help", "-h", "-help", "--help":

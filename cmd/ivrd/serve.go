@@ -1,0 +1,330 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ivrd/ivrd/engine"
+	"github.com/ivrd/ivrd/internal/ompbx"
+	"github.com/ivrd/ivrd/omproto"
+)
+
+// ServeCommand is "ivrd serve": the daemon.
+type ServeCommand struct {
+	main *Main
+}
+
+// Run reads the configuration, applies the flags over it and serves until
+// ctx is done (SIGINT, SIGTERM). SIGHUP rescans the flows folder.
+func (c *ServeCommand) Run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("ivrd serve", flag.ContinueOnError)
+	fs.SetOutput(c.main.Stderr)
+	configPath := fs.String("config", DefaultConfigPath, "the configuration file")
+	listen := fs.String("listen", "", "where devices push reports, host:port (overrides listen)")
+	flows := fs.String("flows", "", "the flows folder (overrides flows)")
+	logLevel := fs.String("log-level", "", "trace, debug, info, warn or error (overrides log_level)")
+	logJSON := fs.Bool("log-json", false, "log JSON lines (overrides log_json)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: ivrd serve [-config ivrd.toml] [flags]\n\n"+
+			"Runs the IVR engine: receives the reports of the devices in the configuration\n"+
+			"(each device posts to http://LISTEN/om/NAME), runs each call's flow and drives\n"+
+			"the devices. SIGHUP reloads the flows; SIGINT or SIGTERM stops.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := ReadConfigFile(*configPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("serve: %w (write one with a [[device]]; see README.md, \"Your first flow\")", err)
+	}
+	if err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["listen"] {
+		cfg.Listen = *listen
+	}
+	if set["flows"] {
+		cfg.Flows = *flows
+	}
+	if set["log-level"] {
+		cfg.LogLevel = *logLevel
+	}
+	if set["log-json"] {
+		cfg.LogJSON = *logJSON
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%s (with flags): %w", *configPath, err)
+	}
+
+	log := newLogger(c.main.Stderr, cfg.hclogLevel(), cfg.LogJSON)
+	srv := NewServer(cfg, log)
+	if err := srv.Open(ctx); err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			log.Info("SIGHUP: reloading flows")
+			_ = srv.Reload()
+		case <-ctx.Done():
+			log.Info("stopping")
+			return srv.Close()
+		}
+	}
+}
+
+// newLogger builds the root logger: text or JSON lines at level.
+func newLogger(w io.Writer, level hclog.Level, json bool) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "ivrd",
+		Level:      level,
+		Output:     w,
+		JSONFormat: json,
+		TimeFormat: "2006-01-02T15:04:05.000Z0700",
+	})
+}
+
+// Server is the daemon in-process: the flow catalogue, one omproto.Client
+// and one omproto.Receiver per device, the engine's Router and the report
+// listener. "ivrd serve", "ivrd demo" and the tests run it.
+type Server struct {
+	// Listener, when set before Open, serves the reports instead of a new
+	// listener on the configuration's listen address.
+	Listener net.Listener
+
+	cfg Config
+	log hclog.Logger
+
+	catalog *engine.Catalog
+	router  *engine.Router
+	srv     *http.Server
+	ln      net.Listener
+
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewServer returns a Server for a validated configuration, logging to log.
+func NewServer(cfg Config, log hclog.Logger) *Server {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Server{cfg: cfg, log: log}
+}
+
+// Open loads the flows, builds the engine, assigns the devices' menus and
+// starts serving reports. It fails when a flow does not compile (the error
+// names file:line) or a route names a flow that is not in the folder.
+func (s *Server) Open(ctx context.Context) (err error) {
+	cfg := s.cfg
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	s.catalog, err = engine.OpenCatalog(cfg.Flows, engine.CatalogOptions{Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("loading flows: %w", err)
+	}
+	for i, rt := range cfg.Routes {
+		if _, ok := s.catalog.Flow(rt.Flow); !ok {
+			return fmt.Errorf("route[%d].flow: no flow %q in %s (want %s)", i, rt.Flow, cfg.Flows, flowFile(cfg.Flows, rt.Flow))
+		}
+	}
+
+	devices := make([]*engine.Device, len(cfg.Devices))
+	for i := range cfg.Devices {
+		dc := &cfg.Devices[i]
+		dev := dc.engineDevice()
+		client, quiet := deviceClients(dc, s.log)
+		dev.PBX = &ompbx.PBX{Client: client, Quiet: quiet}
+		devices[i] = dev
+	}
+	limits, heap := cfg.engineLimits()
+	s.router, err = engine.NewRouter(engine.Config{
+		Devices:   devices,
+		Routes:    cfg.engineRoutes(),
+		Flows:     s.catalog,
+		Logger:    s.log,
+		Limits:    limits,
+		HeapLimit: heap,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln := s.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+	}
+	s.ln = ln
+	// The router is started before any report is read: Deliver needs it.
+	s.router.Start(ctx)
+	s.srv = &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("report listener stopped", "error", err)
+		}
+	}()
+
+	wctx, cancel := context.WithCancel(context.Background())
+	s.stopWatch, s.watchDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.watchDone)
+		if err := s.catalog.Watch(wctx); err != nil && wctx.Err() == nil {
+			s.log.Error("watching the flows folder failed; send SIGHUP to reload", "flows", cfg.Flows, "error", err)
+		}
+	}()
+
+	s.log.Info("serving", "listen", s.Addr(), "flows", cfg.Flows, "loaded", flowVersions(s.catalog.Flows()))
+	for _, d := range cfg.Devices {
+		s.log.Info("device", "device", d.Name, "url", d.URL, "reports", s.URL()+"/om/"+d.Name)
+	}
+	return nil
+}
+
+// deviceClients builds a device's command client, tracing the XML at trace
+// level on log's "om" logger, and its quiet twin for commands that carry a
+// secret.
+func deviceClients(dc *DeviceConfig, log hclog.Logger) (client, quiet *omproto.Client) {
+	timeout, _ := parseDurationField("command_timeout", dc.CommandTimeout)
+	quiet = &omproto.Client{BaseURL: dc.URL, Secret: dc.CommandSecret, Timeout: timeout}
+	client = &omproto.Client{BaseURL: dc.URL, Secret: dc.CommandSecret, Timeout: timeout}
+	omlog := log.Named("om").With("device", dc.Name)
+	if omlog.IsTrace() {
+		client.Trace = func(dir string, body []byte) {
+			msg := "command"
+			if dir == omproto.TraceResponse {
+				msg = "answer"
+			}
+			omlog.Trace(msg, "xml", string(body))
+		}
+	}
+	return client, quiet
+}
+
+// handler serves /om/NAME for each device.
+func (s *Server) handler() http.Handler {
+	mux := http.NewServeMux()
+	replog := s.log.Named("om")
+	for i := range s.cfg.Devices {
+		dc := &s.cfg.Devices[i]
+		name := dc.Name
+		rv := &omproto.Receiver{
+			Handler: ompbx.Handler(name, s.router),
+			Allow:   dc.allowPrefixes(),
+			Secret:  dc.ReportSecret,
+			OnReject: func(r *http.Request, status int, err error) {
+				replog.Warn("report rejected", "device", name, "remote", r.RemoteAddr, "status", status, "error", err)
+			},
+		}
+		if replog.IsTrace() {
+			inner := rv.Handler
+			rv.Handler = func(r *omproto.Report) {
+				replog.Trace("report", "device", name, "kind", r.Kind())
+				inner(r)
+			}
+		}
+		mux.Handle("/om/"+name, rv)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		replog.Warn("request for no configured device", "path", r.URL.Path, "remote", r.RemoteAddr)
+		http.NotFound(w, r)
+	})
+	return mux
+}
+
+// Addr returns the report listener's address once Open has succeeded.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// URL returns http://ADDR, the base of the report URLs.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Router returns the engine's router, for status and tests.
+func (s *Server) Router() *engine.Router { return s.router }
+
+// Catalog returns the flow catalogue.
+func (s *Server) Catalog() *engine.Catalog { return s.catalog }
+
+// Reload rescans the flows folder now (what SIGHUP does). The catalogue
+// logs what changed and each flow that fails to load (it keeps its
+// previous version); Reload adds one line with the outcome and returns the
+// failures.
+func (s *Server) Reload() error {
+	err := s.catalog.Reload()
+	s.log.Info("flows rescanned", "flows", flowVersions(s.catalog.Flows()), "failed", len(s.catalog.Errors()))
+	return err
+}
+
+// Close stops taking reports, ends the sessions and closes the catalogue.
+// Calls in progress are left on the device where they are.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		if s.srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := s.srv.Shutdown(ctx); err != nil {
+				s.closeErr = fmt.Errorf("stop the report listener: %w", err)
+			}
+			cancel()
+		} else if s.ln != nil {
+			s.ln.Close()
+		}
+		if s.router != nil {
+			s.router.Close()
+		}
+		if s.stopWatch != nil {
+			s.stopWatch()
+			<-s.watchDone
+		}
+		if s.catalog != nil {
+			if err := s.catalog.Close(); err != nil && s.closeErr == nil {
+				s.closeErr = err
+			}
+		}
+	})
+	return s.closeErr
+}
+
+// flowVersions lists flows as name@hash, for logs.
+func flowVersions(flows []*engine.Flow) string {
+	out := make([]string, len(flows))
+	for i, f := range flows {
+		out[i] = f.Name + "@" + f.ShortHash()
+	}
+	return strings.Join(out, ",")
+}
+
+func flowFile(dir, name string) string {
+	return strings.TrimSuffix(dir, "/") + "/" + name + ".lua"
+}
