@@ -7,6 +7,7 @@
 // Commands:
 //
 //	serve  the daemon (-config ivrd.toml)
+//	check  compile the flows and check their voice files against the devices
 //	sim    run the OM simulator on its own
 //
 // Run "ivrd <command> -h" for a command's flags.
@@ -56,6 +57,8 @@ Usage:
 Commands:
 
 	serve  the daemon: serve the devices in ivrd.toml (-config)
+	check  compile every flow and check the voice files they name against
+	       the devices
 	sim    run the OM simulator on its own, to point a test deployment at
 
 Run "ivrd <command> -h" for a command's flags.
@@ -70,6 +73,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "serve":
 		return (&ServeCommand{main: m}).Run(ctx, args[1:])
+	case "check":
+		return (&CheckCommand{main: m}).Run(ctx, args[1:])
 	case "sim":
 		return (&SimCommand{main: m}).Run(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
