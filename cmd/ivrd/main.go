@@ -6,6 +6,7 @@
 //
 // Commands:
 //
+//	demo   a simulated OM and ivrd in one process, with scripted calls
 //	serve  the daemon (-config ivrd.toml)
 //	check  compile the flows and check their voice files against the devices
 //	sim    run the OM simulator on its own
@@ -56,6 +57,8 @@ Usage:
 
 Commands:
 
+	demo   start a simulated OM and ivrd in one process, place a few calls
+	       through flows/main.lua and print what the callers heard (start here)
 	serve  the daemon: serve the devices in ivrd.toml (-config)
 	check  compile every flow and check the voice files they name against
 	       the devices
@@ -71,6 +74,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return flag.ErrHelp
 	}
 	switch args[0] {
+	case "demo":
+		return (&DemoCommand{main: m}).Run(ctx, args[1:])
 	case "serve":
 		return (&ServeCommand{main: m}).Run(ctx, args[1:])
 	case "check":
