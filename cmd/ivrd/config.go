@@ -71,11 +71,17 @@ type Config struct {
 }
 
 // LimitsConfig is [limits]: engine.Limits. Empty or zero fields keep the
-// engine's defaults (engine.DefaultStepCPU, DefaultCallCPU, DefaultMaxVars).
+// engine's defaults (engine.DefaultStepInstructions, DefaultCallInstructions,
+// DefaultStepCPU, DefaultCallCPU, DefaultMaxVars).
 type LimitsConfig struct {
-	// StepCPU bounds the Lua run between two blocking calls (a duration).
+	// StepInstructions bounds a step of a flow — the Lua run between two
+	// blocking calls — in Lua VM instructions; CallInstructions a whole
+	// call's.
+	StepInstructions int64 `toml:"step_instructions"`
+	CallInstructions int64 `toml:"call_instructions"`
+	// StepCPU and CallCPU are wall-clock backstops for a step and for all
+	// of a call's steps together (durations).
 	StepCPU string `toml:"step_cpu"`
-	// CallCPU bounds the Lua time of a whole call (a duration).
 	CallCPU string `toml:"call_cpu"`
 	// MaxVars bounds the JSON-encoded size of call.vars, in bytes.
 	MaxVars int `toml:"max_vars"`
@@ -306,6 +312,13 @@ func (l LimitsConfig) engine() (engine.Limits, error) {
 	if out.CallCPU, err = parseDurationField("limits.call_cpu", l.CallCPU); err != nil {
 		return out, err
 	}
+	if l.StepInstructions < 0 {
+		return out, fmt.Errorf("limits.step_instructions: %d is negative", l.StepInstructions)
+	}
+	if l.CallInstructions < 0 {
+		return out, fmt.Errorf("limits.call_instructions: %d is negative", l.CallInstructions)
+	}
+	out.StepInstructions, out.CallInstructions = l.StepInstructions, l.CallInstructions
 	if l.MaxVars < 0 {
 		return out, fmt.Errorf("limits.max_vars: %d is negative", l.MaxVars)
 	}

@@ -57,6 +57,8 @@ log_json = true
 heap_limit = "512MiB"
 
 [limits]
+step_instructions = 1000000
+call_instructions = 5000000
 step_cpu = "100ms"
 call_cpu = "2s"
 max_vars = 4096
@@ -89,7 +91,7 @@ flow = "main"
 		t.Fatal(err)
 	}
 	limits, heap := cfg.engineLimits()
-	if want := (engine.Limits{StepCPU: 100 * time.Millisecond, CallCPU: 2 * time.Second, MaxVars: 4096}); limits != want {
+	if want := (engine.Limits{StepInstructions: 1e6, CallInstructions: 5e6, StepCPU: 100 * time.Millisecond, CallCPU: 2 * time.Second, MaxVars: 4096}); limits != want {
 		t.Errorf("limits: got %+v, want %+v", limits, want)
 	}
 	if heap != 512<<20 {
@@ -173,6 +175,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"limits.step_cpu", "[limits]\nstep_cpu = \"fast\"\n" + oneDevice, "limits.step_cpu: "},
 		{"limits.call_cpu", "[limits]\ncall_cpu = \"-1s\"\n" + oneDevice, "limits.call_cpu: "},
 		{"limits.max_vars", "[limits]\nmax_vars = -1\n" + oneDevice, "limits.max_vars: "},
+		{"limits.step_instructions", "[limits]\nstep_instructions = -5\n" + oneDevice, "limits.step_instructions: "},
+		{"limits.call_instructions", "[limits]\ncall_instructions = -5\n" + oneDevice, "limits.call_instructions: "},
 		{"name missing", "[[device]]\nurl = \"http://10.0.0.2\"\n", "device[0].name: "},
 		{"name chars", "[[device]]\nname = \"om 1\"\nurl = \"http://10.0.0.2\"\n", "device[0].name: "},
 		{"name twice", oneDevice + oneDevice, "device[1].name: "},
