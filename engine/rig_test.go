@@ -24,7 +24,7 @@ var epoch = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 // virtual clock: simulator → Receiver → Router → Session → Lua → Client →
 // simulator.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	clk    *clock.Virtual
 	sim    *omsim.Sim
 	router *engine.Router
@@ -63,18 +63,15 @@ func (l *logSink) all() []string {
 
 func compileFlows(t *testing.T, src map[string]string) engine.Flows {
 	t.Helper()
-	flows := engine.Flows{}
-	for name, code := range src {
-		f, err := engine.CompileFlow(name, "flows/"+name+".lua", []byte(code))
-		if err != nil {
-			t.Fatalf("compile %s: %v", name, err)
-		}
-		flows[name] = f
-	}
-	return flows
+	return compileFlowsTB(t, src)
 }
 
 func newRig(t *testing.T, flows map[string]string, o rigOptions) *rig {
+	t.Helper()
+	return newRigTB(t, flows, o)
+}
+
+func newRigTB(t testing.TB, flows map[string]string, o rigOptions) *rig {
 	t.Helper()
 	clk := clock.NewVirtual(epoch)
 	var router atomic.Pointer[engine.Router]
@@ -111,7 +108,7 @@ func newRig(t *testing.T, flows map[string]string, o rigOptions) *rig {
 	ecfg := engine.Config{
 		Devices: []*engine.Device{dev},
 		Routes:  []engine.Route{{To: "*", Flow: "main"}},
-		Flows:   compileFlows(t, flows),
+		Flows:   compileFlowsTB(t, flows),
 		Clock:   clk,
 		Logger:  hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
 	}

@@ -1,0 +1,119 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ivrd/ivrd/engine"
+	"github.com/ivrd/ivrd/internal/clock"
+)
+
+// BenchmarkEndToEnd measures whole calls through every layer over real
+// loopback HTTP: simulator → Receiver → Router → Session → Lua → Client →
+// simulator. Each iteration is one call: INCOMING, a gather prompt, a key,
+// a transfer that rings and answers, a hang-up — 8 reports and 3 commands.
+func BenchmarkEndToEnd(b *testing.B) {
+	r := newBenchRig(b)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		c, err := r.sim.PlaceCall("1380000"+strconv.Itoa(i), "60001")
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.sim.Settle()
+		if err := c.Press("1"); err != nil {
+			b.Fatal(err)
+		}
+		r.sim.Settle()
+		r.clk.Advance(time.Second) // the extension answers
+		if err := c.HangUp(); err != nil {
+			b.Fatal(err)
+		}
+		r.sim.Settle()
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	reports := len(r.sim.Reports())
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+	b.ReportMetric(float64(reports)/elapsed.Seconds(), "reports/s")
+}
+
+// newBenchRig is newRig for benchmarks (quiet logs).
+func newBenchRig(b *testing.B) *rig {
+	return newRigTB(b, map[string]string{"main": menuFlow}, rigOptions{})
+}
+
+// BenchmarkParkedCallMemory measures the heap and stack a call holds while
+// parked in a gather, with the device faked so only the engine's share is
+// counted.
+func BenchmarkParkedCallMemory(b *testing.B) {
+	const calls = 2000
+	const flow = `local f = {}
+function f.incoming(call)
+  call:gather{ prompt = "user_welcome", timeout = 3600 }
+end
+return f`
+	for i := 0; i < b.N; i++ {
+		clk := clock.NewVirtual(epoch)
+		rt, err := engine.NewRouter(engine.Config{
+			Devices: []*engine.Device{{Name: "om1", PBX: &fakePBX{}, Fallback: "200"}},
+			Routes:  []engine.Route{{Flow: "main"}},
+			Flows:   compileFlowsTB(b, map[string]string{"main": flow}),
+			Clock:   clk,
+			Logger:  hclog.NewNullLogger(),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rt.Start(context.Background())
+		before := liveBytes()
+		for n := 0; n < calls; n++ {
+			id := strconv.Itoa(n + 1)
+			rt.Deliver(engine.Event{Device: "om1", Kind: engine.EvIncoming, Leg: engine.Leg{Kind: engine.LegVisitor, ID: id},
+				From: "1", To: "60001", CallID: id})
+		}
+		clk.Settle()
+		// Every call has played its prompt and waits for EndOfAnn.
+		if got := len(rt.Sessions()); got != calls {
+			b.Fatalf("%d sessions, want %d", got, calls)
+		}
+		after := liveBytes()
+		b.ReportMetric(float64(after-before)/calls, "B/parked-call")
+		for n := 0; n < calls; n++ {
+			id := strconv.Itoa(n + 1)
+			rt.Deliver(engine.Event{Device: "om1", Kind: engine.EvBye, Leg: engine.Leg{Kind: engine.LegVisitor, ID: id}})
+		}
+		clk.Settle()
+		rt.Close()
+	}
+}
+
+// liveBytes is the heap in use plus goroutine stacks, after a GC.
+func liveBytes() uint64 {
+	runtime.GC()
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64() + s[1].Value.Uint64()
+}
+
+func compileFlowsTB(tb testing.TB, src map[string]string) engine.Flows {
+	tb.Helper()
+	flows := engine.Flows{}
+	for name, code := range src {
+		f, err := engine.CompileFlow(name, "flows/"+name+".lua", []byte(code))
+		if err != nil {
+			tb.Fatal(fmt.Sprintf("compile %s: %v", name, err))
+		}
+		flows[name] = f
+	}
+	return flows
+}
