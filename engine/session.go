@@ -62,6 +62,7 @@ type Session struct {
 	inbox  []item
 	notify chan struct{}
 	held   []func() // work tokens of consumed items, released when the session next waits
+	closed bool     // the session has finished; pushes are dropped
 	state  string   // what the call is doing now, for status pages
 
 	// Owned by the session goroutine.
@@ -88,9 +89,17 @@ type Session struct {
 	secretChains []string
 }
 
-// push hands a session an item; it never blocks.
+// push hands a session an item; it never blocks. Items pushed after the
+// session finished are dropped, their work token released.
 func (s *Session) push(it item) {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		if it.done != nil {
+			it.done()
+		}
+		return
+	}
 	s.inbox = append(s.inbox, it)
 	s.mu.Unlock()
 	select {
@@ -129,9 +138,11 @@ func (s *Session) next(ctx context.Context) (item, bool) {
 	}
 }
 
-// releaseAll ends every work token the session holds or has queued.
+// releaseAll ends every work token the session holds or has queued, and
+// closes the inbox.
 func (s *Session) releaseAll() {
 	s.mu.Lock()
+	s.closed = true
 	held := s.held
 	s.held = nil
 	for _, it := range s.inbox {
@@ -209,8 +220,8 @@ func (s *Session) isSecret(v string) bool {
 
 // run is the session goroutine.
 func (s *Session) run(ctx context.Context) {
-	defer s.r.finish(s)
 	defer s.releaseAll()
+	defer s.r.finish(s)
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("session panicked; handing the call to the fallback", "panic", fmt.Sprint(p))
