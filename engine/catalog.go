@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -214,7 +212,7 @@ func (c *Catalog) scan(prev *catalogSnapshot) (*catalogSnapshot, error) {
 			next.fail(name, old, pf)
 			continue
 		}
-		f, err := compileFlow(name, path, src)
+		f, err := CompileFlow(name, path, src)
 		if err == nil {
 			err = CheckFlow(f)
 		}
@@ -228,37 +226,6 @@ func (c *Catalog) scan(prev *catalogSnapshot) (*catalogSnapshot, error) {
 		next.sorted = append(next.sorted, next.flows[name])
 	}
 	return next, nil
-}
-
-// compileFlow is CompileFlow with gopher-lua's messages put in file:line
-// form on one line: "flows/x.lua:3: near '=': syntax error".
-func compileFlow(name, path string, src []byte) (*Flow, error) {
-	f, err := CompileFlow(name, path, src)
-	if err != nil {
-		return nil, errors.New(tidyCompileError(path, src, err.Error()))
-	}
-	return f, nil
-}
-
-// compileErrorLine matches gopher-lua's compiler (not parser) errors:
-// "flows/x.lua: compile error near line(2) flows/x.lua: no loop to break".
-var compileErrorLine = regexp.MustCompile(`^compile error near line\((\d+)\) (.*)$`)
-
-func tidyCompileError(path string, src []byte, msg string) string {
-	msg = strings.Join(strings.Fields(msg), " ")
-	rest, ok := strings.CutPrefix(msg, path+" at EOF: ")
-	if ok {
-		// A parse error at the end of the file names no line: it is the
-		// last one.
-		last := bytes.Count(bytes.TrimRight(src, "\n"), []byte("\n")) + 1
-		return fmt.Sprintf("%s:%d: at the end of the file: %s", path, last, rest)
-	}
-	if rest, ok := strings.CutPrefix(msg, path+": "); ok {
-		if m := compileErrorLine.FindStringSubmatch(rest); m != nil {
-			return fmt.Sprintf("%s:%s: %s", path, m[1], strings.TrimPrefix(m[2], path+": "))
-		}
-	}
-	return msg
 }
 
 // fail records a file that does not load; its previous version, if any,

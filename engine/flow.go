@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
@@ -40,11 +43,11 @@ type FlowSource interface {
 func CompileFlow(name, chunkName string, src []byte) (*Flow, error) {
 	chunk, err := parse.Parse(bytes.NewReader(src), chunkName)
 	if err != nil {
-		return nil, fmt.Errorf("%s", trimParseError(err.Error(), chunkName))
+		return nil, errors.New(tidyCompileError(chunkName, src, trimParseError(err.Error(), chunkName)))
 	}
 	proto, err := lua.Compile(chunk, chunkName)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", chunkName, err)
+		return nil, errors.New(tidyCompileError(chunkName, src, fmt.Sprintf("%s: %v", chunkName, err)))
 	}
 	sum := sha256.Sum256(src)
 	return &Flow{Name: name, Path: chunkName, Hash: hex.EncodeToString(sum[:]), Source: src, Proto: proto}, nil
@@ -74,4 +77,25 @@ type Flows map[string]*Flow
 func (f Flows) Flow(name string) (*Flow, bool) {
 	fl, ok := f[name]
 	return fl, ok
+}
+
+// compileErrorLine matches gopher-lua's compiler (not parser) errors:
+// "flows/x.lua: compile error near line(2) flows/x.lua: no loop to break".
+var compileErrorLine = regexp.MustCompile(`^compile error near line\((\d+)\) (.*)$`)
+
+func tidyCompileError(path string, src []byte, msg string) string {
+	msg = strings.Join(strings.Fields(msg), " ")
+	rest, ok := strings.CutPrefix(msg, path+" at EOF: ")
+	if ok {
+		// A parse error at the end of the file names no line: it is the
+		// last one.
+		last := bytes.Count(bytes.TrimRight(src, "\n"), []byte("\n")) + 1
+		return fmt.Sprintf("%s:%d: at the end of the file: %s", path, last, rest)
+	}
+	if rest, ok := strings.CutPrefix(msg, path+": "); ok {
+		if m := compileErrorLine.FindStringSubmatch(rest); m != nil {
+			return fmt.Sprintf("%s:%s: %s", path, m[1], strings.TrimPrefix(m[2], path+": "))
+		}
+	}
+	return msg
 }
