@@ -366,10 +366,19 @@ func (s *Sim) SetExtPolicy(id string, p Policy) error {
 		return fmt.Errorf("%w: %s", ErrNoSuchExt, id)
 	}
 	x.policy = p
+	s.cfg.ExtPolicies[id] = p
 	switch {
 	case p.Answer == AnswerOffline && x.state != extOffline:
-		if x.leg != nil {
+		// The policy is set first, so that freeing the extension does not
+		// offer it to a waiting queue.
+		switch {
+		case x.leg != nil:
 			s.release(x.leg, "extension went offline")
+		case x.other != nil:
+			s.endExtCall(x)
+		}
+		if x.state != extIdle {
+			s.freeExt(x) // ringing for a click-to-call of its own
 		}
 		x.state = extOffline
 		s.emit(&omproto.Event{Name: omproto.EventOffline, Objects: []omproto.Ref{{Kind: omproto.KindExt, ID: id}}})

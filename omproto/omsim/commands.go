@@ -3,6 +3,7 @@ package omsim
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ivrd/ivrd/omproto"
 )
@@ -264,6 +265,7 @@ func (s *Sim) callback(c omproto.Connect) []byte {
 	a := s.newLeg(omproto.KindOuter, s.cfg.Trunk, c.From.To, callid)
 	b := s.newLeg(omproto.KindOuter, s.cfg.Trunk, c.To.To, callid)
 	a.peer, b.peer = b, a
+	a.cdrType, b.cdrType = "CB", "CB"
 	b.place = placeDialing
 	s.dial(a, func() {
 		a.place = placeBridge
@@ -281,7 +283,7 @@ func (s *Sim) endExtCall(x *ext) {
 	start, answered := a.since, b.answered
 	dur := 0
 	if b.state == extTalk && !answered.IsZero() {
-		dur = int(s.clk.Now().Sub(answered).Seconds() + 0.5)
+		dur = max(1, int(s.clk.Now().Sub(answered).Round(time.Second)/time.Second))
 	}
 	s.emit(&omproto.Event{Name: omproto.EventBye, Objects: []omproto.Ref{
 		{Kind: omproto.KindExt, ID: a.id}, {Kind: omproto.KindExt, ID: b.id}}})
@@ -342,7 +344,7 @@ func (s *Sim) queue(c omproto.Queue) []byte {
 		key := "ext:" + c.To.ID
 		g := s.groups[key]
 		if g == nil {
-			g = &group{id: c.To.ID, exts: []string{c.To.ID}}
+			g = &group{id: c.To.ID, kind: omproto.KindExt, exts: []string{c.To.ID}}
 			s.groups[key] = g
 		}
 		s.queueInGroup(l, g)

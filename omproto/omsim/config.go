@@ -192,6 +192,21 @@ func (c *Config) Validate() error {
 	if c.ReportMethod != "GET" && c.ReportMethod != "POST" {
 		return fmt.Errorf("report_method: %q is neither GET nor POST", c.ReportMethod)
 	}
+	if c.TrunkType != "IP" && c.TrunkType != "XO" {
+		return fmt.Errorf("trunk_type: %q is neither IP nor XO", c.TrunkType)
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"file_duration", c.FileDuration}, {"response_timeout", c.ResponseTimeout},
+		{"no_answer_timeout", c.NoAnswerTimeout}, {"signature_window", c.SignatureWindow},
+		{"report_timeout", c.ReportTimeout},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("%s: %v is negative", d.field, d.v)
+		}
+	}
 	seen := map[string]bool{}
 	for _, e := range c.Exts {
 		if e == "" {
@@ -232,6 +247,14 @@ func (c *Config) Validate() error {
 		}
 		if m.InfoLength < 0 || m.InfoLength > 255 {
 			return fmt.Errorf("menus.%d.infolength: %d is not in 1–255", id, m.InfoLength)
+		}
+		if m.Exit != "" && (len(m.Exit) != 1 || !validKey(rune(m.Exit[0])) || m.Exit == "0") {
+			return fmt.Errorf("menus.%d.exit: %q is not one of 1–9, A–D, * and #", id, m.Exit)
+		}
+		for _, f := range splitChain(m.VoiceFile) {
+			if _, ok := c.VoiceFiles[f]; !ok {
+				return fmt.Errorf("menus.%d.voicefile: %s is not one of the voice files", id, f)
+			}
 		}
 	}
 	for n, p := range c.Numbers {

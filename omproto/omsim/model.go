@@ -67,7 +67,10 @@ func (m *menu) infoLength() int {
 }
 
 type group struct {
-	id           string
+	id string
+	// kind is KindGroup, or KindExt for the queue of one extension
+	// (Transfer Queue to an ext), which reports name as that ext.
+	kind         omproto.Kind
 	exts         []string
 	voicefile    string
 	distribution string
@@ -109,6 +112,7 @@ type leg struct {
 	respTimer, dialTimer    clock.Timer
 	onAnswer                func() // for outer legs: what to do when answered
 	viaExt                  *ext   // for outer legs placed from an extension
+	cdrType                 string // Cdr Type when not IN or OU (CB for a callback)
 }
 
 func (l *leg) key() legKey { return legKey{l.kind, l.id} }
@@ -247,9 +251,16 @@ func (s *Sim) claim(l *leg) {
 }
 
 // detach takes a leg out of wherever it is (a menu, a queue, a ringing
-// extension) before it moves elsewhere. A talking extension is released.
+// extension) before it moves elsewhere. A talking extension is released,
+// and so is the extension whose outside call the leg was.
 func (s *Sim) detach(l *leg) {
 	s.stopPlayback(l)
+	if x := l.viaExt; x != nil {
+		l.viaExt = nil
+		if x.leg == l {
+			s.freeExt(x)
+		}
+	}
 	switch l.place {
 	case placeGroup:
 		if g := l.group; g != nil {
@@ -261,6 +272,14 @@ func (s *Sim) detach(l *leg) {
 		}
 	}
 	l.group, l.ext = nil, nil
+}
+
+// ref names the group, or the extension whose queue it is.
+func (g *group) ref() omproto.Ref {
+	if g.kind == omproto.KindExt {
+		return omproto.Ref{Kind: omproto.KindExt, ID: g.id}
+	}
+	return omproto.Ref{Kind: omproto.KindGroup, ID: g.id}
 }
 
 func removeLeg(q []*leg, l *leg) []*leg {
@@ -298,7 +317,7 @@ func (s *Sim) peerRefs(l *leg) []omproto.Ref {
 	case l.place == placeExt && l.ext != nil:
 		return []omproto.Ref{{Kind: omproto.KindExt, ID: l.ext.id}}
 	case l.place == placeGroup && l.group != nil:
-		return []omproto.Ref{{Kind: omproto.KindGroup, ID: l.group.id}}
+		return []omproto.Ref{l.group.ref()}
 	case l.place == placeBridge && l.peer != nil:
 		return []omproto.Ref{{Kind: l.peer.kind, ID: l.peer.id}}
 	case l.viaExt != nil:
@@ -319,6 +338,11 @@ func legState(l *leg) string {
 		return "progress"
 	case placeBridge:
 		return "talk"
+	case placeNone:
+		if l.viaExt != nil && !l.answered.IsZero() {
+			// An extension's outside call, answered.
+			return "talk"
+		}
 	}
 	return "wait"
 }
@@ -343,14 +367,19 @@ func (s *Sim) release(l *leg, reason string) {
 	s.log("%s %s released (%s)", l.kind, l.id, reason)
 	if peer != nil && peer.place != placeEnded {
 		peer.peer = nil
-		if l.answered.IsZero() && l.kind == omproto.KindOuter {
+		switch {
+		case peer.place == placeDialing && peer.party == nil:
+			// The second number of a callback, not dialled yet: the
+			// TRANSIENT named it, so it ends with its BYE.
+			s.release(peer, "call not placed")
+		case l.answered.IsZero() && l.kind == omproto.KindOuter:
 			// An outside leg that never connected leaves the call that
 			// asked for it waiting for the app's next command.
 			peer.place = placeNone
 			if peer.party != nil {
 				peer.party.state = "waiting"
 			}
-		} else {
+		default:
 			s.release(peer, "far end hung up")
 		}
 	}
@@ -371,12 +400,17 @@ func (s *Sim) dropLeg(l *leg) {
 
 func (s *Sim) emitLegCdr(l *leg) {
 	typ := "IN"
-	if l.kind == omproto.KindOuter {
+	switch {
+	case l.cdrType != "":
+		typ = l.cdrType
+	case l.kind == omproto.KindOuter:
 		typ = "OU"
 	}
 	dur := 0
 	if !l.answered.IsZero() {
-		dur = int(s.clk.Now().Sub(l.answered).Round(time.Second) / time.Second)
+		// Duration 0 means never answered (omapi.md §5): an answered
+		// call counts at least one second.
+		dur = max(1, int(s.clk.Now().Sub(l.answered).Round(time.Second)/time.Second))
 	}
 	s.emitCdr(s.cdr(l.callid, typ, s.cfg.TrunkType, l.from, l.to, l.started, dur, s.cfg.Trunk))
 }
@@ -544,7 +578,7 @@ func (s *Sim) answerExt(x *ext) {
 // ring.
 func extRefusal(x *ext) int {
 	switch {
-	case x.state == extOffline:
+	case x.state == extOffline, x.policy.Answer == AnswerOffline:
 		return omproto.CodeCalledOffline
 	case x.state == extTalk:
 		return omproto.CodeCalledTalking
@@ -598,7 +632,7 @@ func (s *Sim) queueInGroup(l *leg, g *group) {
 		}
 	}
 	s.emit(&omproto.Event{Name: omproto.EventQueue, Calls: []omproto.Call{l.call()},
-		Objects: []omproto.Ref{{Kind: omproto.KindGroup, ID: g.id}}})
+		Objects: []omproto.Ref{g.ref()}})
 	s.distribute(g)
 }
 

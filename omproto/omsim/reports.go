@@ -16,18 +16,22 @@ import (
 // reports; rates apply to each report with that probability (from the
 // generator seeded by Config.Seed).
 type Faults struct {
-	// Command side.
-	CommandDelay      time.Duration // answer each command this late (real time)
+	// Command side. Commands answered with CommandStatus or
+	// CommandGarbage are still carried out: a client cannot tell.
+	CommandDelay      time.Duration // wait this long (real time) before handling each command
 	CommandStatus     int           // answer every command with this HTTP status (e.g. 500)
 	CommandGarbage    bool          // answer every command with malformed XML
 	RefuseConnections bool          // close every command connection at once
 
 	// Report side.
-	DropReports      int     // drop the next N reports
-	DuplicateReports int     // send the next N reports twice
-	ReorderReports   int     // swap each of the next N reports with the one after it
-	DropRate         float64 // drop each report with this probability
-	DuplicateRate    float64 // send each report twice with this probability
+	DropReports      int // drop the next N reports
+	DuplicateReports int // send the next N reports twice
+	// ReorderReports holds back each of the next N reports until the one
+	// after it has been sent (it then goes right after), or for one second
+	// (virtual time on a virtual clock) if no other report comes.
+	ReorderReports int
+	DropRate       float64 // drop each report with this probability
+	DuplicateRate  float64 // send each report twice with this probability
 }
 
 // SetFaults replaces the fault switches.
@@ -98,8 +102,24 @@ func (s *Sim) queueReport(rep *omproto.Report, kind string) {
 	body := rep.Encode()
 	s.reports = append(s.reports, ReportRecord{Time: s.clk.Now(), Kind: kind, Body: string(body)})
 	idx := len(s.reports) - 1
+	if s.executing != nil || len(s.held) > 0 {
+		// A command's report waits for its answer; any report waits
+		// behind those held before it. The command whose answer a held
+		// report waits for keeps it counted as work in flight.
+		s.held = append(s.held, heldReport{index: idx, by: s.executing})
+		return
+	}
+	s.sendReport(idx)
+}
+
+// sendReport applies the report faults to a generated report and queues
+// what is left for delivery. The caller holds s.mu.
+func (s *Sim) sendReport(idx int) {
+	rec := &s.reports[idx]
+	kind := rec.Kind
 	if s.cfg.ReportURL == "" {
-		s.reports[idx].Result = "kept"
+		rec.Result = "kept"
+		s.log("report %s kept", kind)
 		return
 	}
 	copies := 1
@@ -116,17 +136,18 @@ func (s *Sim) queueReport(rep *omproto.Report, kind string) {
 		copies = 2
 	}
 	if copies == 0 {
-		s.reports[idx].Result = "dropped"
+		rec.Result = "dropped"
 		s.log("report %s dropped (fault)", kind)
 		return
 	}
-	reorder := false
-	if s.faults.ReorderReports > 0 {
-		s.faults.ReorderReports--
-		reorder = true
-	}
+	body := []byte(rec.Body)
 	for i := 0; i < copies; i++ {
-		s.out.push(pending{index: idx, body: body, kind: kind, done: s.clk.Work()}, reorder && i == 0)
+		hold := i == 0 && s.faults.ReorderReports > 0
+		// A report that releases a held one is not held itself: the
+		// reorder counter counts reports actually overtaken.
+		if s.out.push(pending{index: idx, body: body, kind: kind, done: s.clk.Work()}, hold) {
+			s.faults.ReorderReports--
+		}
 	}
 }
 
@@ -134,13 +155,14 @@ func (s *Sim) queueReport(rep *omproto.Report, kind string) {
 const reorderWait = time.Second
 
 // push appends a report; with hold, the report is kept back so that the
-// next report overtakes it.
-func (r *reporter) push(p pending, hold bool) {
+// next report overtakes it, unless one is held already (this report then
+// overtakes that one). It reports whether it held the report.
+func (r *reporter) push(p pending, hold bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		p.done()
-		return
+		return false
 	}
 	if hold && r.held == nil {
 		// A held report is not work in flight until it is released, or a
@@ -148,7 +170,7 @@ func (r *reporter) push(p pending, hold bool) {
 		p.done()
 		r.held = &p
 		r.heldTimer = r.sim.clk.AfterFunc(reorderWait, r.releaseHeld)
-		return
+		return true
 	}
 	r.queue = append(r.queue, p)
 	if r.held != nil {
@@ -156,6 +178,7 @@ func (r *reporter) push(p pending, hold bool) {
 		r.queueHeld()
 	}
 	r.cond.Signal()
+	return false
 }
 
 func (r *reporter) releaseHeld() {

@@ -1,10 +1,3 @@
-// Package omsim is a simulated New Rock OM device: a real HTTP peer that
-// answers OM API commands on POST /xml and pushes reports to a URL, with the
-// device model omapi.md describes (extensions, trunk, groups, voice menus
-// 1–50, incoming and outgoing calls) and a Go API for scripted callers.
-//
-// Time comes from internal/clock: real time for `ivrd sim`, virtual time in
-// tests, where Settle waits until every exchange in flight has finished.
 package omsim
 
 import (
@@ -48,8 +41,13 @@ type Sim struct {
 	cdrSeq   int
 	commands []CommandRecord
 	reports  []ReportRecord
-	faults   Faults
-	rng      *rand.Rand
+	// executing is the command being carried out, if any. The reports
+	// it causes wait in held until its answer is written, and every later
+	// report waits behind them.
+	executing *answer
+	held      []heldReport
+	faults    Faults
+	rng       *rand.Rand
 
 	out      *reporter
 	srv      *http.Server
@@ -61,23 +59,23 @@ type Sim struct {
 
 // CommandRecord is a command the device received, with its answer.
 type CommandRecord struct {
-	Time   time.Time
-	Remote string
-	Root   string
-	Verb   string
-	Body   string // the request body as received
-	Status int
-	Answer string // the response body
+	Time   time.Time `json:"time"`
+	Remote string    `json:"remote"`
+	Root   string    `json:"root,omitempty"`
+	Verb   string    `json:"verb,omitempty"`
+	Body   string    `json:"body"` // the request body as received
+	Status int       `json:"status"`
+	Answer string    `json:"answer"` // the response body, as sent
 }
 
 // ReportRecord is a report the device generated, with what became of it.
 type ReportRecord struct {
-	Time time.Time
-	Kind string // event name or "Cdr"
-	Body string // as encoded (without signature)
+	Time time.Time `json:"time"`
+	Kind string    `json:"kind"` // event name or "Cdr"
+	Body string    `json:"body"` // as encoded (without signature)
 	// Result is "sent", "dropped", "failed: …" or "kept" when no report URL
 	// is set; it is "" while the report waits in the queue.
-	Result string
+	Result string `json:"result"`
 }
 
 // New builds a simulated device on clk (clock.Real{} when nil). It starts no
@@ -194,6 +192,8 @@ func (s *Sim) Reboot() {
 	}
 	for _, x := range s.exts {
 		s.stopExt(x)
+		x.leg, x.other, x.onAnswer = nil, nil, nil
+		x.held, x.muted, x.caller = false, false, false
 		if x.state != extOffline {
 			x.state = extIdle
 		}
@@ -241,8 +241,17 @@ func (s *Sim) Settle() {
 // Clock returns the simulator's clock.
 func (s *Sim) Clock() clock.Clock { return s.clk }
 
-// Config returns the configuration in effect, defaults filled in.
-func (s *Sim) Config() Config { return s.cfg }
+// Config returns the configuration in effect, defaults filled in, with the
+// number and extension policies as last set. It is a copy: the caller may
+// keep and read it while the device runs.
+func (s *Sim) Config() Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cfg
+	c.Numbers = copyMap(s.cfg.Numbers)
+	c.ExtPolicies = copyMap(s.cfg.ExtPolicies)
+	return c
+}
 
 // Handler serves POST /xml (the command side) and the control API under
 // /sim/.
@@ -287,17 +296,18 @@ func (s *Sim) serveCommand(w http.ResponseWriter, r *http.Request) {
 		// timeouts, which run on real time.
 		time.Sleep(faults.CommandDelay)
 	}
-	status, answer := s.handleCommand(r.RemoteAddr, body)
-	switch {
-	case faults.CommandStatus != 0:
-		status, answer = faults.CommandStatus, []byte("Internal Server Error")
-	case faults.CommandGarbage:
-		answer = []byte("<Status><visitor id=\"1\"><stat")
-	}
+	rec, a := s.handleCommand(r.RemoteAddr, body, faults)
+	// The reports the command caused go out once its answer has been
+	// written, as on a device: a TRANSIENT answer comes before the ALERT
+	// of the leg it names.
+	defer s.answered(rec, a)
 	w.Header().Set("Content-Type", "text/xml")
-	w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
-	w.WriteHeader(status)
-	_, _ = w.Write(answer)
+	w.Header().Set("Content-Length", strconv.Itoa(len(rec.Answer)))
+	w.WriteHeader(rec.Status)
+	_, _ = io.WriteString(w, rec.Answer)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func (s *Sim) logLocked(format string, args ...any) {
@@ -327,10 +337,26 @@ func (s *Sim) authorized(remote string, auth *omproto.Auth) bool {
 	return auth.Verify(s.cfg.CommandSecret, s.clk.Now(), s.cfg.SignatureWindow) == nil
 }
 
-func (s *Sim) handleCommand(remote string, body []byte) (int, []byte) {
+// answer is a command whose answer may not be written yet.
+type answer struct{ written bool }
+
+// heldReport is a report waiting for the answer of the command that caused
+// it (by, nil for none), or for the reports before it.
+type heldReport struct {
+	index int // in Sim.reports
+	by    *answer
+}
+
+// handleCommand authorizes, decodes and carries out one command, applies
+// the answer faults and records it. Reports the command causes are held
+// until answered is called with the answer returned.
+func (s *Sim) handleCommand(remote string, body []byte, faults Faults) (CommandRecord, *answer) {
 	cmd, auth, err := omproto.DecodeCommand(body)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	a := &answer{}
+	s.executing = a
+	defer func() { s.executing = nil }()
 	rec := CommandRecord{Time: s.clk.Now(), Remote: remote, Body: string(body)}
 	status, answer := http.StatusOK, []byte(nil)
 	switch {
@@ -348,9 +374,31 @@ func (s *Sim) handleCommand(remote string, body []byte) (int, []byte) {
 		s.log("command %s %s", cmd.Root(), describeCommand(cmd))
 		answer = s.execute(cmd)
 	}
+	switch {
+	case faults.CommandStatus != 0:
+		status, answer = faults.CommandStatus, []byte(http.StatusText(faults.CommandStatus))
+	case faults.CommandGarbage:
+		answer = []byte("<Status><visitor id=\"1\"><stat")
+	}
 	rec.Status, rec.Answer = status, string(answer)
 	s.commands = append(s.commands, rec)
-	return status, answer
+	return rec, a
+}
+
+// answered records that a command's answer has been written and sends the
+// held reports that were waiting only for it.
+func (s *Sim) answered(rec CommandRecord, a *answer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec.Root != "" {
+		s.log("answered %s %s: HTTP %d", rec.Root, rec.Verb, rec.Status)
+	}
+	a.written = true
+	for len(s.held) > 0 && (s.held[0].by == nil || s.held[0].by.written) {
+		h := s.held[0]
+		s.held = s.held[1:]
+		s.sendReport(h.index)
+	}
 }
 
 // Commands returns the commands received so far, oldest first.
