@@ -26,7 +26,9 @@ type Limits struct {
 	// CallCPU bounds the wall-clock time of all a call's steps together
 	// (default DefaultCallCPU).
 	CallCPU time.Duration
-	// MaxString bounds strings made by string.rep (default 1 MiB).
+	// MaxString bounds the strings string.rep, string.format and
+	// table.concat make, and how much string.gsub may grow its subject
+	// (default 1 MiB).
 	MaxString int
 	// MaxVars bounds the JSON-encoded size of call.vars (default 64 KiB).
 	MaxVars int
@@ -86,14 +88,20 @@ var removed = map[string][]string{
 }
 
 // newSandbox returns a fresh Lua state with only base, table, string and
-// math (minus what removed lists), a capped string.rep, and require of the
-// embedded modules in modules.
+// math (minus what removed lists), the capped and budgeted library
+// functions of installCapped, and require of the embedded modules in
+// modules.
 func newSandbox(lim Limits, modules map[string]*lua.FunctionProto) *lua.LState {
 	L := lua.NewState(lua.Options{
-		SkipOpenLibs:        true,
-		CallStackSize:       lim.CallStack,
-		RegistrySize:        1024,
-		RegistryMaxSize:     lim.Registry,
+		SkipOpenLibs:    true,
+		CallStackSize:   lim.CallStack,
+		RegistrySize:    1024,
+		RegistryMaxSize: lim.Registry,
+		// gopher-lua grows the value stack by this many slots at a time,
+		// copying it each time: with its default of 32, one unpack or
+		// string.byte of a few hundred thousand values spent 15 s in Go,
+		// out of the budget's reach.
+		RegistryGrowStep:    max(lim.Registry/16, 1024),
 		MinimizeStackMemory: true,
 	})
 	for _, lib := range []struct {
@@ -118,27 +126,9 @@ func newSandbox(lim Limits, modules map[string]*lua.FunctionProto) *lua.LState {
 			t.RawSetString(n, lua.LNil)
 		}
 	}
-	strlib := L.GetGlobal("string").(*lua.LTable)
-	strlib.RawSetString("rep", L.NewFunction(cappedRep(lim.MaxString)))
+	installCapped(L, lim)
 	L.SetGlobal("require", L.NewFunction(requireEmbedded(modules)))
 	return L
-}
-
-// cappedRep is string.rep that refuses results longer than max bytes.
-func cappedRep(max int) lua.LGFunction {
-	return func(L *lua.LState) int {
-		s := L.CheckString(1)
-		n := L.CheckInt(2)
-		if n <= 0 || s == "" {
-			L.Push(lua.LString(""))
-			return 1
-		}
-		if len(s) > max/n {
-			L.RaiseError("string.rep: result of %d×%d bytes exceeds the limit of %d", n, len(s), max)
-		}
-		L.Push(lua.LString(strings.Repeat(s, n)))
-		return 1
-	}
 }
 
 // requireEmbedded loads modules compiled into the binary, once per state.
@@ -177,9 +167,9 @@ func luaError(err error) string {
 	if ae, ok := err.(*lua.ApiError); ok {
 		msg := ae.Object.String()
 		if ae.Type == lua.ApiErrorSyntax {
-			return strings.TrimSpace(msg)
+			return truncateError(strings.TrimSpace(msg))
 		}
-		return msg
+		return truncateError(msg)
 	}
-	return fmt.Sprint(err)
+	return truncateError(fmt.Sprint(err))
 }

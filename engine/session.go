@@ -391,8 +391,8 @@ func (s *Session) endStep() int32 {
 // blocking wraps a blocking call made from Lua: the current step ends
 // while it waits, and a new one begins when it returns.
 func (s *Session) blocking(ctx context.Context, f func()) {
+	s.checkVars() // in the step, so a flow that catches the error goes on under its budget
 	s.endStep()
-	s.checkVars()
 	f()
 	s.beginStep(ctx)
 }
