@@ -1,0 +1,570 @@
+package engine
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Store is where calls live between steps, so that a restart loses none:
+// each call's record and journal, the flow sources live calls need, the
+// per-flow key/value space, and the history of ended calls. The interface
+// is kept narrow so that a replicated engine could hold the same data.
+type Store interface {
+	// StartCall records a new live call and the source of its flow.
+	StartCall(rec CallRecord, flowSource []byte) error
+	// Append adds steps to a call's journal; it returns once they are
+	// durable.
+	Append(callID string, steps ...Step) error
+	// Journal returns a call's steps in order.
+	Journal(callID string) ([]Step, error)
+	// LiveCalls returns the calls not yet ended, oldest first.
+	LiveCalls() ([]CallRecord, error)
+	// EndCall moves a call to history; its journal is kept with it.
+	EndCall(h HistoryEntry) error
+	// History returns an ended call.
+	History(callID string) (HistoryEntry, error)
+	// FlowSource returns a flow source by content hash.
+	FlowSource(hash string) ([]byte, error)
+	// Get, Put, Incr and AppendValue are the per-flow key/value space.
+	Get(flow, key string) ([]byte, bool, error)
+	Put(flow, key string, value []byte) error
+	Incr(flow, key string, delta int64) (int64, error)
+	AppendValue(flow, key string, value []byte) (int, error)
+	// Prune drops history older than maxAge or beyond the newest maxCount
+	// (zero: no limit), and the flow sources nothing needs any more.
+	Prune(now time.Time, maxAge time.Duration, maxCount int) (int, error)
+	Close() error
+}
+
+// CallRecord is a live call as the store keeps it.
+type CallRecord struct {
+	ID        string    `json:"id"`
+	Device    string    `json:"device"`
+	Leg       Leg       `json:"leg"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	CallID    string    `json:"callid"` // the OM's callid
+	Direction string    `json:"direction"`
+	Flow      string    `json:"flow"`
+	FlowHash  string    `json:"flow_hash"`
+	Started   time.Time `json:"started"`
+}
+
+// Step is one completed step of a call: a command and its result, an input,
+// a read of the world (ivr.now, ivr.random, the store), a timer deadline,
+// and call.vars when they changed.
+type Step struct {
+	Seq      int64           `json:"seq"`
+	At       time.Time       `json:"at"`
+	Kind     string          `json:"kind"`
+	Args     json.RawMessage `json:"args,omitempty"`
+	Result   json.RawMessage `json:"result,omitempty"`
+	Deadline time.Time       `json:"deadline,omitzero"`
+	Vars     json.RawMessage `json:"vars,omitempty"`
+}
+
+// HistoryEntry is an ended call.
+type HistoryEntry struct {
+	CallRecord
+	Ended   time.Time   `json:"ended"`
+	Outcome string      `json:"outcome"`
+	Target  string      `json:"target,omitempty"`
+	Path    []PathEntry `json:"path"`
+	Steps   int         `json:"steps"`
+	Cdr     *CdrRecord  `json:"cdr,omitempty"`
+}
+
+// CdrRecord is the OM's call record attached to a history entry.
+type CdrRecord struct {
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	Route     string `json:"route"`
+	CPN       string `json:"cpn"`
+	CDPN      string `json:"cdpn"`
+	TimeStart string `json:"time_start"`
+	TimeEnd   string `json:"time_end"`
+	Duration  int    `json:"duration"`
+	Recording string `json:"recording,omitempty"`
+}
+
+// Store errors.
+var (
+	ErrStoreLocked  = errors.New("the state file is held by another process")
+	ErrStoreVersion = errors.New("the state file has another schema version")
+	ErrNoCall       = errors.New("no such call")
+	ErrStoreClosed  = errors.New("store closed")
+)
+
+// SchemaVersion is the layout of the state file this build reads and
+// writes.
+const SchemaVersion = 1
+
+var (
+	bucketMeta    = []byte("meta")
+	bucketCalls   = []byte("calls")
+	bucketJournal = []byte("journal")
+	bucketFlows   = []byte("flows")
+	bucketKV      = []byte("store")
+	bucketHistory = []byte("history")
+	bucketByEnd   = []byte("history_by_end")
+	bucketJobs    = []byte("jobs")
+	keyVersion    = []byte("schema_version")
+)
+
+// BoltOptions tune a BoltStore.
+type BoltOptions struct {
+	// NoSync skips fsync on commit: faster, and a machine crash (not a
+	// process crash) can lose the last steps. For benchmarks and tests.
+	NoSync bool
+	// LockTimeout is how long Open waits for another process to release
+	// the file (default 1 s).
+	LockTimeout time.Duration
+}
+
+// BoltStore is the Store in one bbolt file. Writes from many calls are
+// group-committed: a committer takes whatever has queued, commits it in
+// one transaction, answers every writer, and starts again at once — no
+// fixed delay, unlike bbolt's Batch.
+type BoltStore struct {
+	db *bolt.DB
+
+	mu      sync.Mutex
+	queue   []*commit
+	wake    chan struct{}
+	closed  bool
+	stopped chan struct{}
+	commits uint64
+}
+
+type commit struct {
+	fn   func(*bolt.Tx) error
+	err  error
+	done chan struct{}
+}
+
+// OpenBolt opens (creating if needed) the state file at path.
+func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
+	timeout := opt.LockTimeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: opt.NoSync})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: %w", path, ErrStoreLocked)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketJournal, bucketFlows, bucketKV, bucketHistory, bucketByEnd, bucketJobs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		v := meta.Get(keyVersion)
+		if v == nil {
+			return meta.Put(keyVersion, []byte(strconv.Itoa(SchemaVersion)))
+		}
+		if string(v) != strconv.Itoa(SchemaVersion) {
+			return fmt.Errorf("%w: the file has %s, this ivrd reads %d", ErrStoreVersion, v, SchemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &BoltStore{db: db, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	go s.committer()
+	return s, nil
+}
+
+// Commits returns how many transactions the committer has made.
+func (s *BoltStore) Commits() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.commits
+}
+
+// write queues fn for the next group commit and waits until it is durable.
+func (s *BoltStore) write(fn func(*bolt.Tx) error) error {
+	c := &commit{fn: fn, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrStoreClosed
+	}
+	s.queue = append(s.queue, c)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	<-c.done
+	return c.err
+}
+
+func (s *BoltStore) committer() {
+	defer close(s.stopped)
+	for {
+		s.mu.Lock()
+		batch := s.queue
+		s.queue = nil
+		closed := s.closed
+		s.mu.Unlock()
+		if len(batch) == 0 {
+			if closed {
+				return
+			}
+			<-s.wake
+			continue
+		}
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, c := range batch {
+				if err := c.fn(tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil && len(batch) > 1 {
+			// One write failed and took the others down with it: run
+			// each on its own so only the faulty one fails.
+			for _, c := range batch {
+				c.err = s.db.Update(c.fn)
+			}
+		} else {
+			for _, c := range batch {
+				c.err = err
+			}
+		}
+		s.mu.Lock()
+		s.commits++
+		s.mu.Unlock()
+		for _, c := range batch {
+			close(c.done)
+		}
+	}
+}
+
+// Close waits for queued writes and closes the file.
+func (s *BoltStore) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	<-s.stopped
+	return s.db.Close()
+}
+
+func seqKey(n int64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(n))
+	return b[:]
+}
+
+// StartCall records a new live call and keeps its flow source.
+func (s *BoltStore) StartCall(rec CallRecord, flowSource []byte) error {
+	enc, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return s.write(func(tx *bolt.Tx) error {
+		if flowSource != nil && rec.FlowHash != "" {
+			flows := tx.Bucket(bucketFlows)
+			if flows.Get([]byte(rec.FlowHash)) == nil {
+				if err := flows.Put([]byte(rec.FlowHash), flowSource); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := tx.Bucket(bucketJournal).CreateBucketIfNotExists([]byte(rec.ID)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketCalls).Put([]byte(rec.ID), enc)
+	})
+}
+
+// Append adds steps to a call's journal, numbering them if Seq is zero.
+func (s *BoltStore) Append(callID string, steps ...Step) error {
+	encoded := make([][]byte, len(steps))
+	return s.write(func(tx *bolt.Tx) error {
+		j := tx.Bucket(bucketJournal).Bucket([]byte(callID))
+		if j == nil {
+			return fmt.Errorf("append to %s: %w", callID, ErrNoCall)
+		}
+		for i := range steps {
+			if steps[i].Seq == 0 {
+				n, _ := j.NextSequence()
+				steps[i].Seq = int64(n)
+			} else if steps[i].Seq > int64(j.Sequence()) {
+				_ = j.SetSequence(uint64(steps[i].Seq))
+			}
+			if encoded[i] == nil {
+				enc, err := json.Marshal(steps[i])
+				if err != nil {
+					return err
+				}
+				encoded[i] = enc
+			}
+			if err := j.Put(seqKey(steps[i].Seq), encoded[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Journal returns a call's steps, live or ended.
+func (s *BoltStore) Journal(callID string) ([]Step, error) {
+	var steps []Step
+	err := s.db.View(func(tx *bolt.Tx) error {
+		j := tx.Bucket(bucketJournal).Bucket([]byte(callID))
+		if j == nil {
+			return fmt.Errorf("journal of %s: %w", callID, ErrNoCall)
+		}
+		return j.ForEach(func(_, v []byte) error {
+			var st Step
+			if err := json.Unmarshal(v, &st); err != nil {
+				return err
+			}
+			steps = append(steps, st)
+			return nil
+		})
+	})
+	return steps, err
+}
+
+// LiveCalls returns the calls not ended, oldest first.
+func (s *BoltStore) LiveCalls() ([]CallRecord, error) {
+	var out []CallRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCalls).ForEach(func(_, v []byte) error {
+			var rec CallRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			out = append(out, rec)
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return out, err
+}
+
+// EndCall moves a call to history.
+func (s *BoltStore) EndCall(h HistoryEntry) error {
+	enc, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	return s.write(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketCalls).Delete([]byte(h.ID)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketHistory).Put([]byte(h.ID), enc); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketByEnd).Put(endKey(h.Ended, h.ID), nil)
+	})
+}
+
+func endKey(t time.Time, id string) []byte {
+	return append(seqKey(t.UnixNano()), id...)
+}
+
+// History returns an ended call.
+func (s *BoltStore) History(callID string) (HistoryEntry, error) {
+	var h HistoryEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketHistory).Get([]byte(callID))
+		if v == nil {
+			return fmt.Errorf("history of %s: %w", callID, ErrNoCall)
+		}
+		return json.Unmarshal(v, &h)
+	})
+	return h, err
+}
+
+// FlowSource returns a stored flow source.
+func (s *BoltStore) FlowSource(hash string) ([]byte, error) {
+	var src []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketFlows).Get([]byte(hash))
+		if v == nil {
+			return fmt.Errorf("flow %s: not in the state file", hash)
+		}
+		src = append([]byte(nil), v...)
+		return nil
+	})
+	return src, err
+}
+
+func kvBucket(tx *bolt.Tx, flow string, create bool) (*bolt.Bucket, error) {
+	root := tx.Bucket(bucketKV)
+	if !create {
+		return root.Bucket([]byte(flow)), nil
+	}
+	return root.CreateBucketIfNotExists([]byte(flow))
+}
+
+// Get reads a key of a flow's key/value space.
+func (s *BoltStore) Get(flow, key string) ([]byte, bool, error) {
+	var out []byte
+	var ok bool
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, _ := kvBucket(tx, flow, false)
+		if b == nil {
+			return nil
+		}
+		if v := b.Get([]byte(key)); v != nil {
+			out, ok = append([]byte(nil), v...), true
+		}
+		return nil
+	})
+	return out, ok, err
+}
+
+// Put writes a key.
+func (s *BoltStore) Put(flow, key string, value []byte) error {
+	return s.write(func(tx *bolt.Tx) error {
+		b, err := kvBucket(tx, flow, true)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), value)
+	})
+}
+
+// Incr adds delta to a counter (a decimal number; absent is 0) and returns
+// the new value.
+func (s *BoltStore) Incr(flow, key string, delta int64) (int64, error) {
+	var n int64
+	err := s.write(func(tx *bolt.Tx) error {
+		b, err := kvBucket(tx, flow, true)
+		if err != nil {
+			return err
+		}
+		cur := int64(0)
+		if v := b.Get([]byte(key)); v != nil {
+			if cur, err = strconv.ParseInt(string(v), 10, 64); err != nil {
+				return fmt.Errorf("incr %s/%s: the value %q is not a counter", flow, key, v)
+			}
+		}
+		n = cur + delta
+		return b.Put([]byte(key), []byte(strconv.FormatInt(n, 10)))
+	})
+	return n, err
+}
+
+// AppendValue adds a value to a list kept under key (a JSON array) and
+// returns the list's new length.
+func (s *BoltStore) AppendValue(flow, key string, value []byte) (int, error) {
+	n := 0
+	err := s.write(func(tx *bolt.Tx) error {
+		b, err := kvBucket(tx, flow, true)
+		if err != nil {
+			return err
+		}
+		var list []json.RawMessage
+		if v := b.Get([]byte(key)); v != nil {
+			if err := json.Unmarshal(v, &list); err != nil {
+				return fmt.Errorf("append %s/%s: the value is not a list", flow, key)
+			}
+		}
+		list = append(list, json.RawMessage(value))
+		n = len(list)
+		enc, err := json.Marshal(list)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), enc)
+	})
+	return n, err
+}
+
+// Prune drops old history and the flow sources nothing needs any more.
+func (s *BoltStore) Prune(now time.Time, maxAge time.Duration, maxCount int) (int, error) {
+	dropped := 0
+	err := s.write(func(tx *bolt.Tx) error {
+		byEnd := tx.Bucket(bucketByEnd)
+		hist := tx.Bucket(bucketHistory)
+		journals := tx.Bucket(bucketJournal)
+		total := byEnd.Stats().KeyN
+		var drop [][]byte
+		c := byEnd.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			ended := time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
+			tooOld := maxAge > 0 && now.Sub(ended) > maxAge
+			tooMany := maxCount > 0 && total-len(drop) > maxCount
+			if !tooOld && !tooMany {
+				break
+			}
+			drop = append(drop, append([]byte(nil), k...))
+		}
+		for _, k := range drop {
+			id := k[8:]
+			if err := hist.Delete(id); err != nil {
+				return err
+			}
+			if journals.Bucket(id) != nil {
+				if err := journals.DeleteBucket(id); err != nil {
+					return err
+				}
+			}
+			if err := byEnd.Delete(k); err != nil {
+				return err
+			}
+		}
+		dropped = len(drop)
+		// Keep the flow sources a live call or a history entry names.
+		needed := map[string]bool{}
+		collect := func(_, v []byte) error {
+			var rec CallRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			needed[rec.FlowHash] = true
+			return nil
+		}
+		if err := tx.Bucket(bucketCalls).ForEach(collect); err != nil {
+			return err
+		}
+		if err := hist.ForEach(collect); err != nil {
+			return err
+		}
+		flows := tx.Bucket(bucketFlows)
+		var unused [][]byte
+		if err := flows.ForEach(func(k, _ []byte) error {
+			if !needed[string(k)] {
+				unused = append(unused, append([]byte(nil), k...))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range unused {
+			if err := flows.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return dropped, err
+}
