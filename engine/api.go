@@ -45,12 +45,25 @@ func (s *Session) installAPI(ctx context.Context) {
 	ivr.RawSetString("log", logt)
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
 	ivr.RawSetString("now", L.NewFunction(func(L *lua.LState) int {
-		L.Push(lua.LNumber(float64(s.r.clk.Now().UnixMilli()) / 1000))
+		now, err := journaled(s, "now", nil, func() (float64, error) {
+			return float64(s.r.clk.Now().UnixMilli()) / 1000, nil
+		})
+		s.raiseDiverged(err)
+		L.Push(lua.LNumber(now))
 		return 1
 	}))
-	ivr.RawSetString("random", L.NewFunction(func(L *lua.LState) int { return luaRandom(L, rng) }))
+	ivr.RawSetString("random", L.NewFunction(func(L *lua.LState) int {
+		args := randomArgs(L)
+		v, err := journaled(s, "random", args, func() (float64, error) { return args.draw(rng), nil })
+		s.raiseDiverged(err)
+		L.Push(lua.LNumber(v))
+		return 1
+	}))
 	ivr.RawSetString("ext_state", L.NewFunction(func(L *lua.LState) int {
-		L.Push(lua.LString(s.r.ExtState(s.Device.Name, checkKey(L, 1, "ext"))))
+		ext := checkKey(L, 1, "ext")
+		st, err := journaled(s, "ext_state", ext, func() (string, error) { return s.r.ExtState(s.Device.Name, ext), nil })
+		s.raiseDiverged(err)
+		L.Push(lua.LString(st))
 		return 1
 	}))
 	ivr.RawSetString("secret", L.NewFunction(func(L *lua.LState) int {
@@ -67,6 +80,9 @@ func (s *Session) installAPI(ctx context.Context) {
 	ivr.RawSetString("json", jsont)
 	L.SetGlobal("ivr", ivr)
 	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {
+		if s.replaying() {
+			return 0 // said before the restart
+		}
 		parts := make([]string, L.GetTop())
 		for i := range parts {
 			parts[i] = L.ToStringMeta(L.Get(i + 1)).String()
@@ -89,16 +105,37 @@ func checkKey(L *lua.LState, n int, what string) string {
 }
 
 // method checks that a call method was called with ':' on this call and
-// that the call is still in the IVR.
-func (s *Session) method(L *lua.LState, name string) {
+// that the call is still in the IVR. It reports true when the call turned
+// out to be gone: the method then returns nil, "hangup".
+func (s *Session) method(ctx context.Context, L *lua.LState, name string) bool {
 	if L.Get(1) != s.callTable {
 		L.RaiseError("call:%s must be called with ':' (call:%s(…))", name, name)
 	}
 	if s.inEnded {
 		L.RaiseError("call:%s cannot be used in ended()", name)
 	}
-	if s.left || s.hungUp {
+	if s.left || s.hungUp || s.diverged {
 		s.over(name)
+	}
+	if s.recovered && !s.replaying() && !s.liveChecked {
+		// The journal has run out: before the first live command, make
+		// sure the call is still there.
+		s.liveChecked = true
+		var alive bool
+		s.blocking(ctx, func() { alive = s.checkAlive(ctx) })
+		if !alive {
+			s.hungUp, s.outcome = true, OutcomeCallerHangup
+			s.addPath("hangup", "gone while ivrd was down")
+			return true
+		}
+	}
+	return false
+}
+
+// raiseDiverged unwinds the flow when its replay diverged.
+func (s *Session) raiseDiverged(err error) {
+	if errors.Is(err, errDiverged) {
+		s.L.Error(s.overErr, 0)
 	}
 }
 
@@ -140,7 +177,9 @@ func promptArg(L *lua.LState, v lua.LValue, what string) []string {
 
 func (s *Session) luaPlay(ctx context.Context) lua.LGFunction {
 	return func(L *lua.LState) int {
-		s.method(L, "play")
+		if s.method(ctx, L, "play") {
+			return retReason(L, "hangup")
+		}
 		files := promptArg(L, L.Get(2), "call:play")
 		if L.GetTop() >= 3 {
 			decodeOptions(L, 3, "call:play", nil)
@@ -153,12 +192,12 @@ func (s *Session) doPlay(ctx context.Context, L *lua.LState, files []string) int
 	var res string
 	var err error
 	s.blocking(ctx, func() { res, err = s.play(ctx, files) })
+	s.raiseDiverged(err)
 	if err != nil {
-		s.log.Warn("play failed", "error", err)
 		return retReason(L, "failed")
 	}
-	if res == "hangup" {
-		return retReason(L, "hangup")
+	if res == "hangup" || res == "failed" {
+		return retReason(L, res)
 	}
 	L.Push(lua.LString(res))
 	return 1
@@ -166,7 +205,9 @@ func (s *Session) doPlay(ctx context.Context, L *lua.LState, files []string) int
 
 func (s *Session) luaSayDigits(ctx context.Context) lua.LGFunction {
 	return func(L *lua.LState) int {
-		s.method(L, "say_digits")
+		if s.method(ctx, L, "say_digits") {
+			return retReason(L, "hangup")
+		}
 		digits := checkKey(L, 2, "digits")
 		if L.GetTop() >= 3 {
 			decodeOptions(L, 3, "call:say_digits", nil)
@@ -191,7 +232,9 @@ func (s *Session) luaSayDigits(ctx context.Context) lua.LGFunction {
 
 func (s *Session) luaGather(ctx context.Context) lua.LGFunction {
 	return func(L *lua.LState) int {
-		s.method(L, "gather")
+		if s.method(ctx, L, "gather") {
+			return retReason(L, "hangup")
+		}
 		o := gatherOpts{min: 1, max: 1, timeout: 5 * time.Second, digitTimeout: 3 * time.Second, tries: 1}
 		term := "\x00"
 		var validErr error
@@ -236,8 +279,8 @@ func (s *Session) luaGather(ctx context.Context) lua.LGFunction {
 		var input, reason string
 		var err error
 		s.blocking(ctx, func() { input, reason, err = s.gather(ctx, o) })
+		s.raiseDiverged(err)
 		if err != nil {
-			s.log.Warn("gather failed", "error", err)
 			return retReason(L, "failed")
 		}
 		if reason != "" {
@@ -254,7 +297,9 @@ func isKey(k byte) bool {
 
 func (s *Session) luaTransfer(ctx context.Context) lua.LGFunction {
 	return func(L *lua.LState) int {
-		s.method(L, "transfer")
+		if s.method(ctx, L, "transfer") {
+			return retReason(L, "hangup")
+		}
 		var t Target
 		set := 0
 		str := func(dst *string, name string, counts bool) optFunc {
@@ -289,16 +334,35 @@ func (s *Session) luaTransfer(ctx context.Context) lua.LGFunction {
 		if t.Trunk != "" && t.Number == "" {
 			L.RaiseError("call:transfer: trunk goes with number")
 		}
+		type result struct {
+			OK     bool   `json:"ok"`
+			Reason string `json:"reason,omitempty"`
+		}
+		var res result
 		var err error
-		s.blocking(ctx, func() { err = s.transfer(ctx, t) })
-		if err != nil {
-			var ref *Refusal
-			if errors.As(err, &ref) {
-				s.log.Info("transfer refused", "target", t.String(), "reason", ref.Reason, "detail", ref.Detail)
-				return retReason(L, ref.Reason)
-			}
-			s.log.Warn("transfer failed", "target", t.String(), "error", err)
+		s.blocking(ctx, func() {
+			res, err = journaled(s, "transfer", t, func() (result, error) {
+				err := s.transfer(ctx, t)
+				var ref *Refusal
+				switch {
+				case err == nil:
+					return result{OK: true}, nil
+				case errors.As(err, &ref):
+					s.log.Info("transfer refused", "target", t.String(), "reason", ref.Reason, "detail", ref.Detail)
+					return result{Reason: ref.Reason}, nil
+				case ctx.Err() != nil:
+					return result{}, err
+				}
+				s.log.Warn("transfer failed", "target", t.String(), "error", err)
+				return result{Reason: ReasonFailed}, nil
+			})
+		})
+		s.raiseDiverged(err)
+		switch {
+		case err != nil:
 			return retReason(L, ReasonFailed)
+		case !res.OK:
+			return retReason(L, res.Reason)
 		}
 		L.Push(lua.LTrue)
 		return 1
@@ -307,8 +371,17 @@ func (s *Session) luaTransfer(ctx context.Context) lua.LGFunction {
 
 func (s *Session) luaHangup(ctx context.Context) lua.LGFunction {
 	return func(L *lua.LState) int {
-		s.method(L, "hangup")
-		s.blocking(ctx, func() { s.hangup(ctx) })
+		if s.method(ctx, L, "hangup") {
+			return retReason(L, "hangup")
+		}
+		var err error
+		s.blocking(ctx, func() {
+			_, err = journaled(s, "hangup", nil, func() (bool, error) {
+				s.hangup(ctx)
+				return true, nil
+			})
+		})
+		s.raiseDiverged(err)
 		L.Push(lua.LTrue)
 		return 1
 	}
@@ -316,7 +389,9 @@ func (s *Session) luaHangup(ctx context.Context) lua.LGFunction {
 
 func (s *Session) luaSleep(ctx context.Context) lua.LGFunction {
 	return func(L *lua.LState) int {
-		s.method(L, "sleep")
+		if s.method(ctx, L, "sleep") {
+			return retReason(L, "hangup")
+		}
 		secs := float64(L.CheckNumber(2))
 		if secs < 0 || secs > 24*3600 || math.IsNaN(secs) {
 			L.ArgError(2, "seconds must be within 0–86400")
@@ -324,6 +399,7 @@ func (s *Session) luaSleep(ctx context.Context) lua.LGFunction {
 		var ok bool
 		var err error
 		s.blocking(ctx, func() { ok, err = s.sleep(ctx, time.Duration(secs*float64(time.Second))) })
+		s.raiseDiverged(err)
 		if err != nil || !ok {
 			return retReason(L, "hangup")
 		}
@@ -334,6 +410,9 @@ func (s *Session) luaSleep(ctx context.Context) lua.LGFunction {
 
 func (s *Session) luaLog(level hclog.Level) lua.LGFunction {
 	return func(L *lua.LState) int {
+		if s.replaying() {
+			return 0 // said before the restart
+		}
 		msg := s.redact(L.ToStringMeta(L.Get(1)).String())
 		args := []any{"at", strings.TrimSuffix(L.Where(1), ":")}
 		if t, ok := L.Get(2).(*lua.LTable); ok {
@@ -346,24 +425,40 @@ func (s *Session) luaLog(level hclog.Level) lua.LGFunction {
 	}
 }
 
-func luaRandom(L *lua.LState, rng *rand.Rand) int {
+// randomCall is an ivr.random call: random() is a float in [0,1),
+// random(m) an integer in 1…m, random(m, n) one in m…n.
+type randomCall struct {
+	N int `json:"n"` // how many bounds were given
+	M int `json:"m,omitempty"`
+	X int `json:"x,omitempty"`
+}
+
+func randomArgs(L *lua.LState) randomCall {
 	switch L.GetTop() {
 	case 0:
-		L.Push(lua.LNumber(rng.Float64()))
+		return randomCall{}
 	case 1:
 		m := L.CheckInt(1)
 		if m < 1 {
 			L.ArgError(1, "interval is empty")
 		}
-		L.Push(lua.LNumber(rng.Intn(m) + 1))
-	default:
-		m, n := L.CheckInt(1), L.CheckInt(2)
-		if m > n {
-			L.ArgError(2, "interval is empty")
-		}
-		L.Push(lua.LNumber(m + rng.Intn(n-m+1)))
+		return randomCall{N: 1, M: m}
 	}
-	return 1
+	m, n := L.CheckInt(1), L.CheckInt(2)
+	if m > n {
+		L.ArgError(2, "interval is empty")
+	}
+	return randomCall{N: 2, M: m, X: n}
+}
+
+func (c randomCall) draw(rng *rand.Rand) float64 {
+	switch c.N {
+	case 0:
+		return rng.Float64()
+	case 1:
+		return float64(rng.Intn(c.M) + 1)
+	}
+	return float64(c.M + rng.Intn(c.X-c.M+1))
 }
 
 // optFunc decodes one option's value; it raises on a wrong one.

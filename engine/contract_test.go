@@ -318,6 +318,9 @@ func (f *fakePBX) Transfer(_ context.Context, leg engine.Leg, t engine.Target) e
 }
 func (f *fakePBX) Accept(context.Context, engine.Leg) error { f.record("accept"); return nil }
 func (f *fakePBX) Hangup(context.Context, engine.Leg) error { f.record("hangup"); return nil }
+func (f *fakePBX) Query(context.Context, engine.Leg) (engine.LegStatus, error) {
+	return engine.LegStatus{}, engine.ErrGone
+}
 func (f *fakePBX) VoiceFiles(context.Context) ([]string, error) {
 	return nil, errors.New("not supported")
 }

@@ -13,8 +13,9 @@ type Event struct {
 	Menu   string // the menu of DTMF and EndOfAnn
 	Ext    string // the extension of RING, ANSWER, BUSY, IDLE …
 	Trunk  string // the trunk of INCOMING and INVITE
-	Code   int    // FAILED code
-	Reason string // FAILED reason (the device's words)
+	Code   int        // FAILED code
+	Reason string     // FAILED reason (the device's words)
+	Cdr    *CdrRecord // the call record of EvCdr
 }
 
 // Event kinds.

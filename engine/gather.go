@@ -30,53 +30,92 @@ const (
 	attemptHangup  = "hangup"
 )
 
+// attemptArgs identify a gather attempt in the journal.
+type attemptArgs struct {
+	Prompt       []string `json:"prompt,omitempty"`
+	Attempt      int      `json:"attempt"`
+	Min          int      `json:"min"`
+	Max          int      `json:"max"`
+	Timeout      float64  `json:"timeout"`
+	DigitTimeout float64  `json:"digit_timeout"`
+	Terminator   string   `json:"terminator,omitempty"`
+	Valid        string   `json:"valid,omitempty"`
+}
+
+// attemptResult is how an attempt ended: the input, or why there is none
+// (timeout, invalid, hangup, failed).
+type attemptResult struct {
+	Input  string `json:"input,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
 // gather runs call:gather: attempts until valid input or tries run out.
-// It returns the input, or "" and a reason: timeout, invalid or hangup.
+// It returns the input, or "" and a reason: timeout, invalid, hangup or
+// failed. Each attempt, and each retry prompt, is one journaled step, so a
+// recovered call restarts the attempt it was in with the tries it had used.
 func (s *Session) gather(ctx context.Context, o gatherOpts) (string, string, error) {
 	if o.flush {
 		s.keys = nil
 	}
+	args := attemptArgs{Prompt: o.prompt, Min: o.min, Max: o.max, Timeout: o.timeout.Seconds(),
+		DigitTimeout: o.digitTimeout.Seconds(), Valid: o.valid}
+	if o.terminator != 0 {
+		args.Terminator = string(o.terminator)
+	}
 	for attempt := 1; attempt <= o.tries; attempt++ {
-		input, how, err := s.attempt(ctx, o)
+		args.Attempt = attempt
+		res, err := journaled(s, "gather", args, func() (attemptResult, error) {
+			return s.evaluated(ctx, o)
+		})
 		if err != nil {
 			return "", "", err
 		}
-		if how == attemptHangup {
-			return "", "hangup", nil
+		if res.Reason == "" {
+			return res.Input, "", nil
 		}
-		reason := ""
-		switch {
-		case how == attemptNoInput:
-			reason = "timeout"
-		case len(input) < o.min:
-			reason = "invalid"
-		case input == "" && o.min == 0:
-			// An empty answer is allowed.
-		case o.valid != "" && !matchWhole(o.valid, input):
-			reason = "invalid"
-		}
-		if reason == "" {
-			return input, "", nil
-		}
-		s.addPath(map[string]string{"timeout": "noinput", "invalid": "invalid"}[reason], input)
-		if attempt == o.tries {
-			return "", reason, nil
+		if res.Reason == "hangup" || res.Reason == "failed" || attempt == o.tries {
+			return "", res.Reason, nil
 		}
 		retry := o.invalidPrompt
-		if reason == "timeout" {
+		if res.Reason == "timeout" {
 			retry = o.noinputPrompt
 		}
 		if len(retry) > 0 {
-			res, err := s.play(ctx, retry)
+			played, err := s.play(ctx, retry)
 			if err != nil {
 				return "", "", err
 			}
-			if res == "hangup" {
-				return "", "hangup", nil
+			if played == "hangup" || played == "failed" {
+				return "", played, nil
 			}
 		}
 	}
 	return "", "timeout", nil
+}
+
+// evaluated runs one attempt and judges its input.
+func (s *Session) evaluated(ctx context.Context, o gatherOpts) (attemptResult, error) {
+	input, how, err := s.attempt(ctx, o)
+	if err != nil {
+		if ctx.Err() != nil {
+			return attemptResult{}, err
+		}
+		s.log.Warn("gather failed", "error", err)
+		return attemptResult{Reason: "failed"}, nil
+	}
+	switch {
+	case how == attemptHangup:
+		return attemptResult{Reason: "hangup"}, nil
+	case how == attemptNoInput:
+		s.addPath("noinput", "")
+		return attemptResult{Reason: "timeout"}, nil
+	case input == "" && o.min == 0:
+		// An empty answer is allowed.
+	case len(input) < o.min || (o.valid != "" && !matchWhole(o.valid, input)):
+		s.addPath("invalid", input)
+		return attemptResult{Reason: "invalid"}, nil
+	}
+	return attemptResult{Input: input}, nil
 }
 
 // matchWhole reports whether the Lua pattern matches all of s.

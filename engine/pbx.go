@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -22,7 +23,20 @@ type PBX interface {
 	Hangup(ctx context.Context, leg Leg) error
 	// VoiceFiles lists the voice files the device holds.
 	VoiceFiles(ctx context.Context) ([]string, error)
+	// Query asks whether a call leg is live, and which call holds its id
+	// now (ids are reused); a leg that is not live is ErrGone.
+	Query(ctx context.Context, leg Leg) (LegStatus, error)
 }
+
+// LegStatus is what the device says of a live call leg.
+type LegStatus struct {
+	CallID string
+	From   string
+	To     string
+}
+
+// ErrGone is a call leg the device no longer has.
+var ErrGone = errors.New("the call is gone")
 
 // Leg names a call leg on a device: a visitor (incoming) or an outer
 // (outgoing) and its id. Ids are reused by the device after release.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,14 +30,18 @@ type rig struct {
 	sim    *omsim.Sim
 	router *engine.Router
 	dev    *engine.Device
+	store  *engine.BoltStore
 	logs   *logSink
 	app    *httptest.Server // the report listener
 }
 
 type rigOptions struct {
-	sim    func(*omsim.Config)
-	device func(*engine.Device)
-	config func(*engine.Config)
+	// store is the state file to use; empty makes one in a temp folder.
+	store   string
+	noStore bool
+	sim     func(*omsim.Config)
+	device  func(*engine.Device)
+	config  func(*engine.Config)
 }
 
 // logSink keeps log lines for assertions.
@@ -105,12 +110,27 @@ func newRigTB(t testing.TB, flows map[string]string, o rigOptions) *rig {
 		o.device(dev)
 	}
 	logs := &logSink{}
+	var store *engine.BoltStore
+	if !o.noStore {
+		path := o.store
+		if path == "" {
+			path = filepath.Join(t.TempDir(), "ivrd.db")
+		}
+		store, err = engine.OpenBolt(path, engine.BoltOptions{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+	}
 	ecfg := engine.Config{
 		Devices: []*engine.Device{dev},
 		Routes:  []engine.Route{{To: "*", Flow: "main"}},
 		Flows:   compileFlowsTB(t, flows),
 		Clock:   clk,
 		Logger:  hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
+	}
+	if store != nil {
+		ecfg.Store = store
 	}
 	if o.config != nil {
 		o.config(&ecfg)
@@ -123,7 +143,7 @@ func newRigTB(t testing.TB, flows map[string]string, o rigOptions) *rig {
 	router.Store(rt)
 	t.Cleanup(rt.Close)
 	sim.Settle()
-	return &rig{t: t, clk: clk, sim: sim, router: rt, dev: dev, logs: logs, app: app}
+	return &rig{t: t, clk: clk, sim: sim, router: rt, dev: dev, store: store, logs: logs, app: app}
 }
 
 // call places an incoming call and lets everything settle.

@@ -54,6 +54,8 @@ type Config struct {
 	HeapLimit uint64
 	// Modules are the embedded Lua modules flows may require.
 	Modules map[string]*lua.FunctionProto
+	// Store keeps calls durable; nil keeps them in memory only.
+	Store Store
 }
 
 // Router maps each live OM call to its Session and delivers the device's
@@ -68,6 +70,7 @@ type Router struct {
 	limits   Limits
 	modules  map[string]*lua.FunctionProto
 	watchdog *watchdog
+	store    Store
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -108,6 +111,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		limits:   cfg.Limits.withDefaults(),
 		modules:  cfg.Modules,
 		watchdog: newWatchdog(cfg.HeapLimit),
+		store:    cfg.Store,
 		sessions: map[sessionKey]*Session{},
 		exts:     map[string]map[string]string{},
 	}
@@ -204,6 +208,11 @@ func (r *Router) Deliver(ev Event) {
 		}()
 	case EvCdr:
 		r.log.Debug("call record", "device", d.Name, "callid", ev.CallID)
+		if r.store != nil && ev.Cdr != nil {
+			if err := r.store.AttachCdr(d.Name, ev.CallID, *ev.Cdr); err != nil {
+				r.log.Warn("cannot keep the call record", "device", d.Name, "callid", ev.CallID, "error", err)
+			}
+		}
 	default:
 		if !callEvent(ev.Kind) || ev.Leg.ID == "" {
 			return
@@ -320,6 +329,66 @@ func (r *Router) startCall(d *Device, ev Event) {
 	ctx := r.ctx
 	r.mu.Unlock()
 	go s.run(ctx)
+}
+
+// Recover resumes every call the store holds, each on the flow version it
+// started with: the flow is replayed from its journal, then goes on live.
+// Call it after Start and before delivering reports.
+func (r *Router) Recover(ctx context.Context) (int, error) {
+	if r.store == nil {
+		return 0, nil
+	}
+	recs, err := r.store.LiveCalls()
+	if err != nil {
+		return 0, fmt.Errorf("recover: %w", err)
+	}
+	n := 0
+	for _, rec := range recs {
+		if err := r.recoverCall(rec); err != nil {
+			r.log.Error("cannot recover a call", "call_id", rec.ID, "error", err)
+			continue
+		}
+		n++
+	}
+	if n > 0 {
+		r.log.Info("calls recovered", "count", n)
+	}
+	return n, nil
+}
+
+func (r *Router) recoverCall(rec CallRecord) error {
+	d := r.devices[rec.Device]
+	if d == nil {
+		return fmt.Errorf("device %q is no longer configured", rec.Device)
+	}
+	src, err := r.store.FlowSource(rec.FlowHash)
+	if err != nil {
+		return err
+	}
+	flow, err := CompileFlow(rec.Flow, "flows/"+rec.Flow+".lua", src)
+	if err != nil {
+		return err
+	}
+	journal, err := r.store.Journal(rec.ID)
+	if err != nil {
+		return err
+	}
+	s := &Session{
+		ID: rec.ID, Device: d, Leg: rec.Leg, From: rec.From, To: rec.To, CallID: rec.CallID,
+		Direction: rec.Direction, Flow: flow, Started: rec.Started, r: r, notify: make(chan struct{}, 1),
+		state: "recovering", replay: journal, recovered: true,
+	}
+	s.log = r.log.With("call_id", s.ID, "device", d.Name, "leg", rec.Leg.String(), "flow", flow.Name, "flow_hash", flow.ShortHash())
+	key := sessionKey{d.Name, rec.Leg}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.ctx == nil {
+		return fmt.Errorf("the router is not running")
+	}
+	r.sessions[key] = s
+	r.wg.Add(1)
+	go s.run(r.ctx)
+	return nil
 }
 
 // finish removes an ended session.

@@ -84,6 +84,15 @@ type Session struct {
 	stepToken uint64
 	overErr   *lua.LUserData
 	curMenu   int // the menu id of the current or last prompt
+
+	// Journal and replay (see journal.go).
+	replay      []Step // the journal of a recovered call, answered in order
+	pos         int    // the next step of replay
+	recovered   bool   // the session resumes a call from the store
+	liveChecked bool   // the device was asked whether the recovered call is up
+	diverged    bool   // the replay asked for a step the journal does not hold
+	lastVars    []byte // call.vars as last journaled
+	steps       int    // steps journaled
 	// secretChains are prompt chains built from secrets (say_digits of a
 	// value passed to ivr.secret), traced redacted.
 	secretChains []string
@@ -246,7 +255,17 @@ func (s *Session) run(ctx context.Context) {
 		s.fallback(ctx, "no flow")
 		return
 	}
-	s.log.Info("call started", "from", s.From, "to", s.To)
+	if s.recovered {
+		s.log.Info("call recovered; replaying its journal", "from", s.From, "to", s.To, "steps", len(s.replay))
+	} else {
+		s.log.Info("call started", "from", s.From, "to", s.To)
+		if st := s.r.store; st != nil {
+			if err := st.StartCall(s.record(), s.Flow.Source); err != nil {
+				s.log.Error("cannot record the call; it would not survive a restart", "error", err)
+			}
+		}
+	}
+	defer s.endCall()
 	s.L = newSandbox(s.r.limits, s.r.modules)
 	defer s.L.Close()
 	s.overErr = s.L.NewUserData()
@@ -257,7 +276,17 @@ func (s *Session) run(ctx context.Context) {
 		err = s.callHandler(ctx, handlers, "incoming")
 	}
 	switch {
+	case s.diverged:
+		if !s.left && !s.hungUp {
+			s.fallback(ctx, "diverged")
+		}
 	case err == nil, errors.Is(err, errCallOver):
+		if s.recovered && !s.liveChecked && !s.left && !s.hungUp {
+			s.liveChecked = true
+			if !s.checkAlive(ctx) {
+				s.hungUp, s.outcome = true, OutcomeCallerHangup
+			}
+		}
 		if !s.left && !s.hungUp {
 			// incoming returned with the call still in the IVR.
 			s.hangup(ctx)
@@ -280,6 +309,25 @@ func (s *Session) run(ctx context.Context) {
 	}
 	s.log.Info("call ended", "outcome", s.outcome, "target", s.target,
 		"duration", s.r.clk.Now().Sub(s.Started).Round(time.Millisecond))
+}
+
+// record is the call as the store keeps it.
+func (s *Session) record() CallRecord {
+	return CallRecord{ID: s.ID, Device: s.Device.Name, Leg: s.Leg, From: s.From, To: s.To, CallID: s.CallID,
+		Direction: s.Direction, Flow: s.Flow.Name, FlowHash: s.Flow.Hash, Started: s.Started}
+}
+
+// endCall moves the call to history.
+func (s *Session) endCall() {
+	st := s.r.store
+	if st == nil || s.Flow == nil {
+		return
+	}
+	h := HistoryEntry{CallRecord: s.record(), Ended: s.r.clk.Now(), Outcome: s.outcome, Target: s.target,
+		Path: s.path, Steps: len(s.replay) + s.steps}
+	if err := st.EndCall(h); err != nil {
+		s.log.Error("cannot move the call to history", "error", err)
+	}
 }
 
 // loadFlow runs the flow's chunk and returns its handler table.
@@ -565,15 +613,27 @@ func (s *Session) typed(digits string) {
 	s.addPath("keys", digits)
 }
 
-// play plays files (chains of at most ten) and reports done, interrupted or
-// hangup.
+// play plays files (chains of at most ten, each one journaled step) and
+// reports done, interrupted, hangup or failed.
 func (s *Session) play(ctx context.Context, files []string) (string, error) {
 	for _, chain := range chains(files) {
-		res, err := s.playChain(ctx, chain)
+		res, err := journaled(s, "play", chain, func() (string, error) {
+			res, err := s.playChain(ctx, chain)
+			if err != nil {
+				if ctx.Err() != nil {
+					return "", err
+				}
+				s.log.Warn("play failed", "error", err)
+				return "failed", nil
+			}
+			if res == "done" {
+				s.addPath("prompt", chain)
+			}
+			return res, nil
+		})
 		if err != nil || res != "done" {
 			return res, err
 		}
-		s.addPath("prompt", strings.Join(chainFiles(chain), "+"))
 	}
 	return "done", nil
 }
@@ -597,25 +657,35 @@ func chains(files []string) []string {
 func chainFiles(chain string) []string { return strings.Split(chain, "+") }
 
 // sleep waits d with the call parked; keys are kept for the next gather.
+// The deadline is journaled first, so a recovered call keeps it.
 func (s *Session) sleep(ctx context.Context, d time.Duration) (bool, error) {
-	t := s.after(d)
-	defer t.cancel()
-	s.setState("sleeping")
-	for {
-		it, ok := s.next(ctx)
-		if !ok {
-			return false, ctx.Err()
-		}
-		if s.isBye(it) {
-			return false, nil
-		}
-		if it.ev == nil && it.timer == t.id {
-			return true, nil
-		}
-		if it.ev != nil && it.ev.Kind == EvDTMF {
-			s.typed(it.ev.Digits)
-		}
+	secs := d.Seconds()
+	deadline, err := journaled(s, "sleep.start", secs, func() (time.Time, error) {
+		return s.r.clk.Now().Add(d), nil
+	})
+	if err != nil {
+		return false, err
 	}
+	return journaled(s, "sleep", secs, func() (bool, error) {
+		t := s.after(max(deadline.Sub(s.r.clk.Now()), 0))
+		defer t.cancel()
+		s.setState("sleeping")
+		for {
+			it, ok := s.next(ctx)
+			if !ok {
+				return false, ctx.Err()
+			}
+			if s.isBye(it) {
+				return false, nil
+			}
+			if it.ev == nil && it.timer == t.id {
+				return true, nil
+			}
+			if it.ev != nil && it.ev.Kind == EvDTMF {
+				s.typed(it.ev.Digits)
+			}
+		}
+	})
 }
 
 // transfer hands the call to a target.

@@ -31,6 +31,9 @@ type Store interface {
 	EndCall(h HistoryEntry) error
 	// History returns an ended call.
 	History(callID string) (HistoryEntry, error)
+	// AttachCdr keeps the device's call record with the call it belongs to
+	// (matched by the device and its callid), now or when the call ends.
+	AttachCdr(device, omCallID string, cdr CdrRecord) error
 	// FlowSource returns a flow source by content hash.
 	FlowSource(hash string) ([]byte, error)
 	// Get, Put, Incr and AppendValue are the per-flow key/value space.
@@ -116,6 +119,8 @@ var (
 	bucketHistory = []byte("history")
 	bucketByEnd   = []byte("history_by_end")
 	bucketJobs    = []byte("jobs")
+	bucketCdrIdx  = []byte("cdr_index")
+	bucketCdrWait = []byte("cdr_pending")
 	keyVersion    = []byte("schema_version")
 )
 
@@ -164,7 +169,7 @@ func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketJournal, bucketFlows, bucketKV, bucketHistory, bucketByEnd, bucketJobs} {
+		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketJournal, bucketFlows, bucketKV, bucketHistory, bucketByEnd, bucketJobs, bucketCdrIdx, bucketCdrWait} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -297,6 +302,11 @@ func (s *BoltStore) StartCall(rec CallRecord, flowSource []byte) error {
 		if _, err := tx.Bucket(bucketJournal).CreateBucketIfNotExists([]byte(rec.ID)); err != nil {
 			return err
 		}
+		if rec.CallID != "" {
+			if err := tx.Bucket(bucketCdrIdx).Put(cdrKey(rec.Device, rec.CallID), []byte(rec.ID)); err != nil {
+				return err
+			}
+		}
 		return tx.Bucket(bucketCalls).Put([]byte(rec.ID), enc)
 	})
 }
@@ -368,13 +378,55 @@ func (s *BoltStore) LiveCalls() ([]CallRecord, error) {
 	return out, err
 }
 
-// EndCall moves a call to history.
-func (s *BoltStore) EndCall(h HistoryEntry) error {
-	enc, err := json.Marshal(h)
+func cdrKey(device, callid string) []byte { return []byte(device + "/" + callid) }
+
+// AttachCdr keeps a call record with its call: in its history entry, or
+// until the call ends.
+func (s *BoltStore) AttachCdr(device, omCallID string, cdr CdrRecord) error {
+	enc, err := json.Marshal(cdr)
 	if err != nil {
 		return err
 	}
 	return s.write(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketCdrIdx).Get(cdrKey(device, omCallID))
+		if id == nil {
+			return nil // not a call ivrd handled
+		}
+		id = append([]byte(nil), id...)
+		hist := tx.Bucket(bucketHistory)
+		if v := hist.Get(id); v != nil {
+			var h HistoryEntry
+			if err := json.Unmarshal(v, &h); err != nil {
+				return err
+			}
+			h.Cdr = &cdr
+			out, err := json.Marshal(h)
+			if err != nil {
+				return err
+			}
+			return hist.Put(id, out)
+		}
+		return tx.Bucket(bucketCdrWait).Put(id, enc)
+	})
+}
+
+// EndCall moves a call to history.
+func (s *BoltStore) EndCall(h HistoryEntry) error {
+	return s.write(func(tx *bolt.Tx) error {
+		wait := tx.Bucket(bucketCdrWait)
+		if v := wait.Get([]byte(h.ID)); v != nil && h.Cdr == nil {
+			var cdr CdrRecord
+			if err := json.Unmarshal(v, &cdr); err == nil {
+				h.Cdr = &cdr
+			}
+			if err := wait.Delete([]byte(h.ID)); err != nil {
+				return err
+			}
+		}
+		enc, err := json.Marshal(h)
+		if err != nil {
+			return err
+		}
 		if err := tx.Bucket(bucketCalls).Delete([]byte(h.ID)); err != nil {
 			return err
 		}

@@ -85,6 +85,23 @@ func (p *PBX) VoiceFiles(ctx context.Context) ([]string, error) {
 	return p.Client.VoiceFiles(ctx)
 }
 
+// Query asks the device about a call leg.
+func (p *PBX) Query(ctx context.Context, leg engine.Leg) (engine.LegStatus, error) {
+	st, err := p.Client.Query(ctx, omproto.Kind(leg.Kind), leg.ID)
+	if errors.Is(err, omproto.ErrNotFound) {
+		return engine.LegStatus{}, engine.ErrGone
+	}
+	if err != nil {
+		return engine.LegStatus{}, err
+	}
+	for _, c := range st.Calls {
+		if c.ID == leg.ID && string(c.Kind) == leg.Kind {
+			return engine.LegStatus{CallID: c.CallID, From: c.From, To: c.To}, nil
+		}
+	}
+	return engine.LegStatus{}, engine.ErrGone
+}
+
 // refusal turns the device's refusals into *engine.Refusal with the reason
 // a flow sees; transport errors pass through.
 func refusal(err error) error {
@@ -138,9 +155,12 @@ func Event(device string, r *omproto.Report) engine.Event {
 	ev := engine.Event{Device: device}
 	switch {
 	case r.Cdr != nil:
+		c := r.Cdr
 		ev.Kind = engine.EvCdr
-		ev.CallID = r.Cdr.CallID
-		ev.From, ev.To = r.Cdr.CPN, r.Cdr.CDPN
+		ev.CallID = c.CallID
+		ev.From, ev.To = c.CPN, c.CDPN
+		ev.Cdr = &engine.CdrRecord{ID: c.ID, Type: c.Type, Route: c.Route, CPN: c.CPN, CDPN: c.CDPN,
+			TimeStart: c.TimeStart, TimeEnd: c.TimeEnd, Duration: c.Duration, Recording: c.Recording}
 		return ev
 	case r.Event == nil:
 		ev.Kind = r.Kind()

@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// journalRec is what a step leaves in the journal: its result for the
+// flow, and the session state after it, so that a replay restores both.
+type journalRec struct {
+	R       json.RawMessage `json:"r,omitempty"`
+	Keys    string          `json:"keys,omitempty"`
+	Path    []PathEntry     `json:"path,omitempty"`
+	Left    bool            `json:"left,omitempty"`
+	HungUp  bool            `json:"hung_up,omitempty"`
+	Outcome string          `json:"outcome,omitempty"`
+	Target  string          `json:"target,omitempty"`
+}
+
+// errDiverged is a replayed flow asking for something other than what its
+// journal holds.
+var errDiverged = errors.New("the flow diverged from its journal")
+
+// replaying reports whether the session answers steps from the journal.
+func (s *Session) replaying() bool { return s.pos < len(s.replay) }
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only engine-defined values are journaled; they always encode.
+		panic("journal: " + err.Error())
+	}
+	return b
+}
+
+// journaled runs one step of the flow. Live, it runs do and appends the
+// step (its result and the session state it leaves) to the journal before
+// returning, so before the next command can leave. In replay, it answers
+// from the journal without acting, after checking that the flow asks for
+// the same step; a different step is a divergence. An error from do (the
+// session's context ended) is returned unrecorded, so a replay redoes it.
+func journaled[R any](s *Session, kind string, args any, do func() (R, error)) (R, error) {
+	var zero R
+	a := mustJSON(args)
+	if s.replaying() {
+		st := s.replay[s.pos]
+		if st.Kind != kind || !bytes.Equal(st.Args, a) {
+			s.diverged = true
+			s.log.Error("the replayed flow diverged from its journal; handing the call to the fallback",
+				"step", st.Seq, "journal_kind", st.Kind, "journal_args", s.redact(string(st.Args)),
+				"flow_kind", kind, "flow_args", s.redact(string(a)))
+			return zero, errDiverged
+		}
+		s.pos++
+		var rec journalRec
+		if err := json.Unmarshal(st.Result, &rec); err != nil {
+			s.diverged = true
+			return zero, errDiverged
+		}
+		var r R
+		if len(rec.R) > 0 {
+			if err := json.Unmarshal(rec.R, &r); err != nil {
+				s.diverged = true
+				return zero, errDiverged
+			}
+		}
+		s.keys = []byte(rec.Keys)
+		s.path = append(s.path, rec.Path...)
+		s.left, s.hungUp, s.outcome, s.target = rec.Left, rec.HungUp, rec.Outcome, rec.Target
+		return r, nil
+	}
+	pathStart := len(s.path)
+	r, err := do()
+	if err != nil {
+		return r, err
+	}
+	s.appendStep(kind, a, r, pathStart)
+	return r, nil
+}
+
+// appendStep appends a live step to the journal, with call.vars when they
+// changed.
+func (s *Session) appendStep(kind string, args json.RawMessage, r any, pathStart int) {
+	if s.r.store == nil {
+		return
+	}
+	rec := journalRec{
+		R: mustJSON(r), Keys: string(s.keys), Path: s.path[pathStart:],
+		Left: s.left, HungUp: s.hungUp, Outcome: s.outcome, Target: s.target,
+	}
+	st := Step{At: s.r.clk.Now(), Kind: kind, Args: args, Result: mustJSON(rec)}
+	if vars := s.varsJSON(); vars != nil && !bytes.Equal(vars, s.lastVars) {
+		st.Vars = vars
+		s.lastVars = vars
+	}
+	if err := s.r.store.Append(s.ID, st); err != nil {
+		s.log.Error("journal append failed; this call would not survive a restart", "step", kind, "error", err)
+	}
+	s.steps++
+}
+
+// varsJSON encodes call.vars, or nil when they cannot be.
+func (s *Session) varsJSON() json.RawMessage {
+	if s.callTable == nil {
+		return nil
+	}
+	vars, ok := s.callTable.RawGetString("vars").(*lua.LTable)
+	if !ok {
+		return nil
+	}
+	var b bytes.Buffer
+	if err := encodeJSON(&b, vars, 0, s.r.limits.MaxVars); err != nil {
+		return nil
+	}
+	return b.Bytes()
+}
+
+// checkAlive runs when a recovered call's journal has run out, before its
+// first live command: the device is asked whether the call is still there
+// (matching callid, from and to, since ids are reused).
+func (s *Session) checkAlive(ctx context.Context) bool {
+	cctx, cancel := s.cmdCtx(ctx)
+	defer cancel()
+	st, err := s.Device.PBX.Query(cctx, s.Leg)
+	switch {
+	case errors.Is(err, ErrGone):
+		s.log.Info("the recovered call is gone")
+		return false
+	case err != nil:
+		s.log.Warn("cannot ask the device about the recovered call; carrying on", "error", err)
+		return true
+	case (st.CallID != "" && s.CallID != "" && st.CallID != s.CallID) ||
+		(st.From != "" && st.From != s.From) || (st.To != "" && st.To != s.To):
+		s.log.Info("the recovered call's id now belongs to another call", "callid", st.CallID)
+		return false
+	}
+	s.log.Info("the recovered call is still up; carrying on live", "replayed_steps", len(s.replay))
+	return true
+}
