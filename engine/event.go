@@ -9,10 +9,10 @@ type Event struct {
 	From   string
 	To     string
 	CallID string
-	Digits string // DTMF keys
-	Menu   string // the menu of DTMF and EndOfAnn
-	Ext    string // the extension of RING, ANSWER, BUSY, IDLE …
-	Trunk  string // the trunk of INCOMING and INVITE
+	Digits string     // DTMF keys
+	Menu   string     // the menu of DTMF and EndOfAnn
+	Ext    string     // the extension of RING, ANSWER, BUSY, IDLE …
+	Trunk  string     // the trunk of INCOMING and INVITE
 	Code   int        // FAILED code
 	Reason string     // FAILED reason (the device's words)
 	Cdr    *CdrRecord // the call record of EvCdr
