@@ -132,9 +132,10 @@ func (s *Session) method(ctx context.Context, L *lua.LState, name string) bool {
 	return false
 }
 
-// raiseDiverged unwinds the flow when its replay diverged.
+// raiseDiverged unwinds the flow when its replay diverged or its router
+// crashed.
 func (s *Session) raiseDiverged(err error) {
-	if errors.Is(err, errDiverged) {
+	if errors.Is(err, errDiverged) || errors.Is(err, errKilled) {
 		s.L.Error(s.overErr, 0)
 	}
 }
@@ -342,6 +343,13 @@ func (s *Session) luaTransfer(ctx context.Context) lua.LGFunction {
 		var err error
 		s.blocking(ctx, func() {
 			res, err = journaled(s, "transfer", t, func() (result, error) {
+				if at := s.leftBeforeRestart; at != "" {
+					s.leftBeforeRestart = ""
+					s.log.Info("the call had left the IVR before the restart; not transferring it again", "target", t.String(), "connected", at)
+					s.left, s.outcome, s.target = true, OutcomeTransferred, t.String()
+					s.addPath("transfer", t.String())
+					return result{OK: true}, nil
+				}
 				err := s.transfer(ctx, t)
 				var ref *Refusal
 				switch {

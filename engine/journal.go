@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -20,6 +21,9 @@ type journalRec struct {
 	Outcome string          `json:"outcome,omitempty"`
 	Target  string          `json:"target,omitempty"`
 }
+
+// errKilled unwinds a session whose router crashed (Router.Crash).
+var errKilled = errors.New("the router crashed")
 
 // errDiverged is a replayed flow asking for something other than what its
 // journal holds.
@@ -73,6 +77,9 @@ func journaled[R any](s *Session, kind string, args any, do func() (R, error)) (
 		s.left, s.hungUp, s.outcome, s.target = rec.Left, rec.HungUp, rec.Outcome, rec.Target
 		return r, nil
 	}
+	if s.r.killed.Load() {
+		return zero, errKilled
+	}
 	pathStart := len(s.path)
 	r, err := do()
 	if err != nil {
@@ -85,7 +92,7 @@ func journaled[R any](s *Session, kind string, args any, do func() (R, error)) (
 // appendStep appends a live step to the journal, with call.vars when they
 // changed.
 func (s *Session) appendStep(kind string, args json.RawMessage, r any, pathStart int) {
-	if s.r.store == nil {
+	if s.r.store == nil || s.r.killed.Load() {
 		return
 	}
 	rec := journalRec{
@@ -101,6 +108,9 @@ func (s *Session) appendStep(kind string, args json.RawMessage, r any, pathStart
 		s.log.Error("journal append failed; this call would not survive a restart", "step", kind, "error", err)
 	}
 	s.steps++
+	if s.r.afterStep != nil {
+		s.r.afterStep(s.ID, len(s.replay)+s.steps)
+	}
 }
 
 // varsJSON encodes call.vars, or nil when they cannot be.
@@ -138,6 +148,11 @@ func (s *Session) checkAlive(ctx context.Context) bool {
 		s.log.Info("the recovered call's id now belongs to another call", "callid", st.CallID)
 		return false
 	}
-	s.log.Info("the recovered call is still up; carrying on live", "replayed_steps", len(s.replay))
+	s.log.Info("the recovered call is still up; carrying on live", "replayed_steps", len(s.replay), "connected", st.Connected)
+	if kind, _, _ := strings.Cut(st.Connected, " "); st.Connected != "" && kind != "menu" {
+		// Connected to an extension, a group or an outside leg: the
+		// transfer under way at the crash had already been carried out.
+		s.leftBeforeRestart = st.Connected
+	}
 	return true
 }

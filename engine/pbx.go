@@ -33,6 +33,9 @@ type LegStatus struct {
 	CallID string
 	From   string
 	To     string
+	// Connected is what the leg is connected to, as "kind id" ("menu 41",
+	// "ext 201", "outer 3"), or "" when it waits on its own.
+	Connected string
 }
 
 // ErrGone is a call leg the device no longer has.

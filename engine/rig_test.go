@@ -33,6 +33,28 @@ type rig struct {
 	store  *engine.BoltStore
 	logs   *logSink
 	app    *httptest.Server // the report listener
+	ptr    *atomic.Pointer[engine.Router]
+	cfg    engine.Config
+}
+
+// restart builds a new router on the same device, flows and store, as a
+// restarted daemon would, starts it and recovers the calls the store holds.
+func (r *rig) restart() int {
+	r.t.Helper()
+	rt, err := engine.NewRouter(r.cfg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	rt.Start(context.Background())
+	r.ptr.Store(rt)
+	r.t.Cleanup(rt.Close)
+	n, err := rt.Recover(context.Background())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.router = rt
+	r.sim.Settle()
+	return n
 }
 
 type rigOptions struct {
@@ -143,7 +165,7 @@ func newRigTB(t testing.TB, flows map[string]string, o rigOptions) *rig {
 	router.Store(rt)
 	t.Cleanup(rt.Close)
 	sim.Settle()
-	return &rig{t: t, clk: clk, sim: sim, router: rt, dev: dev, store: store, logs: logs, app: app}
+	return &rig{t: t, clk: clk, sim: sim, router: rt, dev: dev, store: store, logs: logs, app: app, ptr: &router, cfg: ecfg}
 }
 
 // call places an incoming call and lets everything settle.

@@ -56,6 +56,10 @@ type Config struct {
 	Modules map[string]*lua.FunctionProto
 	// Store keeps calls durable; nil keeps them in memory only.
 	Store Store
+	// AfterStep, when set, is called after each journal append with the
+	// call's id and how many steps it has journaled. The crash tests use
+	// it to stop the process at a chosen journal position.
+	AfterStep func(callID string, steps int)
 }
 
 // Router maps each live OM call to its Session and delivers the device's
@@ -69,8 +73,10 @@ type Router struct {
 	flows    FlowSource
 	limits   Limits
 	modules  map[string]*lua.FunctionProto
-	watchdog *watchdog
-	store    Store
+	watchdog  *watchdog
+	store     Store
+	afterStep func(string, int)
+	killed    atomic.Bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -111,7 +117,8 @@ func NewRouter(cfg Config) (*Router, error) {
 		limits:   cfg.Limits.withDefaults(),
 		modules:  cfg.Modules,
 		watchdog: newWatchdog(cfg.HeapLimit),
-		store:    cfg.Store,
+		store:     cfg.Store,
+		afterStep: cfg.AfterStep,
 		sessions: map[sessionKey]*Session{},
 		exts:     map[string]map[string]string{},
 	}
@@ -172,6 +179,17 @@ func (r *Router) Close() {
 		r.cancel()
 	}
 	r.wg.Wait()
+}
+
+// Crash stops every session where it is, as if the process had died: no
+// further command is sent (one already on the wire completes) and nothing
+// more is written to the store. It does not wait; Close does. For crash
+// tests.
+func (r *Router) Crash() {
+	r.killed.Store(true)
+	if r.cancel != nil {
+		r.cancel()
+	}
 }
 
 // Wait blocks until no session is running.
@@ -376,13 +394,14 @@ func (r *Router) recoverCall(rec CallRecord) error {
 	s := &Session{
 		ID: rec.ID, Device: d, Leg: rec.Leg, From: rec.From, To: rec.To, CallID: rec.CallID,
 		Direction: rec.Direction, Flow: flow, Started: rec.Started, r: r, notify: make(chan struct{}, 1),
-		state: "recovering", replay: journal, recovered: true,
+		state: "recovering", replay: journal, recovered: true, held: []func(){r.clk.Work()},
 	}
 	s.log = r.log.With("call_id", s.ID, "device", d.Name, "leg", rec.Leg.String(), "flow", flow.Name, "flow_hash", flow.ShortHash())
 	key := sessionKey{d.Name, rec.Leg}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || r.ctx == nil {
+		s.releaseAll()
 		return fmt.Errorf("the router is not running")
 	}
 	r.sessions[key] = s

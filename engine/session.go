@@ -91,6 +91,10 @@ type Session struct {
 	recovered   bool   // the session resumes a call from the store
 	liveChecked bool   // the device was asked whether the recovered call is up
 	diverged    bool   // the replay asked for a step the journal does not hold
+	// leftBeforeRestart is where the device says a recovered call is, when
+	// that is not one of the IVR's menus: the transfer under way at the
+	// crash had been carried out.
+	leftBeforeRestart string
 	lastVars    []byte // call.vars as last journaled
 	steps       int    // steps journaled
 	// secretChains are prompt chains built from secrets (say_digits of a
@@ -275,6 +279,9 @@ func (s *Session) run(ctx context.Context) {
 	if err == nil {
 		err = s.callHandler(ctx, handlers, "incoming")
 	}
+	if s.r.killed.Load() {
+		return // a crash: nothing more is said or written
+	}
 	switch {
 	case s.diverged:
 		if !s.left && !s.hungUp {
@@ -320,7 +327,7 @@ func (s *Session) record() CallRecord {
 // endCall moves the call to history.
 func (s *Session) endCall() {
 	st := s.r.store
-	if st == nil || s.Flow == nil {
+	if st == nil || s.Flow == nil || s.r.killed.Load() {
 		return
 	}
 	h := HistoryEntry{CallRecord: s.record(), Ended: s.r.clk.Now(), Outcome: s.outcome, Target: s.target,

@@ -96,7 +96,11 @@ func (p *PBX) Query(ctx context.Context, leg engine.Leg) (engine.LegStatus, erro
 	}
 	for _, c := range st.Calls {
 		if c.ID == leg.ID && string(c.Kind) == leg.Kind {
-			return engine.LegStatus{CallID: c.CallID, From: c.From, To: c.To}, nil
+			ls := engine.LegStatus{CallID: c.CallID, From: c.From, To: c.To}
+			if len(c.Peers) > 0 {
+				ls.Connected = string(c.Peers[0].Kind) + " " + c.Peers[0].ID
+			}
+			return ls, nil
 		}
 	}
 	return engine.LegStatus{}, engine.ErrGone

@@ -1,743 +1,604 @@
-// Package luapat matches Lua 5.1 patterns for the ivrd sandbox. It is
-// gopher-lua's matcher (github.com/yuin/gopher-lua/pm; MIT License,
-// Copyright (c) 2015 Yusuke Inuzuka — the parser below is its code) with a
-// new compiler and machine:
+// Package luapat matches Lua 5.1 patterns (reference manual §5.4.1) for
+// the string.find, match, gmatch and gsub of the ivrd sandbox, where the
+// pattern and the subject both come from a flow that may be hostile.
 //
-//   - every step of a match is counted, and a budget the caller gives is
-//     asked every few steps whether to go on, so a pattern that backtracks
-//     for hours stops with the flow's instruction budget;
-//   - repetitions of a single character class expand in a loop, as Lua's
-//     own lstrlib does, not with one Go stack frame per character
-//     (gopher-lua's machine recursed a million frames deep on `a*` over a
-//     long subject, hundreds of megabytes of stack the heap watchdog
-//     cannot see), so the recursion depth is bounded by the pattern alone.
+// Compile turns a pattern into a short program: each single-character
+// class (a byte, '.', %a and the other class letters, a [set]) becomes a
+// 256-bit table, and each pattern item one instruction. A Matcher runs the
+// program over a subject by backtracking, as Lua does, but built so that a
+// flow cannot make it cost more than the flow is allowed:
+//
+//   - every step (an instruction, a subject byte scanned or compared) is
+//     counted, and every few steps a budget the caller gives is asked
+//     whether to go on, so a pattern that would backtrack for hours stops
+//     with the flow's instruction budget;
+//   - a repetition of one class (*, +, -) scans the subject in a loop, and
+//     the machine recurses only to try an alternative at one of those
+//     items or at a ?, at most maxDepth levels deep: its stack is bounded
+//     by the pattern, never by the length of the subject, and a match that
+//     needs more levels fails with "pattern too complex".
+//
+// Where Lua leaves a choice, this package makes these: a malformed pattern
+// (a trailing %, a set without its ']', a capture left open or closed
+// twice, a %b without its two bytes, more than 32 captures) is refused by
+// Compile whatever the subject, where Lua notices some only when a match
+// reaches them; %f is the letter f, as in Lua 5.1's manual and gopher-lua
+// (there is no frontier item); a back reference to a capture that is not
+// closed yet, or to a position capture, is "invalid capture index" when
+// the match reaches it. The tests check the results against gopher-lua's
+// matcher, which the sandbox used before.
 package luapat
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 const (
-	eos        = -1
-	unknownPos = -2
-	// maxDepth bounds the machine's recursion: one level per pattern item
-	// that can backtrack (repetitions, captures) on the path being tried,
-	// never one per subject character.
+	// maxDepth is how deep the machine may recurse: one level for each
+	// item with a quantifier that is trying an alternative on the path
+	// being matched.
 	maxDepth = 256
-	// tickEvery is how many steps pass between two questions to the budget.
-	tickEvery = 8
+	// maxCaptures is Lua's limit on the captures of one pattern.
+	maxCaptures = 32
+	// askEvery is how many steps pass between two questions to the budget
+	// (a power of two).
+	askEvery = 8
 )
 
-// ErrStopped is returned when the budget stopped a match.
-var ErrStopped = errors.New("pattern matching stopped by the budget")
+// ErrStopped is the error of a match its budget stopped.
+var ErrStopped = errors.New("luapat: the budget stopped the match")
 
-// Error is a malformed pattern, or one too complex to match.
+// Error is a pattern Compile refuses, or one that failed while matching:
+// an invalid back reference, or too deep a match.
 type Error struct {
-	Pos     int
+	// Pos is the offset in the pattern of the fault, or -1 when the fault
+	// is the match's depth.
+	Pos int
+	// Message is what Lua says of the same fault.
 	Message string
 }
 
-func newError(pos int, message string, args ...interface{}) *Error {
-	if len(args) == 0 {
-		return &Error{pos, message}
+// Error is the message alone, as Lua gives it.
+func (e *Error) Error() string { return e.Message }
+
+func fault(pos int, message string) *Error { return &Error{Pos: pos, Message: message} }
+
+// byteSet is a single-character class: bit b is set when the byte b is in
+// the class.
+type byteSet [4]uint64
+
+func (s *byteSet) has(b byte) bool { return s[b/64]&(1<<(b%64)) != 0 }
+
+func (s *byteSet) add(b byte) { s[b/64] |= 1 << (b % 64) }
+
+// span adds the bytes from lo to hi; none when hi is below lo.
+func (s *byteSet) span(lo, hi byte) {
+	for b := int(lo); b <= int(hi); b++ {
+		s.add(byte(b))
 	}
-	return &Error{pos, fmt.Sprintf(message, args...)}
 }
 
-func (e *Error) Error() string {
-	switch e.Pos {
-	case eos:
-		return fmt.Sprintf("%s at EOS", e.Message)
-	case unknownPos:
-		return e.Message
+func (s *byteSet) complement() {
+	for i := range s {
+		s[i] = ^s[i]
+	}
+}
+
+// addEscape adds what %e stands for: the class e names (its complement
+// when e is upper case), or else the byte e itself.
+func (s *byteSet) addEscape(e byte) {
+	var class byteSet
+	switch e | 0x20 { // lower case, for a letter; no other byte lands on these
+	case 'a': // letters
+		class.span('a', 'z')
+		class.span('A', 'Z')
+	case 'c': // control characters
+		class.span(0, 0x1f)
+		class.add(0x7f)
+	case 'd': // decimal digits
+		class.span('0', '9')
+	case 'l': // lower-case letters
+		class.span('a', 'z')
+	case 'p': // punctuation: the printable bytes that are neither letters, digits nor space
+		class.span('!', '/')
+		class.span(':', '@')
+		class.span('[', '`')
+		class.span('{', '~')
+	case 's': // white space: \t \n \v \f \r and the space
+		class.span('\t', '\r')
+		class.add(' ')
+	case 'u': // upper-case letters
+		class.span('A', 'Z')
+	case 'w': // letters and digits
+		class.span('a', 'z')
+		class.span('A', 'Z')
+		class.span('0', '9')
+	case 'x': // hexadecimal digits
+		class.span('0', '9')
+		class.span('a', 'f')
+		class.span('A', 'F')
+	case 'z': // the zero byte (Lua 5.1)
+		class.add(0)
 	default:
-		return fmt.Sprintf("%s at %d", e.Message, e.Pos)
+		s.add(e)
+		return
+	}
+	if 'A' <= e && e <= 'Z' {
+		class.complement()
+	}
+	for i := range s {
+		s[i] |= class[i]
 	}
 }
 
-// stopSignal unwinds a match the budget stopped.
-type stopSignal struct{}
-
-/* scanner {{{ */
-
-type scannerState struct {
-	Pos     int
-	started bool
-}
-
-type scanner struct {
-	src   []byte
-	State scannerState
-	saved scannerState
-}
-
-func newScanner(src []byte) *scanner {
-	return &scanner{
-		src: src,
-		State: scannerState{
-			Pos:     0,
-			started: false,
-		},
-		saved: scannerState{},
-	}
-}
-
-func (sc *scanner) Length() int { return len(sc.src) }
-
-func (sc *scanner) Next() int {
-	if !sc.State.started {
-		sc.State.started = true
-		if len(sc.src) == 0 {
-			sc.State.Pos = eos
-		}
-	} else {
-		sc.State.Pos = sc.NextPos()
-	}
-	if sc.State.Pos == eos {
-		return eos
-	}
-	return int(sc.src[sc.State.Pos])
-}
-
-func (sc *scanner) CurrentPos() int {
-	return sc.State.Pos
-}
-
-func (sc *scanner) NextPos() int {
-	if sc.State.Pos == eos || sc.State.Pos >= len(sc.src)-1 {
-		return eos
-	}
-	if !sc.State.started {
-		return 0
-	} else {
-		return sc.State.Pos + 1
-	}
-}
-
-func (sc *scanner) Peek() int {
-	cureof := sc.State.Pos == eos
-	ch := sc.Next()
-	if !cureof {
-		if sc.State.Pos == eos {
-			sc.State.Pos = len(sc.src) - 1
-		} else {
-			sc.State.Pos--
-			if sc.State.Pos < 0 {
-				sc.State.Pos = 0
-				sc.State.started = false
-			}
-		}
-	}
-	return ch
-}
-
-func (sc *scanner) Save() { sc.saved = sc.State }
-
-func (sc *scanner) Restore() { sc.State = sc.saved }
-
-/* }}} */
-/* classes {{{ */
-
-type class interface {
-	Matches(ch int) bool
-}
-
-type dotClass struct{}
-
-func (pn *dotClass) Matches(ch int) bool { return true }
-
-type charClass struct {
-	Ch int
-}
-
-func (pn *charClass) Matches(ch int) bool { return pn.Ch == ch }
-
-type singleClass struct {
-	Class int
-}
-
-func (pn *singleClass) Matches(ch int) bool {
-	ret := false
-	switch pn.Class {
-	case 'a', 'A':
-		ret = 'A' <= ch && ch <= 'Z' || 'a' <= ch && ch <= 'z'
-	case 'c', 'C':
-		ret = (0x00 <= ch && ch <= 0x1F) || ch == 0x7F
-	case 'd', 'D':
-		ret = '0' <= ch && ch <= '9'
-	case 'l', 'L':
-		ret = 'a' <= ch && ch <= 'z'
-	case 'p', 'P':
-		ret = (0x21 <= ch && ch <= 0x2f) || (0x3a <= ch && ch <= 0x40) || (0x5b <= ch && ch <= 0x60) || (0x7b <= ch && ch <= 0x7e)
-	case 's', 'S':
-		switch ch {
-		case ' ', '\f', '\n', '\r', '\t', '\v':
-			ret = true
-		}
-	case 'u', 'U':
-		ret = 'A' <= ch && ch <= 'Z'
-	case 'w', 'W':
-		ret = '0' <= ch && ch <= '9' || 'A' <= ch && ch <= 'Z' || 'a' <= ch && ch <= 'z'
-	case 'x', 'X':
-		ret = '0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'f' || 'A' <= ch && ch <= 'F'
-	case 'z', 'Z':
-		ret = ch == 0
-	default:
-		return ch == pn.Class
-	}
-	if 'A' <= pn.Class && pn.Class <= 'Z' {
-		return !ret
-	}
-	return ret
-}
-
-type setClass struct {
-	IsNot   bool
-	Classes []class
-}
-
-func (pn *setClass) Matches(ch int) bool {
-	for _, class := range pn.Classes {
-		if class.Matches(ch) {
-			return !pn.IsNot
-		}
-	}
-	return pn.IsNot
-}
-
-type rangeClass struct {
-	Begin class
-	End   class
-}
-
-func (pn *rangeClass) Matches(ch int) bool {
-	switch begin := pn.Begin.(type) {
-	case *charClass:
-		end, ok := pn.End.(*charClass)
-		if !ok {
-			return false
-		}
-		return begin.Ch <= ch && ch <= end.Ch
-	}
-	return false
-}
-
-// }}}
-
-// patterns {{{
-
-type pattern interface{}
-
-type singlePattern struct {
-	Class class
-}
-
-type seqPattern struct {
-	MustHead bool
-	MustTail bool
-	Patterns []pattern
-}
-
-type repeatPattern struct {
-	Type  int
-	Class class
-}
-
-type posCapPattern struct{}
-
-type capPattern struct {
-	Pattern pattern
-}
-
-type numberPattern struct {
-	N int
-}
-
-type bracePattern struct {
-	Begin int
-	End   int
-}
-
-// }}}
-
-/* parse {{{ */
-
-func parseClass(sc *scanner, allowset bool) class {
-	ch := sc.Next()
-	switch ch {
-	case '%':
-		return &singleClass{sc.Next()}
-	case '.':
-		if allowset {
-			return &dotClass{}
-		}
-		return &charClass{ch}
-	case '[':
-		if allowset {
-			return parseClassSet(sc)
-		}
-		return &charClass{ch}
-	//case '^' '$', '(', ')', ']', '*', '+', '-', '?':
-	//	panic(newError(sc.CurrentPos(), "invalid %c", ch))
-	case eos:
-		panic(newError(sc.CurrentPos(), "unexpected EOS"))
-	default:
-		return &charClass{ch}
-	}
-}
-
-func parseClassSet(sc *scanner) class {
-	set := &setClass{false, []class{}}
-	if sc.Peek() == '^' {
-		set.IsNot = true
-		sc.Next()
-	}
-	isrange := false
-	for {
-		ch := sc.Peek()
-		switch ch {
-		// case '[':
-		// 	panic(newError(sc.CurrentPos(), "'[' can not be nested"))
-		case eos:
-			panic(newError(sc.CurrentPos(), "unexpected EOS"))
-		case ']':
-			if len(set.Classes) > 0 {
-				sc.Next()
-				goto exit
-			}
-			fallthrough
-		case '-':
-			if len(set.Classes) > 0 {
-				sc.Next()
-				isrange = true
-				continue
-			}
-			fallthrough
-		default:
-			set.Classes = append(set.Classes, parseClass(sc, false))
-		}
-		if isrange {
-			begin := set.Classes[len(set.Classes)-2]
-			end := set.Classes[len(set.Classes)-1]
-			set.Classes = set.Classes[0 : len(set.Classes)-2]
-			set.Classes = append(set.Classes, &rangeClass{begin, end})
-			isrange = false
-		}
-	}
-exit:
-	if isrange {
-		set.Classes = append(set.Classes, &charClass{'-'})
-	}
-
-	return set
-}
-
-func parsePattern(sc *scanner, toplevel bool) *seqPattern {
-	pat := &seqPattern{}
-	if toplevel {
-		if sc.Peek() == '^' {
-			sc.Next()
-			pat.MustHead = true
-		}
-	}
-	for {
-		ch := sc.Peek()
-		switch ch {
-		case '%':
-			sc.Save()
-			sc.Next()
-			switch sc.Peek() {
-			case '0':
-				panic(newError(sc.CurrentPos(), "invalid capture index"))
-			case '1', '2', '3', '4', '5', '6', '7', '8', '9':
-				pat.Patterns = append(pat.Patterns, &numberPattern{sc.Next() - 48})
-			case 'b':
-				sc.Next()
-				pat.Patterns = append(pat.Patterns, &bracePattern{sc.Next(), sc.Next()})
-			default:
-				sc.Restore()
-				pat.Patterns = append(pat.Patterns, &singlePattern{parseClass(sc, true)})
-			}
-		case '.', '[', ']':
-			pat.Patterns = append(pat.Patterns, &singlePattern{parseClass(sc, true)})
-		//case ']':
-		//	panic(newError(sc.CurrentPos(), "invalid ']'"))
-		case ')':
-			if toplevel {
-				panic(newError(sc.CurrentPos(), "invalid ')'"))
-			}
-			return pat
-		case '(':
-			sc.Next()
-			if sc.Peek() == ')' {
-				sc.Next()
-				pat.Patterns = append(pat.Patterns, &posCapPattern{})
-			} else {
-				ret := &capPattern{parsePattern(sc, false)}
-				if sc.Peek() != ')' {
-					panic(newError(sc.CurrentPos(), "unfinished capture"))
-				}
-				sc.Next()
-				pat.Patterns = append(pat.Patterns, ret)
-			}
-		case '*', '+', '-', '?':
-			sc.Next()
-			if len(pat.Patterns) > 0 {
-				spat, ok := pat.Patterns[len(pat.Patterns)-1].(*singlePattern)
-				if ok {
-					pat.Patterns = pat.Patterns[0 : len(pat.Patterns)-1]
-					pat.Patterns = append(pat.Patterns, &repeatPattern{ch, spat.Class})
-					continue
-				}
-			}
-			pat.Patterns = append(pat.Patterns, &singlePattern{&charClass{ch}})
-		case '$':
-			if toplevel && (sc.NextPos() == sc.Length()-1 || sc.NextPos() == eos) {
-				pat.MustTail = true
-			} else {
-				pat.Patterns = append(pat.Patterns, &singlePattern{&charClass{ch}})
-			}
-			sc.Next()
-		case eos:
-			sc.Next()
-			goto exit
-		default:
-			sc.Next()
-			pat.Patterns = append(pat.Patterns, &singlePattern{&charClass{ch}})
-		}
-	}
-exit:
-	return pat
-}
-
-/* machine {{{ */
-
-type opCode uint8
+type opcode uint8
 
 const (
-	opChar   opCode = iota // one character of class
-	opStar                 // class*, greedy
-	opLazy                 // class-, lazy
-	opOpt                  // class?
-	opOpen                 // ( of capture n
-	opClose                // ) of capture n
-	opPos                  // () of capture n
-	opBrace                // %bxy
-	opNumber               // %n, a back reference
-	opMatch                // the end of the pattern
-	opTail                 // the end of the pattern, anchored with $
+	opOne      opcode = iota // one byte of set
+	opGreedy                 // set*, or set+ when min is 1: the longest run first
+	opLazy                   // set-: the shortest run first
+	opMaybe                  // set?: with the byte first, then without
+	opOpen                   // capture cap starts here
+	opClose                  // capture cap ends here
+	opPosition               // position capture cap
+	opBalance                // %bxy: from the byte open to its balancing close
+	opBackRef                // %n: the text of capture cap again
+	opBadRef                 // %n that names no closed capture: an error if reached
+	opEnd                    // $ as the last byte: the subject must end here
+	opAccept                 // the end of the pattern: a match
 )
 
-type inst struct {
-	op    opCode
-	class class
-	n     int // capture number, or the first character of %b
-	m     int // the second character of %b
+type instruction struct {
+	op          opcode
+	set         *byteSet
+	min         int  // opGreedy: the fewest bytes of the run
+	cap         int  // opOpen, opClose, opPosition, opBackRef: the capture's number
+	at          int  // opBadRef: where the reference is in the pattern
+	open, close byte // opBalance
 }
 
-// Pattern is a compiled pattern.
+// Pattern is a compiled pattern, usable by any number of matchers at once.
 type Pattern struct {
-	insts    []inst
-	captures int  // how many captures, position captures included
-	head     bool // anchored with ^
+	program  []instruction
+	captures int
+	isPos    []bool // isPos[n]: capture n is a position capture (index 0 unused)
+	head     bool
 }
 
-// Compile parses a pattern.
-func Compile(p string) (pat *Pattern, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			perr, ok := v.(*Error)
-			if !ok {
-				panic(v)
-			}
-			err = perr
-		}
-	}()
-	seq := parsePattern(newScanner([]byte(p)), true)
-	pat = &Pattern{head: seq.MustHead}
-	pat.compile(seq)
-	if seq.MustTail {
-		pat.insts = append(pat.insts, inst{op: opTail})
-	} else {
-		pat.insts = append(pat.insts, inst{op: opMatch})
-	}
-	return pat, nil
-}
-
-func (p *Pattern) compile(pt pattern) {
-	switch x := pt.(type) {
-	case *singlePattern:
-		p.insts = append(p.insts, inst{op: opChar, class: x.Class})
-	case *seqPattern:
-		for _, sub := range x.Patterns {
-			p.compile(sub)
-		}
-	case *repeatPattern:
-		switch x.Type {
-		case '*':
-			p.insts = append(p.insts, inst{op: opStar, class: x.Class})
-		case '+':
-			p.insts = append(p.insts, inst{op: opChar, class: x.Class}, inst{op: opStar, class: x.Class})
-		case '-':
-			p.insts = append(p.insts, inst{op: opLazy, class: x.Class})
-		case '?':
-			p.insts = append(p.insts, inst{op: opOpt, class: x.Class})
-		}
-	case *posCapPattern:
-		p.captures++
-		p.insts = append(p.insts, inst{op: opPos, n: p.captures})
-	case *capPattern:
-		p.captures++
-		n := p.captures
-		p.insts = append(p.insts, inst{op: opOpen, n: n})
-		p.compile(x.Pattern)
-		p.insts = append(p.insts, inst{op: opClose, n: n})
-	case *bracePattern:
-		p.insts = append(p.insts, inst{op: opBrace, n: x.Begin, m: x.End})
-	case *numberPattern:
-		p.insts = append(p.insts, inst{op: opNumber, n: x.N})
-	}
-}
-
-// Head reports whether the pattern is anchored at the start (^).
+// Head reports whether the pattern is anchored at the start of the subject
+// by a leading ^.
 func (p *Pattern) Head() bool { return p.head }
 
-// Captures is the number of captures in the pattern.
+// Captures is the number of captures in the pattern, position captures
+// included.
 func (p *Pattern) Captures() int { return p.captures }
 
-// Match is one match: the whole match and its captures.
-type Match struct {
-	caps []int  // start, end of the whole match (0) and of each capture
-	pos  []bool // capture i is a position capture
+// capture states while compiling
+const (
+	capOpen = iota + 1
+	capClosed
+	capPosition
+)
+
+// compiler reads a pattern one item at a time, left to right, and appends
+// its instructions.
+type compiler struct {
+	src     string
+	i       int // the next byte to read
+	out     *Pattern
+	state   []int // state[n] of capture n
+	pending []int // the captures opened and not closed, innermost last
 }
 
-// Start and End bound the whole match in the subject.
-func (m *Match) Start() int { return m.caps[0] }
+// Compile compiles a pattern, or says with Lua's words why it is
+// malformed.
+func Compile(pattern string) (*Pattern, error) {
+	c := &compiler{src: pattern, out: &Pattern{isPos: []bool{false}}, state: []int{0}}
+	if pattern != "" && pattern[0] == '^' {
+		c.out.head = true
+		c.i = 1
+	}
+	ended := false
+	for c.i < len(c.src) {
+		if c.src[c.i] == '$' && c.i == len(c.src)-1 {
+			c.emit(instruction{op: opEnd})
+			c.i++
+			ended = true
+			break
+		}
+		if err := c.item(); err != nil {
+			return nil, err
+		}
+	}
+	if len(c.pending) > 0 {
+		return nil, fault(len(c.src), "unfinished capture")
+	}
+	if !ended {
+		c.emit(instruction{op: opAccept})
+	}
+	return c.out, nil
+}
 
-// End is the index just past the whole match.
-func (m *Match) End() int { return m.caps[1] }
+func (c *compiler) emit(in instruction) { c.out.program = append(c.out.program, in) }
+
+// item compiles the pattern item at c.i.
+func (c *compiler) item() error {
+	start := c.i
+	rest := c.src[start:]
+	switch {
+	case rest[0] == '(':
+		if c.out.captures == maxCaptures {
+			return fault(start, "too many captures")
+		}
+		c.out.captures++
+		n := c.out.captures
+		if len(rest) > 1 && rest[1] == ')' {
+			c.state = append(c.state, capPosition)
+			c.out.isPos = append(c.out.isPos, true)
+			c.emit(instruction{op: opPosition, cap: n})
+			c.i += 2
+			return nil
+		}
+		c.state = append(c.state, capOpen)
+		c.out.isPos = append(c.out.isPos, false)
+		c.pending = append(c.pending, n)
+		c.emit(instruction{op: opOpen, cap: n})
+		c.i++
+		return nil
+	case rest[0] == ')':
+		last := len(c.pending) - 1
+		if last < 0 {
+			return fault(start, "invalid pattern capture")
+		}
+		n := c.pending[last]
+		c.pending = c.pending[:last]
+		c.state[n] = capClosed
+		c.emit(instruction{op: opClose, cap: n})
+		c.i++
+		return nil
+	case len(rest) > 1 && rest[0] == '%' && rest[1] == 'b':
+		if len(rest) < 4 {
+			return fault(start, "malformed pattern (missing arguments to '%b')")
+		}
+		c.emit(instruction{op: opBalance, open: rest[2], close: rest[3]})
+		c.i += 4
+		return nil
+	case len(rest) > 1 && rest[0] == '%' && '0' <= rest[1] && rest[1] <= '9':
+		n := int(rest[1] - '0')
+		if n >= 1 && n < len(c.state) && c.state[n] == capClosed {
+			c.emit(instruction{op: opBackRef, cap: n})
+		} else {
+			c.emit(instruction{op: opBadRef, at: start})
+		}
+		c.i += 2
+		return nil
+	}
+	set, err := c.class()
+	if err != nil {
+		return err
+	}
+	in := instruction{op: opOne, set: set}
+	if c.i < len(c.src) {
+		switch c.src[c.i] {
+		case '*':
+			in.op = opGreedy
+		case '+':
+			in.op, in.min = opGreedy, 1
+		case '-':
+			in.op = opLazy
+		case '?':
+			in.op = opMaybe
+		}
+		if in.op != opOne {
+			c.i++
+		}
+	}
+	c.emit(in)
+	return nil
+}
+
+// class compiles the single-character class at c.i: a byte, '.', an
+// escape or a set.
+func (c *compiler) class() (*byteSet, error) {
+	set := new(byteSet)
+	switch b := c.src[c.i]; b {
+	case '.':
+		set.complement()
+		c.i++
+	case '%':
+		if c.i+1 == len(c.src) {
+			return nil, fault(c.i, "malformed pattern (ends with '%')")
+		}
+		set.addEscape(c.src[c.i+1])
+		c.i += 2
+	case '[':
+		return c.bracket()
+	default:
+		set.add(b)
+		c.i++
+	}
+	return set, nil
+}
+
+// bracket compiles the set [...] at c.i. Its closing ']' is found first,
+// the way Lua finds it: the byte right after '[' (or after '[^') never
+// closes the set, and neither does a byte after '%'. Then the bytes
+// between are read in order: %e is an escape, x-y a range when y is not
+// the closing ']', and any other byte itself.
+func (c *compiler) bracket() (*byteSet, error) {
+	first := c.i + 1
+	negate := first < len(c.src) && c.src[first] == '^'
+	if negate {
+		first++
+	}
+	end := first
+	for {
+		if end >= len(c.src) {
+			return nil, fault(c.i, "malformed pattern (missing ']')")
+		}
+		if c.src[end] == '%' {
+			end++
+		}
+		end++
+		if end < len(c.src) && c.src[end] == ']' {
+			break
+		}
+	}
+	set := new(byteSet)
+	for j := first; j < end; j++ {
+		switch b := c.src[j]; {
+		case b == '%':
+			j++
+			set.addEscape(c.src[j])
+		case j+2 < end && c.src[j+1] == '-':
+			set.span(b, c.src[j+2])
+			j += 2
+		default:
+			set.add(b)
+		}
+	}
+	if negate {
+		set.complement()
+	}
+	c.i = end + 1
+	return set, nil
+}
+
+// Match is one match: where it is in the subject, and its captures.
+type Match struct {
+	bounds []int  // start and end of the whole match, then of each capture
+	isPos  []bool // isPos[n]: capture n is a position capture
+}
+
+// Start is the index of the first byte of the match.
+func (m *Match) Start() int { return m.bounds[0] }
+
+// End is the index just past the match.
+func (m *Match) End() int { return m.bounds[1] }
 
 // Captures is the number of captures.
-func (m *Match) Captures() int { return len(m.pos) - 1 }
+func (m *Match) Captures() int { return len(m.isPos) - 1 }
 
-// Capture returns capture i (1-based): its bounds, or for a position
-// capture its 1-based position in start with isPos set.
+// Capture returns capture i (from 1): the bounds of its text, or for a
+// position capture its position counted from 1 in both, with isPos set.
 func (m *Match) Capture(i int) (start, end int, isPos bool) {
-	return m.caps[2*i], m.caps[2*i+1], m.pos[i]
+	return m.bounds[2*i], m.bounds[2*i+1], m.isPos[i]
 }
 
 // Matcher matches one pattern against one subject, charging its steps to
 // a budget.
 type Matcher struct {
-	p     *Pattern
-	src   []byte
-	stop  func() bool
-	caps  []int
-	pos   []bool
-	depth int
-	steps int
-	match Match // what At and Find return, over caps and pos
+	program []instruction
+	subject []byte
+	head    bool
+	ask     func() bool
+	depth   int
+	steps   int
+	found   Match
 }
 
-// NewMatcher returns a matcher of p over src. stop, when not nil, is asked
-// every few steps whether the match must stop; when it says so the match
-// returns ErrStopped.
-func (p *Pattern) NewMatcher(src []byte, stop func() bool) *Matcher {
-	m := &Matcher{p: p, src: src, stop: stop,
-		caps: make([]int, 2*(p.captures+1)), pos: make([]bool, p.captures+1)}
-	m.match = Match{caps: m.caps, pos: m.pos}
-	return m
+// NewMatcher returns a matcher of p over subject. stop, when not nil, is
+// asked every few steps whether the match must stop; when it says so, the
+// match returns ErrStopped.
+func (p *Pattern) NewMatcher(subject []byte, stop func() bool) *Matcher {
+	return &Matcher{
+		program: p.program,
+		subject: subject,
+		head:    p.head,
+		ask:     stop,
+		found:   Match{bounds: make([]int, 2+2*p.captures), isPos: p.isPos},
+	}
 }
 
 // Steps is how many steps the matcher has taken so far.
 func (m *Matcher) Steps() int { return m.steps }
 
-// At tries a match starting exactly at sp. The match it returns is valid
-// until the matcher's next At or Find.
+// At tries a match that starts exactly at offset sp of the subject. The
+// match it returns stays valid until the matcher's next At or Find.
 func (m *Matcher) At(sp int) (match *Match, err error) {
-	defer m.recover(&err)
-	return m.at(sp), nil
+	defer m.settle(&err)
+	return m.attempt(sp), nil
 }
 
-// Find returns the first match starting at init or after it (only at init
-// when the pattern is anchored with ^), or nil. The match is valid until
-// the matcher's next At or Find.
+// Find returns the first match that starts at offset init of the subject
+// or after it (only at init when the pattern starts with ^), or nil when
+// there is none. The match stays valid until the matcher's next At or
+// Find.
 func (m *Matcher) Find(init int) (match *Match, err error) {
-	defer m.recover(&err)
-	for sp := init; sp <= len(m.src); sp++ {
-		if mt := m.at(sp); mt != nil {
-			return mt, nil
+	defer m.settle(&err)
+	for sp := max(init, 0); sp <= len(m.subject); sp++ {
+		if found := m.attempt(sp); found != nil {
+			return found, nil
 		}
-		if m.p.head {
+		if m.head {
 			break
 		}
 	}
 	return nil, nil
 }
 
-func (m *Matcher) recover(err *error) {
-	if v := recover(); v != nil {
-		m.depth = 0
-		switch x := v.(type) {
-		case stopSignal:
-			*err = ErrStopped
-		case *Error:
-			*err = x
-		default:
-			panic(v)
-		}
+// settle turns the panics that end a match early into its error.
+func (m *Matcher) settle(err *error) {
+	r := recover()
+	if r == nil {
+		return
 	}
+	m.depth = 0
+	if r == ErrStopped {
+		*err = ErrStopped
+		return
+	}
+	if e, ok := r.(*Error); ok {
+		*err = e
+		return
+	}
+	panic(r)
 }
 
-func (m *Matcher) at(sp int) *Match {
-	m.tick()
-	for i := range m.caps {
-		m.caps[i] = -1
-	}
-	for i := range m.pos {
-		m.pos[i] = false
-	}
-	end, ok := m.run(0, sp)
-	if !ok {
+// attempt runs the program from offset sp.
+func (m *Matcher) attempt(sp int) *Match {
+	m.step()
+	end := m.run(0, sp)
+	if end < 0 {
 		return nil
 	}
-	m.caps[0], m.caps[1] = sp, end
-	return &m.match
+	m.found.bounds[0], m.found.bounds[1] = sp, end
+	return &m.found
 }
 
-func (m *Matcher) tick() {
+// step counts one step and every askEvery steps asks the budget.
+func (m *Matcher) step() {
 	m.steps++
-	if m.steps%tickEvery == 0 && m.stop != nil && m.stop() {
-		panic(stopSignal{})
+	if m.steps&(askEvery-1) == 0 && m.ask != nil && m.ask() {
+		panic(ErrStopped)
 	}
 }
 
-func (m *Matcher) matches(c class, sp int) bool {
-	return sp < len(m.src) && c.Matches(int(m.src[sp]))
+// in reports whether the subject has a byte of set at offset i.
+func (m *Matcher) in(set *byteSet, i int) bool {
+	return i < len(m.subject) && set.has(m.subject[i])
 }
 
-// run matches the instructions from pc against the subject from sp, and
-// returns where the match ends.
-func (m *Matcher) run(pc, sp int) (int, bool) {
+// alternative runs the rest of the program from pc at sp one level deeper,
+// for an item that will try something else if it fails.
+func (m *Matcher) alternative(pc, sp int) int {
+	if m.depth == maxDepth {
+		panic(fault(-1, "pattern too complex"))
+	}
 	m.depth++
-	if m.depth > maxDepth {
-		panic(newError(unknownPos, "pattern too complex"))
-	}
-	end, ok := m.exec(pc, sp)
+	end := m.run(pc, sp)
 	m.depth--
-	return end, ok
+	return end
 }
 
-func (m *Matcher) exec(pc, sp int) (int, bool) {
-	for {
-		m.tick()
-		in := &m.p.insts[pc]
+// run matches the program from pc against the subject from sp, and
+// returns where the match ends, or -1 when it fails.
+//
+// A capture's bounds are written when its instructions run and never
+// restored on failure: the program has no loops, so every path that
+// reaches an instruction has run all those before it, and a back
+// reference or a match only ever reads bounds written on its own path.
+func (m *Matcher) run(pc, sp int) int {
+	for ; ; pc++ {
+		m.step()
+		in := &m.program[pc]
 		switch in.op {
-		case opChar:
-			if !m.matches(in.class, sp) {
-				return 0, false
+		case opOne:
+			if !m.in(in.set, sp) {
+				return -1
 			}
-			pc++
 			sp++
-		case opStar:
-			i := 0
-			for m.matches(in.class, sp+i) {
-				m.tick()
-				i++
+		case opGreedy:
+			run := 0
+			for m.in(in.set, sp+run) {
+				m.step()
+				run++
 			}
-			for ; i >= 0; i-- {
-				if end, ok := m.run(pc+1, sp+i); ok {
-					return end, true
+			if run < in.min {
+				return -1
+			}
+			for ; run > in.min; run-- {
+				if end := m.alternative(pc+1, sp+run); end >= 0 {
+					return end
 				}
 			}
-			return 0, false
+			sp += in.min // the shortest run is tried at this level
 		case opLazy:
 			for {
-				if end, ok := m.run(pc+1, sp); ok {
-					return end, true
+				if end := m.alternative(pc+1, sp); end >= 0 {
+					return end
 				}
-				if !m.matches(in.class, sp) {
-					return 0, false
+				if !m.in(in.set, sp) {
+					return -1
 				}
 				sp++
 			}
-		case opOpt:
-			if m.matches(in.class, sp) {
-				if end, ok := m.run(pc+1, sp+1); ok {
-					return end, true
+		case opMaybe:
+			if m.in(in.set, sp) {
+				if end := m.alternative(pc+1, sp+1); end >= 0 {
+					return end
 				}
 			}
-			pc++
 		case opOpen:
-			i := 2 * in.n
-			s, e := m.caps[i], m.caps[i+1]
-			m.caps[i], m.caps[i+1] = sp, -1
-			if end, ok := m.run(pc+1, sp); ok {
-				return end, true
-			}
-			m.caps[i], m.caps[i+1] = s, e
-			return 0, false
+			m.found.bounds[2*in.cap] = sp
 		case opClose:
-			i := 2*in.n + 1
-			e := m.caps[i]
-			m.caps[i] = sp
-			if end, ok := m.run(pc+1, sp); ok {
-				return end, true
+			m.found.bounds[2*in.cap+1] = sp
+		case opPosition:
+			m.found.bounds[2*in.cap] = sp + 1
+			m.found.bounds[2*in.cap+1] = sp + 1
+		case opBalance:
+			if sp = m.balanced(sp, in.open, in.close); sp < 0 {
+				return -1
 			}
-			m.caps[i] = e
-			return 0, false
-		case opPos:
-			m.caps[2*in.n], m.caps[2*in.n+1] = sp+1, sp+1
-			m.pos[in.n] = true
-			pc++
-		case opBrace:
-			if sp >= len(m.src) || int(m.src[sp]) != in.n {
-				return 0, false
+		case opBackRef:
+			if sp = m.again(sp, in.cap); sp < 0 {
+				return -1
 			}
-			count := 1
-			for sp++; ; sp++ {
-				if sp >= len(m.src) {
-					return 0, false
-				}
-				m.tick()
-				c := int(m.src[sp])
-				if c == in.m {
-					count--
-					if count == 0 {
-						break
-					}
-				} else if c == in.n {
-					count++
-				}
+		case opBadRef:
+			panic(fault(in.at, "invalid capture index"))
+		case opEnd:
+			if sp != len(m.subject) {
+				return -1
 			}
-			pc++
-			sp++
-		case opNumber:
-			if in.n > m.p.captures || m.pos[in.n] || m.caps[2*in.n+1] < 0 {
-				panic(newError(unknownPos, "invalid capture index"))
-			}
-			capture := m.src[m.caps[2*in.n]:m.caps[2*in.n+1]]
-			if len(m.src)-sp < len(capture) {
-				return 0, false
-			}
-			for i := range capture {
-				m.tick()
-				if capture[i] != m.src[sp+i] {
-					return 0, false
-				}
-			}
-			pc++
-			sp += len(capture)
-		case opTail:
-			if sp != len(m.src) {
-				return 0, false
-			}
-			return sp, true
-		case opMatch:
-			return sp, true
+			return sp
+		case opAccept:
+			return sp
 		}
 	}
 }
 
-/* }}} */
+// balanced matches %bxy at sp: x there, then bytes up to the y that
+// balances it, counting each x as one more to close and each y as one
+// less (y first, for %bxx). It returns the offset past that y, or -1.
+func (m *Matcher) balanced(sp int, x, y byte) int {
+	if sp >= len(m.subject) || m.subject[sp] != x {
+		return -1
+	}
+	depth := 1
+	for i := sp + 1; i < len(m.subject); i++ {
+		m.step()
+		switch m.subject[i] {
+		case y:
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case x:
+			depth++
+		}
+	}
+	return -1
+}
+
+// again matches at sp the text capture n matched, and returns the offset
+// past it, or -1.
+func (m *Matcher) again(sp, n int) int {
+	text := m.subject[m.found.bounds[2*n]:m.found.bounds[2*n+1]]
+	if len(m.subject)-sp < len(text) {
+		return -1
+	}
+	for k, b := range text {
+		m.step()
+		if m.subject[sp+k] != b {
+			return -1
+		}
+	}
+	return sp + len(text)
+}
