@@ -49,9 +49,9 @@ type Config struct {
 	Listen string `toml:"listen"`
 	// Flows is the folder of flow files, NAME.lua (default "flows").
 	Flows string `toml:"flows"`
-	// State is the state file (default "ivrd.db"). It is not used yet:
-	// the bbolt store comes with the next issue; the field is accepted now
-	// so that configurations written today keep working.
+	// State is the state file (default "ivrd.db"): live calls and their
+	// journals, history, flow sources, the flows' key/value space. Calls
+	// in it when ivrd starts are recovered.
 	State string `toml:"state"`
 	// LogLevel is trace, debug, info, warn or error (default info). Trace
 	// shows the XML of every command and report.

@@ -109,6 +109,12 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 
 	cfg := DefaultConfig()
 	cfg.Flows = dir
+	stateDir, err := os.MkdirTemp("", "ivrd-demo-state-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stateDir)
+	cfg.State = filepath.Join(stateDir, "ivrd.db")
 	cfg.Devices = []DeviceConfig{{Name: demoDevice, URL: sim.URL(), Fallback: simCfg.Operator}}
 	cfg.fill()
 	if err := cfg.Validate(); err != nil {

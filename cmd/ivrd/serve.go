@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -118,6 +120,7 @@ type Server struct {
 	log hclog.Logger
 
 	catalog *engine.Catalog
+	store   *engine.BoltStore
 	router  *engine.Router
 	srv     *http.Server
 	ln      net.Listener
@@ -164,6 +167,10 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		dev.PBX = &ompbx.PBX{Client: client, Quiet: quiet}
 		devices[i] = dev
 	}
+	s.store, err = engine.OpenBolt(cfg.State, engine.BoltOptions{})
+	if err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
 	limits, heap := cfg.engineLimits()
 	s.router, err = engine.NewRouter(engine.Config{
 		Devices:   devices,
@@ -172,6 +179,8 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Logger:    s.log,
 		Limits:    limits,
 		HeapLimit: heap,
+		Store:     s.store,
+		AfterStep: crashSwitch(),
 	})
 	if err != nil {
 		return err
@@ -184,8 +193,12 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		}
 	}
 	s.ln = ln
-	// The router is started before any report is read: Deliver needs it.
+	// The router is started, and the calls a previous run left in the
+	// state file recovered, before any report is read.
 	s.router.Start(ctx)
+	if _, err := s.router.Recover(ctx); err != nil {
+		return err
+	}
 	s.srv = &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -303,6 +316,11 @@ func (s *Server) Close() error {
 		if s.router != nil {
 			s.router.Close()
 		}
+		if s.store != nil {
+			if err := s.store.Close(); err != nil && s.closeErr == nil {
+				s.closeErr = fmt.Errorf("close the state file: %w", err)
+			}
+		}
 		if s.stopWatch != nil {
 			s.stopWatch()
 			<-s.watchDone
@@ -327,4 +345,25 @@ func flowVersions(flows []*engine.Flow) string {
 
 func flowFile(dir, name string) string {
 	return strings.TrimSuffix(dir, "/") + "/" + name + ".lua"
+}
+
+// crashEnv names the test-only switch that makes the process exit at once
+// right after the Nth journal step it writes (counting every call's steps
+// together): the crash tests use it to stop ivrd at chosen points. The
+// exit code is crashExitCode.
+const crashEnv = "IVRD_TEST_CRASH_AFTER_STEP"
+
+const crashExitCode = 86
+
+func crashSwitch() func(string, int) {
+	n, err := strconv.Atoi(os.Getenv(crashEnv))
+	if err != nil || n <= 0 {
+		return nil
+	}
+	var count atomic.Int64
+	return func(string, int) {
+		if count.Add(1) == int64(n) {
+			os.Exit(crashExitCode)
+		}
+	}
 }

@@ -60,6 +60,7 @@ func startStack(t *testing.T, dir string, edit func(*Config)) *stack {
 
 	cfg := DefaultConfig()
 	cfg.Flows = dir
+	cfg.State = filepath.Join(t.TempDir(), "ivrd.db")
 	cfg.Devices = []DeviceConfig{{Name: "om1", URL: sim.URL(), Fallback: "200"}}
 	if edit != nil {
 		edit(&cfg)
@@ -197,6 +198,7 @@ func TestServeOpenFails(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Listen = "127.0.0.1:0"
 			cfg.Flows = dir
+			cfg.State = filepath.Join(t.TempDir(), "ivrd.db")
 			cfg.Devices = []DeviceConfig{{Name: "om1", URL: "http://127.0.0.1:9"}}
 			cfg.Routes = []RouteConfig{{Flow: tc.route}}
 			cfg.fill()
