@@ -18,15 +18,16 @@
 //     by the pattern, never by the length of the subject, and a match that
 //     needs more levels fails with "pattern too complex".
 //
-// Where Lua leaves a choice, this package makes these: a malformed pattern
-// (a trailing %, a set without its ']', a capture left open or closed
-// twice, a %b without its two bytes, more than 32 captures) is refused by
-// Compile whatever the subject, where Lua notices some only when a match
-// reaches them; %f is the letter f, as in Lua 5.1's manual and gopher-lua
-// (there is no frontier item); a back reference to a capture that is not
-// closed yet, or to a position capture, is "invalid capture index" when
-// the match reaches it. The tests check the results against gopher-lua's
-// matcher, which the sandbox used before.
+// Where Lua leaves a choice, this package makes these: a malformed
+// pattern (a trailing %, a set without its ']', a capture left open, a
+// ')' with no capture to close, a %b without its two bytes, more than 32
+// captures) is refused by Compile whatever the subject, where Lua notices
+// some only when a match reaches them; %f is the letter f, as it was with gopher-lua (the
+// frontier item, which Lua 5.1's manual does not document, is not
+// supported); a back reference to a capture that is not closed yet, or to
+// a position capture, is "invalid capture index" when the match reaches
+// it. The tests check the results against gopher-lua's matcher, which the
+// sandbox used before, and against Lua's own readings where the two differ.
 package luapat
 
 import "errors"
