@@ -235,6 +235,7 @@ func TestServeCommand(t *testing.T) {
 	writeFile(t, path, `
 listen = "127.0.0.1:1"   # overridden by -listen
 log_level = "info"       # overridden by -log-level
+state = "`+filepath.Join(t.TempDir(), "ivrd.db")+`"
 
 [[device]]
 name = "front"
