@@ -66,13 +66,13 @@ type Config struct {
 // reports: in order per call, never blocking the receiver, a slow call
 // never delaying another.
 type Router struct {
-	clk      clock.Clock
-	log      hclog.Logger
-	devices  map[string]*Device
-	routes   []Route
-	flows    FlowSource
-	limits   Limits
-	modules  map[string]*lua.FunctionProto
+	clk       clock.Clock
+	log       hclog.Logger
+	devices   map[string]*Device
+	routes    []Route
+	flows     FlowSource
+	limits    Limits
+	modules   map[string]*lua.FunctionProto
 	watchdog  *watchdog
 	store     Store
 	afterStep func(string, int)
@@ -109,18 +109,18 @@ func NewRouter(cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("engine: no flows")
 	}
 	r := &Router{
-		clk:      cfg.Clock,
-		log:      cfg.Logger.Named("engine"),
-		devices:  map[string]*Device{},
-		routes:   cfg.Routes,
-		flows:    cfg.Flows,
-		limits:   cfg.Limits.withDefaults(),
-		modules:  cfg.Modules,
-		watchdog: newWatchdog(cfg.HeapLimit),
+		clk:       cfg.Clock,
+		log:       cfg.Logger.Named("engine"),
+		devices:   map[string]*Device{},
+		routes:    cfg.Routes,
+		flows:     cfg.Flows,
+		limits:    cfg.Limits.withDefaults(),
+		modules:   cfg.Modules,
+		watchdog:  newWatchdog(cfg.HeapLimit),
 		store:     cfg.Store,
 		afterStep: cfg.AfterStep,
-		sessions: map[sessionKey]*Session{},
-		exts:     map[string]map[string]string{},
+		sessions:  map[sessionKey]*Session{},
+		exts:      map[string]map[string]string{},
 	}
 	if len(cfg.Devices) == 0 {
 		return nil, fmt.Errorf("engine: no devices")

@@ -52,8 +52,11 @@ func sandboxLimits() engine.Limits {
 	return engine.Limits{
 		StepInstructions: 200_000,
 		CallInstructions: 20_000_000,
-		StepCPU:          250 * time.Millisecond,
-		CallCPU:          10 * time.Second,
+		// The wall-clock bounds are backstops, far out of the way: the
+		// instruction budgets stop hostile flows the same way on a loaded
+		// machine as on an idle one, so the suite does not depend on speed.
+		StepCPU: 30 * time.Second,
+		CallCPU: 60 * time.Second,
 	}
 }
 
@@ -484,8 +487,8 @@ func TestSandboxHeapWatchdog(t *testing.T) {
 		limits: func(l *engine.Limits) {
 			l.StepInstructions = 1 << 40
 			l.CallInstructions = 1 << 40
-			l.StepCPU = 30 * time.Second
-			l.CallCPU = 30 * time.Second
+			l.StepCPU = 5 * time.Minute
+			l.CallCPU = 5 * time.Minute
 		},
 		heapLimit: heapNow() + 200<<20,
 		drive:     3,
@@ -511,8 +514,8 @@ func TestSandboxHeapWatchdogSparesLaterCalls(t *testing.T) {
 		limits: func(l *engine.Limits) {
 			l.StepInstructions = 1 << 40
 			l.CallInstructions = 1 << 40
-			l.StepCPU = 30 * time.Second
-			l.CallCPU = 30 * time.Second
+			l.StepCPU = 5 * time.Minute
+			l.CallCPU = 5 * time.Minute
 		},
 		heapLimit: heapNow() + 200<<20,
 		drive:     3,
@@ -571,8 +574,8 @@ return flow`
 		{"wall clock", func(l *engine.Limits) {
 			l.StepInstructions = 1 << 40
 			l.CallInstructions = 1 << 40
-			l.StepCPU = 10 * time.Second
-			l.CallCPU = 150 * time.Millisecond
+			l.StepCPU = 30 * time.Second
+			l.CallCPU = 2 * time.Second
 		}, "flow stopped: a step ran past its time bound"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
