@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -74,6 +76,7 @@ func (s *Session) installAPI(ctx context.Context) {
 		L.Push(lua.LString(v))
 		return 1
 	}))
+	ivr.RawSetString("store", s.storeTable())
 	jsont := L.NewTable()
 	jsont.RawSetString("encode", L.NewFunction(luaJSONEncode))
 	jsont.RawSetString("decode", L.NewFunction(luaJSONDecode))
@@ -541,4 +544,120 @@ func describe(v lua.LValue) string {
 		return "the number " + v.String()
 	}
 	return "a " + v.Type().String()
+}
+
+// maxStoreKey bounds ivr.store keys.
+const maxStoreKey = 256
+
+// storeTable builds ivr.store: the flow's durable key/value space, shared
+// by its calls. Every read and write is a journaled step, so a replayed
+// call neither writes twice nor reads a value that changed since.
+func (s *Session) storeTable() *lua.LTable {
+	L := s.L
+	t := L.NewTable()
+	key := func(fn string) string {
+		k, ok := L.Get(1).(lua.LString)
+		if !ok || len(k) == 0 || len(k) > maxStoreKey {
+			L.RaiseError("ivr.store.%s: the key must be a string of 1–%d bytes", fn, maxStoreKey)
+		}
+		return string(k)
+	}
+	value := func(fn string, n int) json.RawMessage {
+		var b bytes.Buffer
+		if err := encodeJSON(&b, L.Get(n), 0, s.r.limits.MaxValue); err != nil {
+			if errors.Is(err, errTooBig) {
+				L.RaiseError("ivr.store.%s: the value passes the limit of %d bytes", fn, s.r.limits.MaxValue)
+			}
+			L.RaiseError("ivr.store.%s: %v", fn, err)
+		}
+		if b.Len() > s.r.limits.MaxValue {
+			L.RaiseError("ivr.store.%s: the value passes the limit of %d bytes", fn, s.r.limits.MaxValue)
+		}
+		return b.Bytes()
+	}
+	storeOf := func(fn string) Store {
+		if s.r.store == nil {
+			L.RaiseError("ivr.store.%s: ivrd runs without a state file", fn)
+		}
+		return s.r.store
+	}
+	flow := s.Flow.Name
+	type got struct {
+		Found bool            `json:"found"`
+		Value json.RawMessage `json:"value,omitempty"`
+	}
+	t.RawSetString("get", L.NewFunction(func(L *lua.LState) int {
+		k := key("get")
+		st := storeOf("get")
+		res, err := journaled(s, "store.get", k, func() (got, error) {
+			v, ok, err := st.Get(flow, k)
+			if err != nil {
+				return got{}, err
+			}
+			return got{Found: ok, Value: v}, nil
+		})
+		s.raiseDiverged(err)
+		if err != nil {
+			L.RaiseError("ivr.store.get: %v", err)
+		}
+		if !res.Found {
+			L.Push(lua.LNil)
+			return 1
+		}
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(res.Value))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			L.RaiseError("ivr.store.get: the stored value is not JSON: %v", err)
+		}
+		lv, err := toLua(L, v, 0)
+		if err != nil {
+			L.RaiseError("ivr.store.get: %v", err)
+		}
+		L.Push(lv)
+		return 1
+	}))
+	t.RawSetString("put", L.NewFunction(func(L *lua.LState) int {
+		k := key("put")
+		v := value("put", 2)
+		st := storeOf("put")
+		_, err := journaled(s, "store.put", map[string]any{"key": k, "value": v}, func() (bool, error) {
+			return true, st.Put(flow, k, v)
+		})
+		s.raiseDiverged(err)
+		if err != nil {
+			L.RaiseError("ivr.store.put: %v", err)
+		}
+		L.Push(lua.LTrue)
+		return 1
+	}))
+	t.RawSetString("incr", L.NewFunction(func(L *lua.LState) int {
+		k := key("incr")
+		delta := int64(L.OptInt(2, 1))
+		st := storeOf("incr")
+		n, err := journaled(s, "store.incr", map[string]any{"key": k, "delta": delta}, func() (int64, error) {
+			return st.Incr(flow, k, delta)
+		})
+		s.raiseDiverged(err)
+		if err != nil {
+			L.RaiseError("ivr.store.incr: %v", err)
+		}
+		L.Push(lua.LNumber(n))
+		return 1
+	}))
+	t.RawSetString("append", L.NewFunction(func(L *lua.LState) int {
+		k := key("append")
+		v := value("append", 2)
+		st := storeOf("append")
+		n, err := journaled(s, "store.append", map[string]any{"key": k, "value": v}, func() (int, error) {
+			return st.AppendValue(flow, k, v)
+		})
+		s.raiseDiverged(err)
+		if err != nil {
+			L.RaiseError("ivr.store.append: %v", err)
+		}
+		L.Push(lua.LNumber(n))
+		return 1
+	}))
+	return t
 }

@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"errors"
 	"strings"
 	"sync"
@@ -371,5 +373,65 @@ return f`
 	}
 	if !found {
 		t.Fatalf("play did not report failed: %v", logs.all())
+	}
+}
+
+func TestIvrStore(t *testing.T) {
+	const flow = `
+local f = {}
+function f.incoming(call)
+  local n = ivr.store.incr("calls")
+  ivr.store.put("last", { from = call.from, n = n })
+  ivr.store.append("answers", { q1 = tonumber(call.from) % 5 })
+  local last = ivr.store.get("last")
+  ivr.log.info("store", { n = n, last_from = last.from, missing = tostring(ivr.store.get("nope")) })
+  call:hangup()
+end
+function f.ended(call, summary)
+  ivr.store.incr("ended", 1)
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	const n = 20
+	for i := 0; i < n; i++ {
+		if _, err := r.sim.PlaceCall(fmt.Sprintf("1380000%04d", i), "60001"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.sim.Settle()
+	r.router.Wait()
+	for key, want := range map[string]string{"calls": "20", "ended": "20"} {
+		v, ok, err := r.store.Get("main", key)
+		if err != nil || !ok || string(v) != want {
+			t.Fatalf("store %s = %q %v %v, want %s", key, v, ok, err, want)
+		}
+	}
+	v, _, _ := r.store.Get("main", "answers")
+	var answers []map[string]int
+	if err := json.Unmarshal(v, &answers); err != nil || len(answers) != n {
+		t.Fatalf("answers = %s (%v)", v, err)
+	}
+	if !r.logged("store", "missing=nil") {
+		t.Fatalf("logs: %v", r.logs.all())
+	}
+}
+
+func TestIvrStoreErrors(t *testing.T) {
+	cases := []struct{ code, want string }{
+		{`ivr.store.put("", 1)`, "ivr.store.put: the key must be a string"},
+		{`ivr.store.put("k", function() end)`, "ivr.store.put: a function has no JSON form"},
+		{`ivr.store.put("k", string.rep("x", 70000))`, "ivr.store.put: the value passes the limit"},
+		{`ivr.store.put("k", "text") ivr.store.incr("k")`, "is not a counter"},
+	}
+	for _, c := range cases {
+		t.Run(c.want, func(t *testing.T) {
+			flow := "local f = {}\nfunction f.incoming(call)\n  " + c.code + "\nend\nreturn f"
+			r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+			r.call("1")
+			r.router.Wait()
+			if !r.logged("[ERROR]", "flows/main.lua:3:", c.want) {
+				t.Fatalf("no error line with %q: %v", c.want, r.logs.all())
+			}
+		})
 	}
 }

@@ -303,3 +303,57 @@ func TestRecoveryOfACallThatEnded(t *testing.T) {
 		t.Fatalf("live calls left: %v", left)
 	}
 }
+
+func TestRecoveryDoesNotRepeatStoreWrites(t *testing.T) {
+	const flow = `
+local f = {}
+function f.incoming(call)
+  local n = ivr.store.incr("calls")
+  ivr.store.append("log", { n = n, at = ivr.now() })
+  local key = call:gather{ prompt = "user_welcome", timeout = 5 }
+  ivr.store.put("choice", key)
+  call:transfer{ ext = "201" }
+end
+return f`
+	for _, n := range []int{1, 2, 3, 4} {
+		t.Run(fmt.Sprintf("after step %d", n), func(t *testing.T) {
+			var rt atomic.Pointer[engine.Router]
+			var hit atomic.Bool
+			r := newRig(t, map[string]string{"main": flow}, rigOptions{config: func(c *engine.Config) {
+				c.AfterStep = func(_ string, steps int) {
+					if steps == n && hit.CompareAndSwap(false, true) {
+						rt.Load().Crash()
+					}
+				}
+			}})
+			rt.Store(r.router)
+			call := r.call("1")
+			if !hit.Load() {
+				r.advance(time.Second)
+				r.press(call, "7")
+			}
+			if !hit.Load() {
+				t.Fatalf("no crash after step %d", n)
+			}
+			r.router.Close()
+			r.restart()
+			r.advance(time.Second)
+			if len(heard(call)) == 0 || call.State() == "ended" {
+				t.Fatalf("call after recovery: %+v", call.Info())
+			}
+			if call.State() != "talking" {
+				r.press(call, "7")
+				r.advance(2 * time.Second)
+			}
+			r.router.Wait()
+			for key, want := range map[string]string{"calls": "1", "choice": `"7"`} {
+				if v, _, _ := r.store.Get("main", key); string(v) != want {
+					t.Fatalf("store %s = %s, want %s (a write was repeated or lost)", key, v, want)
+				}
+			}
+			if v, _, _ := r.store.Get("main", "log"); strings.Count(string(v), `"n"`) != 1 {
+				t.Fatalf("log = %s, want one entry", v)
+			}
+		})
+	}
+}

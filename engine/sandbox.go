@@ -32,6 +32,9 @@ type Limits struct {
 	MaxString int
 	// MaxVars bounds the JSON-encoded size of call.vars (default 64 KiB).
 	MaxVars int
+	// MaxValue bounds the JSON-encoded size of each ivr.store value
+	// (default 64 KiB).
+	MaxValue int
 	// CallStack bounds Lua call depth (default 200).
 	CallStack int
 	// Registry bounds the Lua value stack, in slots (default 256 Ki).
@@ -46,6 +49,7 @@ const (
 	DefaultCallCPU          = 60 * time.Second
 	DefaultMaxString        = 1 << 20
 	DefaultMaxVars          = 64 << 10
+	DefaultMaxValue         = 64 << 10
 	DefaultCallStack        = 200
 	DefaultRegistry         = 256 << 10
 )
@@ -68,6 +72,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxVars <= 0 {
 		l.MaxVars = DefaultMaxVars
+	}
+	if l.MaxValue <= 0 {
+		l.MaxValue = DefaultMaxValue
 	}
 	if l.CallStack <= 0 {
 		l.CallStack = DefaultCallStack
