@@ -357,3 +357,41 @@ return f`
 		})
 	}
 }
+
+func TestRecoveryKeepsTheSleepDeadline(t *testing.T) {
+	const flow = `
+local f = {}
+function f.incoming(call)
+  call:play("user_welcome")
+  call:sleep(60)
+  call:transfer{ ext = "201" }
+end
+return f`
+	var rt atomic.Pointer[engine.Router]
+	var hit atomic.Bool
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{config: func(c *engine.Config) {
+		c.AfterStep = func(_ string, steps int) {
+			if steps == 2 && hit.CompareAndSwap(false, true) { // play, then the sleep's deadline
+				rt.Load().Crash()
+			}
+		}
+	}})
+	rt.Store(r.router)
+	call := r.call("1")
+	r.advance(2 * time.Second) // the prompt ends at 2 s; the sleep runs to 62 s
+	if !hit.Load() {
+		t.Fatal("no crash after the sleep began")
+	}
+	r.router.Close()
+	r.advance(30 * time.Second) // ivrd is down for 30 s
+	r.restart()
+	r.advance(29 * time.Second) // 61 s: still sleeping
+	if call.Info().Connected == "ext 201" || call.State() == "ringing" {
+		t.Fatalf("the sleep ended early: %+v", call.Info())
+	}
+	r.advance(1 * time.Second) // 62 s: the original deadline
+	r.advance(1 * time.Second) // the extension answers
+	if call.Info().Connected != "ext 201" {
+		t.Fatalf("the sleep did not end at its original deadline: %+v", call.Info())
+	}
+}
