@@ -87,6 +87,13 @@ type Router struct {
 	exts     map[string]map[string]string // device → ext → state
 	closed   bool
 
+	// Draining (see Drain): no new call is started; drained closes when
+	// the last live session has ended; declined remembers the calls left
+	// to the device, so each is logged once.
+	draining bool
+	drained  chan struct{}
+	declined map[sessionKey]string // → the device's callid
+
 	seq     atomic.Uint64
 	unknown atomic.Uint64
 }
@@ -194,6 +201,48 @@ func (r *Router) Crash() {
 
 // Wait blocks until no session is running.
 func (r *Router) Wait() { r.wg.Wait() }
+
+// Drain stops taking new calls, for a graceful shutdown: from now on an
+// INCOMING or INVITE for a call that has no session gets no command at all,
+// so the device's own response timeout (API_RESPONSE_TO) hands it on as it
+// would without ivrd — to the operator. Reports for live sessions keep
+// flowing and their flows run to the end. The returned channel is closed
+// once no session is live; calling Drain again returns the same channel.
+//
+// To stop before that, call Crash and then Close: the sessions still live
+// stop without another command or store write, stay in the store, and
+// Recover resumes them at the next start.
+func (r *Router) Drain() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.draining {
+		r.draining = true
+		r.drained = make(chan struct{})
+		r.declined = map[sessionKey]string{}
+		r.closeDrainedLocked()
+	}
+	return r.drained
+}
+
+// closeDrainedLocked closes the drained channel once the last session has
+// ended. r.mu is held.
+func (r *Router) closeDrainedLocked() {
+	if !r.draining || len(r.sessions) > 0 {
+		return
+	}
+	select {
+	case <-r.drained:
+	default:
+		close(r.drained)
+	}
+}
+
+// Live returns the number of live sessions.
+func (r *Router) Live() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sessions)
+}
 
 // Deliver hands the router a device report. It never blocks.
 func (r *Router) Deliver(ev Event) {
@@ -327,6 +376,18 @@ func (r *Router) startCall(d *Device, ev Event) {
 		r.log.Warn("call id reused while its session ran; ending the old session", "device", d.Name, "leg", ev.Leg.String(), "old_call_id", old.ID)
 		old.push(item{ev: &Event{Device: d.Name, Kind: EvBye, Leg: ev.Leg}})
 	}
+	if r.draining {
+		// No command, not even a refusal: the device's timeout hands the
+		// call on. An INVITE and its INCOMING are one call, logged once.
+		if r.declined[key] != ev.CallID || ev.CallID == "" {
+			r.declined[key] = ev.CallID
+			r.log.Info("draining: not taking the call; the OM's timeout will hand it on",
+				"device", d.Name, "leg", ev.Leg.String(), "callid", ev.CallID, "from", ev.From, "to", ev.To)
+		}
+		r.mu.Unlock()
+		done()
+		return
+	}
 	s := &Session{
 		ID: r.newCallID(), Device: d, Leg: ev.Leg, From: ev.From, To: ev.To, CallID: ev.CallID,
 		Direction: "in", Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
@@ -417,6 +478,7 @@ func (r *Router) finish(s *Session) {
 	if r.sessions[key] == s {
 		delete(r.sessions, key)
 	}
+	r.closeDrainedLocked()
 	r.mu.Unlock()
 	r.wg.Done()
 }
