@@ -34,6 +34,7 @@ const (
 	DefaultSilenceFile    = engine.DefaultSilenceFile
 	DefaultSilenceLength  = "1s"
 	DefaultCommandTimeout = "5s"
+	DefaultDrainTimeout   = "30s"
 	// DefaultRouteFlow is the flow of the route used when ivrd.toml has no
 	// [[route]]: every call on every device goes to it.
 	DefaultRouteFlow = "main"
@@ -61,6 +62,11 @@ type Config struct {
 	// HeapLimit stops running Lua steps while the process heap is above it
 	// (default DefaultHeapLimit); "0" turns the watchdog off.
 	HeapLimit Size `toml:"heap_limit"`
+	// DrainTimeout is how long "ivrd serve" waits, on SIGINT or SIGTERM,
+	// for live calls to end before it stops (default DefaultDrainTimeout).
+	// Calls still live then stay in the state file and are recovered at
+	// the next start; "0s" stops without waiting.
+	DrainTimeout string `toml:"drain_timeout"`
 	// Limits bound what one call's flow may use.
 	Limits LimitsConfig `toml:"limits"`
 	// Devices are the OM devices ivrd drives; at least one.
@@ -182,11 +188,12 @@ func (s Size) Bytes() (uint64, error) {
 // still invalid: it names no device).
 func DefaultConfig() Config {
 	return Config{
-		Listen:    DefaultListen,
-		Flows:     DefaultFlowsDir,
-		State:     DefaultStatePath,
-		LogLevel:  DefaultLogLevel,
-		HeapLimit: DefaultHeapLimit,
+		Listen:       DefaultListen,
+		Flows:        DefaultFlowsDir,
+		State:        DefaultStatePath,
+		LogLevel:     DefaultLogLevel,
+		HeapLimit:    DefaultHeapLimit,
+		DrainTimeout: DefaultDrainTimeout,
 	}
 }
 
@@ -252,6 +259,9 @@ func (c *Config) fill() {
 	if len(c.Routes) == 0 {
 		c.Routes = DefaultRoutes()
 	}
+	if c.DrainTimeout == "" {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
 }
 
 var (
@@ -278,6 +288,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.HeapLimit.Bytes(); err != nil {
 		return fmt.Errorf("heap_limit: %v", err)
+	}
+	if _, err := c.drainTimeout(); err != nil {
+		return err
 	}
 	if _, err := c.Limits.engine(); err != nil {
 		return err
@@ -324,6 +337,15 @@ func (l LimitsConfig) engine() (engine.Limits, error) {
 	}
 	out.MaxVars = l.MaxVars
 	return out, nil
+}
+
+// drainTimeout returns drain_timeout: a duration, zero or more.
+func (c *Config) drainTimeout() (time.Duration, error) {
+	d, err := time.ParseDuration(c.DrainTimeout)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("drain_timeout: %q is not a duration like \"30s\" (\"0s\" does not wait)", c.DrainTimeout)
+	}
+	return d, nil
 }
 
 // parseDurationField reads a positive duration; "" is zero (the default).

@@ -26,6 +26,9 @@ func TestParseConfigDefaults(t *testing.T) {
 	if heap, _ := cfg.HeapLimit.Bytes(); heap != 1<<30 {
 		t.Errorf("heap_limit: got %d, want %d", heap, 1<<30)
 	}
+	if d, err := cfg.drainTimeout(); d != 30*time.Second || err != nil {
+		t.Errorf("drain_timeout: got %v, %v; want 30s", d, err)
+	}
 	d := cfg.Devices[0]
 	want := DeviceConfig{
 		Name: "om1", URL: "http://192.168.1.10", Menus: []int{41, 50}, Wait: "parked",
@@ -172,6 +175,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"log_level", "log_level = \"loud\"\n" + oneDevice, "log_level: "},
 		{"heap_limit", "heap_limit = \"lots\"\n" + oneDevice, "heap_limit: "},
 		{"heap_limit type", "heap_limit = 1.5\n" + oneDevice, `"heap_limit"`},
+		{"drain_timeout", "drain_timeout = \"soon\"\n" + oneDevice, "drain_timeout: "},
+		{"drain_timeout negative", "drain_timeout = \"-1s\"\n" + oneDevice, "drain_timeout: "},
 		{"limits.step_cpu", "[limits]\nstep_cpu = \"fast\"\n" + oneDevice, "limits.step_cpu: "},
 		{"limits.call_cpu", "[limits]\ncall_cpu = \"-1s\"\n" + oneDevice, "limits.call_cpu: "},
 		{"limits.max_vars", "[limits]\nmax_vars = -1\n" + oneDevice, "limits.max_vars: "},

@@ -26,10 +26,8 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	m := NewMain()
-	if err := m.Run(ctx, os.Args[1:]); err != nil {
+	if err := m.Run(context.Background(), os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
@@ -67,11 +65,18 @@ Commands:
 Run "ivrd <command> -h" for a command's flags.
 `
 
-// Run runs the subcommand named by args[0].
+// Run runs the subcommand named by args[0]. SIGINT or SIGTERM cancels the
+// context of every command but serve, which handles signals itself (the
+// first drains, the second stops at once).
 func (m *Main) Run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(m.Stderr, usage)
 		return flag.ErrHelp
+	}
+	if args[0] != "serve" {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
 	}
 	switch args[0] {
 	case "demo":

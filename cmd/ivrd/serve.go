@@ -29,8 +29,12 @@ type ServeCommand struct {
 	main *Main
 }
 
-// Run reads the configuration, applies the flags over it and serves until
-// ctx is done (SIGINT, SIGTERM). SIGHUP rescans the flows folder.
+// Run reads the configuration, applies the flags over it and serves. It
+// handles the signals itself: SIGHUP rescans the flows folder; SIGINT or
+// SIGTERM drains (no new calls, live ones run to their end for at most
+// drain_timeout) and stops, and a second one stops at once. Calls still
+// live when it stops stay in the state file for the next start. ctx done
+// stops at once too.
 func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("ivrd serve", flag.ContinueOnError)
 	fs.SetOutput(c.main.Stderr)
@@ -43,7 +47,10 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(fs.Output(), "Usage: ivrd serve [-config ivrd.toml] [flags]\n\n"+
 			"Runs the IVR engine: receives the reports of the devices in the configuration\n"+
 			"(each device posts to http://LISTEN/om/NAME), runs each call's flow and drives\n"+
-			"the devices. SIGHUP reloads the flows; SIGINT or SIGTERM stops.\n\nFlags:\n")
+			"the devices. SIGHUP reloads the flows. SIGINT or SIGTERM stops taking new\n"+
+			"calls, waits up to drain_timeout for the live ones to end, and stops; a\n"+
+			"second signal stops at once. GET /healthz and /readyz on the listener\n"+
+			"answer probes (/readyz is 503 while draining).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -78,23 +85,59 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	}
 
 	log := newLogger(c.main.Stderr, cfg.hclogLevel(), cfg.LogJSON)
+	// Registered before Open, so that a signal while the devices are
+	// being set up drains as soon as serving starts.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	srv := NewServer(cfg, log)
 	if err := srv.Open(ctx); err != nil {
 		return err
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
-		case <-hup:
-			log.Info("SIGHUP: reloading flows")
-			_ = srv.Reload()
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				log.Info("SIGHUP: reloading flows")
+				_ = srv.Reload()
+				continue
+			}
+			log.Info("signal received; stopping", "signal", sig.String())
+			return drainAndClose(ctx, srv, sigs, log)
 		case <-ctx.Done():
 			log.Info("stopping")
 			return srv.Close()
 		}
 	}
+}
+
+// drainAndClose drains the server and closes it. Meanwhile SIGHUP still
+// reloads, and a second SIGINT or SIGTERM ends the wait at once; after it
+// a third one kills the process as if ivrd did not handle signals.
+func drainAndClose(ctx context.Context, srv *Server, sigs <-chan os.Signal, log hclog.Logger) error {
+	dctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				if sig == syscall.SIGHUP {
+					log.Info("SIGHUP: reloading flows")
+					_ = srv.Reload()
+					continue
+				}
+				log.Warn("second signal: stopping at once", "signal", sig.String())
+				signal.Reset(os.Interrupt, syscall.SIGTERM)
+				stop()
+				return
+			case <-dctx.Done():
+				return
+			}
+		}
+	}()
+	srv.Drain(dctx)
+	log.Info("stopping")
+	return srv.Close()
 }
 
 // newLogger builds the root logger: text or JSON lines at level.
@@ -127,6 +170,7 @@ type Server struct {
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
+	draining  atomic.Bool // /readyz answers 503
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -266,11 +310,29 @@ func (s *Server) handler() http.Handler {
 		}
 		mux.Handle("/om/"+name, rv)
 	}
+	// Probes, outside /om/: the process is up; it takes new calls.
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		probeAnswer(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			probeAnswer(w, http.StatusServiceUnavailable, "draining")
+			return
+		}
+		probeAnswer(w, http.StatusOK, "ready")
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		replog.Warn("request for no configured device", "path", r.URL.Path, "remote", r.RemoteAddr)
 		http.NotFound(w, r)
 	})
 	return mux
+}
+
+func probeAnswer(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	io.WriteString(w, body+"\n")
 }
 
 // Addr returns the report listener's address once Open has succeeded.
@@ -300,10 +362,40 @@ func (s *Server) Reload() error {
 	return err
 }
 
-// Close stops taking reports, ends the sessions and closes the catalogue.
-// Calls in progress are left on the device where they are.
+// Drain prepares a graceful stop: /readyz answers 503 from now on, new
+// calls are left to the device (its response timeout sends them to the
+// operator), and the live ones run on. It waits until none is live,
+// drain_timeout has passed or ctx is done, and returns how many are still
+// live; Close leaves those in the state file for the next start.
+func (s *Server) Drain(ctx context.Context) int {
+	s.draining.Store(true)
+	drained := s.router.Drain()
+	timeout, _ := s.cfg.drainTimeout()
+	s.log.Info(fmt.Sprintf("draining: %d live calls; waiting up to %s (signal again to exit at once)", s.router.Live(), timeout))
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-drained:
+		s.log.Info("drained: no live calls")
+	case <-t.C:
+		s.log.Warn("drain_timeout passed with calls still live", "calls", s.router.Live())
+	case <-ctx.Done():
+	}
+	return s.router.Live()
+}
+
+// Close stops the sessions where they are, without another command or
+// store write, stops taking reports and closes the state file and the
+// catalogue. Calls still live stay on the device and in the state file,
+// and the next Open recovers them; Drain first to let them end.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		if s.router != nil {
+			if n := s.router.Live(); n > 0 {
+				s.log.Info("calls left in the state file for the next start to recover", "calls", n)
+			}
+			s.router.Crash()
+		}
 		if s.srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			if err := s.srv.Shutdown(ctx); err != nil {
