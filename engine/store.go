@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"sync"
@@ -619,4 +620,72 @@ func (s *BoltStore) Prune(now time.Time, maxAge time.Duration, maxCount int) (in
 		return nil
 	})
 	return dropped, err
+}
+
+// ListHistory returns the ended calls, newest first; limit > 0 keeps only
+// the newest limit of them.
+func (s *BoltStore) ListHistory(limit int) ([]HistoryEntry, error) {
+	var out []HistoryEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		hist := tx.Bucket(bucketHistory)
+		c := tx.Bucket(bucketByEnd).Cursor()
+		for k, _ := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, _ = c.Prev() {
+			v := hist.Get(k[8:])
+			if v == nil {
+				continue
+			}
+			var h HistoryEntry
+			if err := json.Unmarshal(v, &h); err != nil {
+				return fmt.Errorf("history of %s: %w", k[8:], err)
+			}
+			out = append(out, h)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// CompactTo writes a compacted copy of the state file to path, which must
+// not exist or be empty: the same buckets, keys and sequences, without the
+// free pages that ended and pruned calls leave behind. The copy is a
+// snapshot; compaction is meant for a stopped daemon (ivrd state compact).
+func (s *BoltStore) CompactTo(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+		return fmt.Errorf("compact to %s: the file is not empty", path)
+	}
+	dst, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("compact to %s: %w", path, err)
+	}
+	if err := bolt.Compact(dst, s.db, 64<<20); err != nil {
+		dst.Close()
+		return fmt.Errorf("compact to %s: %w", path, err)
+	}
+	if err := dst.Close(); err != nil {
+		return fmt.Errorf("compact to %s: %w", path, err)
+	}
+	return nil
+}
+
+// StepResult is what tools that show a journal read from a step's Result:
+// the value the flow got back (R), the part of the IVR path the step added
+// (redacted as the history's path is), and the call's outcome and target
+// as they stood after the step.
+type StepResult struct {
+	R       json.RawMessage `json:"r,omitempty"`
+	Path    []PathEntry     `json:"path,omitempty"`
+	Outcome string          `json:"outcome,omitempty"`
+	Target  string          `json:"target,omitempty"`
+}
+
+// DecodeResult reads the step's Result as a session journals it.
+func (st Step) DecodeResult() (StepResult, error) {
+	var r StepResult
+	if len(st.Result) == 0 {
+		return r, nil
+	}
+	if err := json.Unmarshal(st.Result, &r); err != nil {
+		return r, fmt.Errorf("step %d: result: %w", st.Seq, err)
+	}
+	return r, nil
 }

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -295,4 +298,140 @@ func runWriters(b *testing.B, writers int, write func(w, i int) error) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(per*writers)/time.Since(start).Seconds(), "steps/s")
+}
+
+func TestStoreListHistoryNewestFirst(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "ivrd.db"))
+	if got, err := s.ListHistory(0); err != nil || len(got) != 0 {
+		t.Fatalf("history of an empty store = %+v, %v", got, err)
+	}
+	// Ended out of order: c1 last, c0 first.
+	for i, ended := range []time.Duration{time.Hour, 3 * time.Hour, 2 * time.Hour} {
+		rec := engine.CallRecord{ID: fmt.Sprintf("c%d", i), Started: epoch}
+		if err := s.StartCall(rec, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EndCall(engine.HistoryEntry{CallRecord: rec, Ended: epoch.Add(ended), Outcome: engine.OutcomeHangup}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.StartCall(engine.CallRecord{ID: "live", Started: epoch}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		limit int
+		want  string
+	}{{0, "c1 c2 c0"}, {-1, "c1 c2 c0"}, {2, "c1 c2"}, {10, "c1 c2 c0"}} {
+		got, err := s.ListHistory(tc.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, h := range got {
+			ids = append(ids, h.ID)
+		}
+		if strings.Join(ids, " ") != tc.want {
+			t.Errorf("ListHistory(%d) = %v, want %s", tc.limit, ids, tc.want)
+		}
+	}
+}
+
+func TestStoreCompactToKeepsEverything(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "ivrd.db")
+	s := openStore(t, src)
+	for i := 0; i < 200; i++ {
+		rec := engine.CallRecord{ID: fmt.Sprintf("c%d", i), FlowHash: "h", Started: epoch}
+		if err := s.StartCall(rec, []byte("return {}")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Append(rec.ID, engine.Step{Kind: "play", Args: json.RawMessage(`"` + strings.Repeat("x", 500) + `"`)}); err != nil {
+			t.Fatal(err)
+		}
+		if i < 199 {
+			if err := s.EndCall(engine.HistoryEntry{CallRecord: rec, Ended: epoch.Add(time.Duration(i) * time.Second)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Put("survey", "q1", []byte(`"good"`)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Prune(epoch.Add(time.Hour), 0, 10); err != nil || n != 189 {
+		t.Fatalf("prune dropped %d, %v; want 189", n, err)
+	}
+	dst := filepath.Join(dir, "compact.db")
+	if err := s.CompactTo(dst); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompactTo(dst); err == nil {
+		t.Fatal("compacting over a non-empty file succeeded")
+	}
+	s.Close()
+	before, _ := os.Stat(src)
+	after, _ := os.Stat(dst)
+	if after.Size() >= before.Size() {
+		t.Errorf("compacted file is %d bytes, the original %d", after.Size(), before.Size())
+	}
+
+	c := openStore(t, dst)
+	if live, err := c.LiveCalls(); err != nil || len(live) != 1 || live[0].ID != "c199" {
+		t.Fatalf("live calls in the copy = %+v, %v", live, err)
+	}
+	if h, err := c.ListHistory(0); err != nil || len(h) != 10 || h[0].ID != "c198" {
+		t.Fatalf("history in the copy: %d entries, %v", len(h), err)
+	}
+	if v, ok, err := c.Get("survey", "q1"); !ok || err != nil || string(v) != `"good"` {
+		t.Fatalf("key in the copy = %q %v %v", v, ok, err)
+	}
+	if _, err := c.FlowSource("h"); err != nil {
+		t.Fatal(err)
+	}
+	// The journal's sequence survives, so the live call's next step does
+	// not overwrite its first.
+	if err := c.Append("c199", engine.Step{Kind: "hangup"}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := c.Journal("c199")
+	if err != nil || len(j) != 2 || j[0].Kind != "play" || j[1].Seq != 2 {
+		t.Fatalf("journal of the live call in the copy = %+v, %v", j, err)
+	}
+}
+
+// TestStepDecodeResultReadsTheJournal: the journal of a real call, read
+// with DecodeResult, gives the history's path and outcome.
+func TestStepDecodeResultReadsTheJournal(t *testing.T) {
+	r := hotel(t, rigOptions{})
+	recoveryScript(r, func(string) {})
+	hist := mustHistory(t, r)
+	if len(hist) != 1 {
+		t.Fatalf("%d calls in history, want 1", len(hist))
+	}
+	h := hist[0]
+	j, err := r.store.Journal(h.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var path []engine.PathEntry
+	outcome := ""
+	for _, st := range j {
+		res, err := st.DecodeResult()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.R) == 0 {
+			t.Errorf("step %d (%s) has no result", st.Seq, st.Kind)
+		}
+		path = append(path, res.Path...)
+		outcome = res.Outcome
+	}
+	if len(path) == 0 || !reflect.DeepEqual(path, h.Path[:min(len(path), len(h.Path))]) {
+		t.Errorf("path from the journal:\n %+v\nis not the start of the history's:\n %+v", path, h.Path)
+	}
+	if outcome != h.Outcome {
+		t.Errorf("outcome after the last step = %q, history says %q", outcome, h.Outcome)
+	}
+	if _, err := (engine.Step{Seq: 1, Result: json.RawMessage(`"done"`)}).DecodeResult(); err == nil {
+		t.Error("a result that is not a journal record decoded")
+	}
 }
