@@ -69,6 +69,8 @@ type Config struct {
 	DrainTimeout string `toml:"drain_timeout"`
 	// Limits bound what one call's flow may use.
 	Limits LimitsConfig `toml:"limits"`
+	// History is how long ended calls stay in the state file.
+	History HistoryConfig `toml:"history"`
 	// Devices are the OM devices ivrd drives; at least one.
 	Devices []DeviceConfig `toml:"device"`
 	// Routes choose the flow of each incoming call; the first match wins.
@@ -91,6 +93,36 @@ type LimitsConfig struct {
 	CallCPU string `toml:"call_cpu"`
 	// MaxVars bounds the JSON-encoded size of call.vars, in bytes.
 	MaxVars int `toml:"max_vars"`
+}
+
+// Defaults of [history].
+const (
+	DefaultHistoryMaxAge   = "720h" // 30 days
+	DefaultHistoryMaxCount = 100000
+)
+
+// HistoryConfig is [history]: the retention of ended calls (each with its
+// journal, IVR path and Cdr). "ivrd serve" drops what falls outside it at
+// start and then every hour.
+type HistoryConfig struct {
+	// MaxAge drops ended calls older than it (default
+	// DefaultHistoryMaxAge); "0s" keeps them whatever their age.
+	MaxAge string `toml:"max_age"`
+	// MaxCount keeps only the newest MaxCount ended calls (default
+	// DefaultHistoryMaxCount); 0 keeps them however many.
+	MaxCount int `toml:"max_count"`
+}
+
+// retention returns [history] for engine.Store.Prune.
+func (h HistoryConfig) retention() (maxAge time.Duration, maxCount int, err error) {
+	maxAge, err = time.ParseDuration(h.MaxAge)
+	if err != nil || maxAge < 0 {
+		return 0, 0, fmt.Errorf("history.max_age: %q is not a duration like \"720h\" (\"0s\" keeps ended calls whatever their age)", h.MaxAge)
+	}
+	if h.MaxCount < 0 {
+		return 0, 0, fmt.Errorf("history.max_count: %d is negative (0 keeps ended calls however many)", h.MaxCount)
+	}
+	return maxAge, h.MaxCount, nil
 }
 
 // DeviceConfig is one [[device]].
@@ -193,6 +225,7 @@ func DefaultConfig() Config {
 		State:        DefaultStatePath,
 		LogLevel:     DefaultLogLevel,
 		HeapLimit:    DefaultHeapLimit,
+		History:      HistoryConfig{MaxAge: DefaultHistoryMaxAge, MaxCount: DefaultHistoryMaxCount},
 		DrainTimeout: DefaultDrainTimeout,
 	}
 }
@@ -259,6 +292,9 @@ func (c *Config) fill() {
 	if len(c.Routes) == 0 {
 		c.Routes = DefaultRoutes()
 	}
+	if c.History.MaxAge == "" {
+		c.History.MaxAge = DefaultHistoryMaxAge
+	}
 	if c.DrainTimeout == "" {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
@@ -293,6 +329,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if _, err := c.Limits.engine(); err != nil {
+		return err
+	}
+	if _, _, err := c.History.retention(); err != nil {
 		return err
 	}
 	if len(c.Devices) == 0 {

@@ -231,3 +231,42 @@ func TestReadConfigFileNamesThePath(t *testing.T) {
 		t.Errorf("got %v, want an error starting with the path and the field", err)
 	}
 }
+
+func TestParseConfigHistory(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		age      time.Duration
+		count    int
+		err      string
+	}{
+		{"defaults", oneDevice, 720 * time.Hour, 100000, ""},
+		{"set", "[history]\nmax_age = \"24h\"\nmax_count = 500\n" + oneDevice, 24 * time.Hour, 500, ""},
+		{"no limits", "[history]\nmax_age = \"0s\"\nmax_count = 0\n" + oneDevice, 0, 0, ""},
+		{"empty age is the default", "[history]\nmax_age = \"\"\n" + oneDevice, 720 * time.Hour, 100000, ""},
+		{"max_age", "[history]\nmax_age = \"a month\"\n" + oneDevice, 0, 0, "history.max_age: "},
+		{"max_age negative", "[history]\nmax_age = \"-1h\"\n" + oneDevice, 0, 0, "history.max_age: "},
+		{"max_count negative", "[history]\nmax_count = -1\n" + oneDevice, 0, 0, "history.max_count: "},
+		{"max_count type", "[history]\nmax_count = \"many\"\n" + oneDevice, 0, 0, `"history.max_count"`},
+		{"unknown key", "[history]\nmax_days = 30\n" + oneDevice, 0, 0, "unknown field history.max_days"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := ParseConfig(strings.NewReader(tc.in))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, want an error with %q", err, tc.err)
+				}
+				if strings.HasSuffix(tc.err, ": ") && !strings.HasPrefix(err.Error(), tc.err) {
+					t.Errorf("error %q does not start with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			age, count, err := cfg.History.retention()
+			if err != nil || age != tc.age || count != tc.count {
+				t.Errorf("retention: got %v, %d, %v; want %v, %d", age, count, err, tc.age, tc.count)
+			}
+		})
+	}
+}

@@ -164,6 +164,7 @@ type Server struct {
 
 	catalog *engine.Catalog
 	store   *engine.BoltStore
+	pruner  *historyPruner
 	router  *engine.Router
 	srv     *http.Server
 	ln      net.Listener
@@ -215,6 +216,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
+	s.pruner = startPruner(s.store, cfg.History, s.log.Named("history"))
 	limits, heap := cfg.engineLimits()
 	s.router, err = engine.NewRouter(engine.Config{
 		Devices:   devices,
@@ -407,6 +409,9 @@ func (s *Server) Close() error {
 		}
 		if s.router != nil {
 			s.router.Close()
+		}
+		if s.pruner != nil {
+			s.pruner.Stop()
 		}
 		if s.store != nil {
 			if err := s.store.Close(); err != nil && s.closeErr == nil {
