@@ -10,6 +10,7 @@
 //	serve  the daemon (-config ivrd.toml)
 //	check  compile the flows and check their voice files against the devices
 //	sim    run the OM simulator on its own
+//	state  show or compact the state file of a stopped daemon
 //
 // Run "ivrd <command> -h" for a command's flags.
 package main
@@ -61,6 +62,8 @@ Commands:
 	check  compile every flow and check the voice files they name against
 	       the devices
 	sim    run the OM simulator on its own, to point a test deployment at
+	state  the state file of a stopped daemon: ls (live calls), show CALL
+	       (a call's journal and path), history, compact
 
 Run "ivrd <command> -h" for a command's flags.
 `
@@ -87,6 +90,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&CheckCommand{main: m}).Run(ctx, args[1:])
 	case "sim":
 		return (&SimCommand{main: m}).Run(ctx, args[1:])
+	case "state":
+		return (&StateCommand{main: m}).Run(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil
