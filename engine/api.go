@@ -353,9 +353,14 @@ func (s *Session) luaTransfer(ctx context.Context) lua.LGFunction {
 					s.addPath("transfer", t.String())
 					return result{OK: true}, nil
 				}
+				if s.poll() {
+					return result{Reason: "hangup"}, nil
+				}
 				err := s.transfer(ctx, t)
 				var ref *Refusal
 				switch {
+				case err != nil && s.gone(err):
+					return result{Reason: "hangup"}, nil // the call was gone when the command arrived
 				case err == nil:
 					return result{OK: true}, nil
 				case errors.As(err, &ref):
@@ -388,7 +393,9 @@ func (s *Session) luaHangup(ctx context.Context) lua.LGFunction {
 		var err error
 		s.blocking(ctx, func() {
 			_, err = journaled(s, "hangup", nil, func() (bool, error) {
-				s.hangup(ctx)
+				if !s.poll() {
+					s.hangup(ctx)
+				}
 				return true, nil
 			})
 		})

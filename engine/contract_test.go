@@ -3,8 +3,8 @@ package engine_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/ivrd/ivrd/engine"
 	"github.com/ivrd/ivrd/internal/clock"
+	"github.com/ivrd/ivrd/omproto"
 	"github.com/ivrd/ivrd/omproto/omsim"
 )
 
@@ -433,5 +434,136 @@ func TestIvrStoreErrors(t *testing.T) {
 				t.Fatalf("no error line with %q: %v", c.want, r.logs.all())
 			}
 		})
+	}
+}
+
+func TestHangupRightAfterAKey(t *testing.T) {
+	const flow = `
+local f = {}
+function f.incoming(call)
+  local key = call:gather{ prompt = "user_welcome" }
+  local ok, why = call:transfer{ ext = "201" }
+  ivr.log.info("transfer", { why = tostring(why) })
+  local ok2, err = pcall(function() return call:play("user_busy") end)
+  ivr.log.info("then", { raised = tostring(not ok2) })
+end
+return f`
+	for i := 0; i < 3; i++ {
+		r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+		call := r.call("1")
+		if err := call.Press("1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := call.HangUp(); err != nil {
+			t.Fatal(err)
+		}
+		r.sim.Settle()
+		r.router.Wait()
+		if !r.logged("transfer", "why=hangup") || !r.logged("then", "raised=true") {
+			t.Fatalf("the flow did not see the hang-up: %v", r.logs.all())
+		}
+		if !r.logged("call ended", "outcome=caller_hangup") {
+			t.Fatalf("outcome: %v", r.logs.all())
+		}
+		for _, c := range r.sim.Commands() {
+			if c.Verb == omproto.VerbClear {
+				t.Fatalf("ivrd cleared a call the caller had hung up: %s", c.Body)
+			}
+		}
+	}
+}
+
+func TestSleepKeepsTheCallParked(t *testing.T) {
+	const flow = `
+local f = {}
+function f.incoming(call)
+  call:sleep(8)
+  local key = call:gather{ prompt = "user_welcome", timeout = 10 }
+  call:transfer{ ext = "20" .. key }
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	call := r.call("1")
+	r.advance(7 * time.Second) // past the device's 5 s API_RESPONSE_TO
+	if info := call.Info(); strings.HasPrefix(info.Connected, "ext") || info.State == "ringing" {
+		t.Fatalf("the sleeping call was handed on by the device: %+v", info)
+	}
+	if got := heard(call); len(got) == 0 || got[0] != "silence" {
+		t.Fatalf("heard %v while sleeping, want the looped silence file", got)
+	}
+	r.advance(2 * time.Second)
+	r.press(call, "3")
+	r.advance(time.Second)
+	if info := call.Info(); info.Connected != "ext 203" {
+		t.Fatalf("call = %+v, want ext 203", info)
+	}
+}
+
+func TestSecretIsRedactedInHistory(t *testing.T) {
+	const flow = `
+local f = {}
+function f.incoming(call)
+  call:say_digits(ivr.secret("4821"))
+  call:hangup()
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	r.call("1")
+	r.advance(10 * time.Second)
+	r.router.Wait()
+	hs := mustHistory(t, r)
+	if len(hs) != 1 {
+		t.Fatalf("%d history entries", len(hs))
+	}
+	enc, _ := json.Marshal(hs[0])
+	if strings.Contains(string(enc), "user_digit_4+user_digit_8") || strings.Contains(string(enc), "4821") {
+		t.Fatalf("the secret reached history: %s", enc)
+	}
+	if !strings.Contains(string(enc), `"value":"[secret]"`) {
+		t.Fatalf("no redacted prompt in history: %s", enc)
+	}
+}
+
+func TestIncomingAfterAnEndedInviteCall(t *testing.T) {
+	pbx := &fakePBX{}
+	clk := clock.NewVirtual(epoch)
+	const flow = `local f = {}
+function f.incoming(call) call:transfer{ ext = "201" } end
+return f`
+	rt, err := engine.NewRouter(engine.Config{
+		Devices: []*engine.Device{{Name: "om1", PBX: pbx}},
+		Routes:  []engine.Route{{Flow: "main"}},
+		Flows:   compileFlows(t, map[string]string{"main": flow}),
+		Clock:   clk,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Start(context.Background())
+	defer rt.Close()
+	leg := engine.Leg{Kind: engine.LegVisitor, ID: "31"}
+	rt.Deliver(engine.Event{Device: "om1", Kind: engine.EvInvite, Leg: leg, From: "1", To: "60001", CallID: "900"})
+	clk.Settle()
+	rt.Wait()
+	rt.Deliver(engine.Event{Device: "om1", Kind: engine.EvIncoming, Leg: leg, From: "1", To: "60001", CallID: "900"})
+	clk.Settle()
+	rt.Wait()
+	transfers := 0
+	pbx.mu.Lock()
+	for _, l := range pbx.log {
+		if strings.HasPrefix(l, "transfer") {
+			transfers++
+		}
+	}
+	pbx.mu.Unlock()
+	if transfers != 1 {
+		t.Fatalf("device saw %v; the INCOMING after the INVITE started a second session", pbx.log)
+	}
+	// A later call that reuses the id is a new call.
+	rt.Deliver(engine.Event{Device: "om1", Kind: engine.EvIncoming, Leg: leg, From: "2", To: "60001", CallID: "901"})
+	clk.Settle()
+	rt.Wait()
+	if got := len(pbx.log); got < 3 {
+		t.Fatalf("device saw %v; the new call was not taken", pbx.log)
 	}
 }

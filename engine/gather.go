@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -21,6 +22,9 @@ type gatherOpts struct {
 	noinputPrompt []string
 	flush         bool
 }
+
+// errHungUp is a command that failed because the caller had hung up.
+var errHungUp = errors.New("the caller hung up")
 
 // How one gather attempt ended.
 const (
@@ -150,6 +154,9 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 		}
 		return "", false
 	}
+	if s.poll() {
+		return "", attemptHangup, nil
+	}
 	// Keys typed ahead come first; if they complete the input, no prompt.
 	for len(s.keys) > 0 {
 		k := s.keys[0]
@@ -165,10 +172,9 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 	if s.Device.Wait == WaitSilence {
 		// The wait is played as silence after the prompt, so the device
 		// keeps collecting keys; EndOfAnn then means the time is up.
+		// Enough silence to cover the whole timeout, over as many chains
+		// as that takes.
 		silence = int((o.timeout + s.Device.SilenceLength - 1) / s.Device.SilenceLength)
-		if silence > maxChain {
-			silence = maxChain
-		}
 		if silence < 1 {
 			silence = 1
 		}
@@ -187,6 +193,9 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 		cctx, cancel := s.cmdCtx(ctx)
 		defer cancel()
 		if err := s.Device.PBX.Play(cctx, s.Leg, menu, chain); err != nil {
+			if s.gone(err) {
+				return errHungUp
+			}
 			return err
 		}
 		playing = true
@@ -207,7 +216,9 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 		s.setState("gathering: waiting for keys")
 	}
 	if len(pending) > 0 {
-		if err := startChain(); err != nil {
+		if err := startChain(); errors.Is(err, errHungUp) {
+			return "", attemptHangup, nil
+		} else if err != nil {
 			return "", "", err
 		}
 	} else {
@@ -239,7 +250,9 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 			}
 			playing = false
 			if len(pending) > 0 {
-				if err := startChain(); err != nil {
+				if err := startChain(); errors.Is(err, errHungUp) {
+					return "", attemptHangup, nil
+				} else if err != nil {
 					return "", "", err
 				}
 				continue
@@ -260,6 +273,7 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 			}
 			s.addPath("keys", digits)
 			if playing && !stale {
+				s.addPath("prompt_interrupted", strings.Join(o.prompt, "+"))
 				// The key stopped the prompt; what was left of the
 				// chains is not played.
 				playing = false

@@ -276,3 +276,34 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// In silence mode a long timeout is covered by silence over several
+// chains, so a key late in the wait still counts on a device that drops
+// keys after EndOfAnn.
+func TestGatherSilenceLongTimeout(t *testing.T) {
+	src := fmt.Sprintf(gatherFlow, "", `prompt = "user_welcome", timeout = 30`)
+	r := newRig(t, map[string]string{"main": src}, rigOptions{
+		sim:    func(c *omsim.Config) { c.DropKeysAfterEndOfAnn = true },
+		device: func(d *engine.Device) { d.Wait = engine.WaitSilence },
+	})
+	c := r.call("1")
+	r.advance(20 * time.Second)
+	r.press(c, "8")
+	if got := r.gatherResult(); got != "input=8" {
+		t.Fatalf("result %q, want input=8", got)
+	}
+	// And with no key the answer comes when the covered time is up.
+	r2 := newRig(t, map[string]string{"main": src}, rigOptions{
+		sim:    func(c *omsim.Config) { c.DropKeysAfterEndOfAnn = true },
+		device: func(d *engine.Device) { d.Wait = engine.WaitSilence },
+	})
+	r2.call("1")
+	r2.advance(31900 * time.Millisecond)
+	if got := r2.gatherResult(); got != "" {
+		t.Fatalf("result %q before the 32 s mark", got)
+	}
+	r2.advance(200 * time.Millisecond)
+	if got := r2.gatherResult(); got != "reason=timeout" {
+		t.Fatalf("result %q, want reason=timeout at 32 s", got)
+	}
+}

@@ -84,8 +84,12 @@ type Router struct {
 
 	mu       sync.Mutex
 	sessions map[sessionKey]*Session
-	exts     map[string]map[string]string // device → ext → state
-	closed   bool
+	// invites remembers the callid of each INVITE taken, so that the
+	// INCOMING that may follow is not taken for a new call; a BYE for
+	// the leg forgets it.
+	invites map[sessionKey]string
+	exts    map[string]map[string]string // device → ext → state
+	closed  bool
 
 	// Draining (see Drain): no new call is started; drained closes when
 	// the last live session has ended; declined remembers the calls left
@@ -127,6 +131,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		store:     cfg.Store,
 		afterStep: cfg.AfterStep,
 		sessions:  map[sessionKey]*Session{},
+		invites:   map[sessionKey]string{},
 		exts:      map[string]map[string]string{},
 	}
 	if len(cfg.Devices) == 0 {
@@ -285,7 +290,11 @@ func (r *Router) Deliver(ev Event) {
 			return
 		}
 		r.mu.Lock()
-		s := r.sessions[sessionKey{d.Name, ev.Leg}]
+		key := sessionKey{d.Name, ev.Leg}
+		s := r.sessions[key]
+		if ev.Kind == EvBye {
+			delete(r.invites, key)
+		}
 		r.mu.Unlock()
 		if s == nil {
 			r.unknown.Add(1)
@@ -363,14 +372,16 @@ func (r *Router) startCall(d *Device, ev Event) {
 		done()
 		return
 	}
+	if ev.Kind == EvIncoming && ev.CallID != "" && r.invites[key] == ev.CallID {
+		// The INCOMING that follows an accepted INVITE: one call (omapi.md
+		// assumption 8), whether its session still runs or has ended.
+		delete(r.invites, key)
+		r.mu.Unlock()
+		done()
+		return
+	}
+	delete(r.invites, key)
 	if old := r.sessions[key]; old != nil {
-		if ev.Kind == EvIncoming && old.invite && old.CallID == ev.CallID {
-			// The INCOMING that follows an accepted INVITE: one call
-			// (omapi.md assumption 8).
-			r.mu.Unlock()
-			done()
-			return
-		}
 		// The id was reused: the old call ended without our seeing its
 		// BYE. Tell its session, and start the new call.
 		r.log.Warn("call id reused while its session ran; ending the old session", "device", d.Name, "leg", ev.Leg.String(), "old_call_id", old.ID)
@@ -387,6 +398,9 @@ func (r *Router) startCall(d *Device, ev Event) {
 		r.mu.Unlock()
 		done()
 		return
+	}
+	if ev.Kind == EvInvite && ev.CallID != "" {
+		r.invites[key] = ev.CallID
 	}
 	s := &Session{
 		ID: r.newCallID(), Device: d, Leg: ev.Leg, From: ev.From, To: ev.To, CallID: ev.CallID,

@@ -151,6 +151,49 @@ func (s *Session) next(ctx context.Context) (item, bool) {
 	}
 }
 
+// poll takes what has queued for the call without waiting, before a new
+// command: a BYE ends the call (so no command goes to a call that is
+// gone); keys are kept for the next gather; an EndOfAnn or timer left from
+// an earlier wait is dropped. It reports whether the caller has hung up.
+func (s *Session) poll() bool {
+	for !s.hungUp {
+		s.mu.Lock()
+		if len(s.inbox) == 0 {
+			s.mu.Unlock()
+			break
+		}
+		it := s.inbox[0]
+		s.inbox[0] = item{}
+		s.inbox = s.inbox[1:]
+		if it.done != nil {
+			s.held = append(s.held, it.done)
+		}
+		s.mu.Unlock()
+		if s.isBye(it) {
+			break
+		}
+		if it.ev != nil && it.ev.Kind == EvDTMF {
+			s.typed(it.ev.Digits)
+		}
+	}
+	return s.hungUp
+}
+
+// gone reports whether a failed command failed because the call is gone:
+// the device no longer knows its leg, or its BYE is already queued. The
+// call is then over, hung up by the caller.
+func (s *Session) gone(err error) bool {
+	if errors.Is(err, ErrGone) {
+		if !s.hungUp {
+			s.hungUp, s.outcome = true, OutcomeCallerHangup
+			s.addPath("hangup", "caller")
+			s.setState("ended")
+		}
+		return true
+	}
+	return s.poll()
+}
+
 // releaseAll ends every work token the session holds or has queued, and
 // closes the inbox.
 func (s *Session) releaseAll() {
@@ -486,6 +529,9 @@ func (s *Session) hangup(ctx context.Context) {
 	cctx, cancel := s.cmdCtx(ctx)
 	defer cancel()
 	if err := s.Device.PBX.Hangup(cctx, s.Leg); err != nil {
+		if s.gone(err) {
+			return
+		}
 		s.log.Warn("hang-up failed", "error", err)
 	}
 	s.left = true
@@ -540,6 +586,9 @@ func (s *Session) isBye(it item) bool {
 // and waits until it has played (EndOfAnn), a key stops it, or the caller
 // hangs up. Keys go to s.keys.
 func (s *Session) playChain(ctx context.Context, chain string) (result string, err error) {
+	if s.poll() {
+		return "hangup", nil
+	}
 	menu, err := s.nextMenu(ctx)
 	if err != nil {
 		return "", err
@@ -551,6 +600,9 @@ func (s *Session) playChain(ctx context.Context, chain string) (result string, e
 	err = s.Device.PBX.Play(cctx, s.Leg, menu, chain)
 	cancel()
 	if err != nil {
+		if s.gone(err) {
+			return "hangup", nil // the call was gone when the command arrived
+		}
 		return "", fmt.Errorf("play: %w", err)
 	}
 	s.setState("playing " + s.redact(chain))
@@ -633,8 +685,15 @@ func (s *Session) play(ctx context.Context, files []string) (string, error) {
 				s.log.Warn("play failed", "error", err)
 				return "failed", nil
 			}
-			if res == "done" {
-				s.addPath("prompt", chain)
+			shown := chain
+			if s.isSecretChain(chain) {
+				shown = "[secret]"
+			}
+			switch res {
+			case "done":
+				s.addPath("prompt", shown)
+			case "interrupted":
+				s.addPath("prompt_interrupted", shown)
 			}
 			return res, nil
 		})
@@ -674,6 +733,17 @@ func (s *Session) sleep(ctx context.Context, d time.Duration) (bool, error) {
 		return false, err
 	}
 	return journaled(s, "sleep", secs, func() (bool, error) {
+		if s.poll() {
+			return false, nil
+		}
+		// Park the call in a menu looping the silence file, so the device
+		// neither hands it on (API_RESPONSE_TO) nor plays anything.
+		if err := s.park(ctx); err != nil {
+			if ctx.Err() != nil {
+				return false, err
+			}
+			s.log.Warn("cannot park the call for sleep", "error", err)
+		}
 		t := s.after(max(deadline.Sub(s.r.clk.Now()), 0))
 		defer t.cancel()
 		s.setState("sleeping")
@@ -693,6 +763,25 @@ func (s *Session) sleep(ctx context.Context, d time.Duration) (bool, error) {
 			}
 		}
 	})
+}
+
+// parkMenu loops its prompt (the silence file) until the next command,
+// still reporting each key.
+var parkMenu = MenuSettings{Repeat: 0, InfoLength: 1}
+
+// park puts the call in the park menu, silent.
+func (s *Session) park(ctx context.Context) error {
+	id, err := s.Device.menus.get(ctx, s.Device, parkMenu)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := s.cmdCtx(ctx)
+	defer cancel()
+	if err := s.Device.PBX.Play(cctx, s.Leg, id, s.Device.SilenceFile); err != nil {
+		return err
+	}
+	s.curMenu = id
+	return nil
 }
 
 // transfer hands the call to a target.

@@ -7,7 +7,9 @@ package ompbx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/ivrd/ivrd/engine"
 	"github.com/ivrd/ivrd/omproto"
@@ -47,6 +49,15 @@ func (p *PBX) Play(ctx context.Context, leg engine.Leg, menu int, prompt string)
 	_, err := p.client(ctx).Connect(ctx, omproto.Connect{
 		From: ref(leg), To: omproto.Ref{Kind: omproto.KindMenu, ID: strconv.Itoa(menu)}, VoiceFile: prompt,
 	})
+	return legRefusal(err, leg)
+}
+
+// legRefusal is refusal, but a device that no longer knows the call leg
+// itself ("can't find visitor:14") means the call is gone: engine.ErrGone.
+func legRefusal(err error, leg engine.Leg) error {
+	if errors.Is(err, omproto.ErrNotFound) && strings.Contains(err.Error(), leg.Kind+":"+leg.ID) {
+		return fmt.Errorf("%w: %v", engine.ErrGone, err)
+	}
 	return refusal(err)
 }
 
@@ -67,7 +78,7 @@ func (p *PBX) Transfer(ctx context.Context, leg engine.Leg, t engine.Target) err
 	default:
 		return &engine.Refusal{Reason: engine.ReasonFailed, Detail: "no target"}
 	}
-	return refusal(err)
+	return legRefusal(err, leg)
 }
 
 // Accept answers an INVITE.
@@ -77,7 +88,7 @@ func (p *PBX) Accept(ctx context.Context, leg engine.Leg) error {
 
 // Hangup clears a leg's call.
 func (p *PBX) Hangup(ctx context.Context, leg engine.Leg) error {
-	return refusal(p.Client.Clear(ctx, ref(leg)))
+	return legRefusal(p.Client.Clear(ctx, ref(leg)), leg)
 }
 
 // VoiceFiles lists the device's voice files.
