@@ -370,3 +370,37 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 	r.router.Wait()
 }
+
+func TestHistoryHasPathAndCdr(t *testing.T) {
+	r := hotel(t, rigOptions{})
+	call := r.call("13800000001")
+	r.advance(time.Second)
+	r.press(call, "1")
+	r.advance(time.Second)
+	r.advance(20 * time.Second)
+	if err := call.HangUp(); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	hs := mustHistory(t, r)
+	if len(hs) != 1 {
+		t.Fatalf("%d history entries", len(hs))
+	}
+	h, err := r.store.History(hs[0].ID) // read again: the Cdr came after the call left the IVR
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Outcome != engine.OutcomeTransferred || h.Target != "ext 201" || h.From != "13800000001" {
+		t.Fatalf("history = %+v", h)
+	}
+	kinds := []string{}
+	for _, p := range h.Path {
+		kinds = append(kinds, p.Kind+":"+p.Value)
+	}
+	if got := strings.Join(kinds, " "); !strings.Contains(got, "keys:1") || !strings.Contains(got, "transfer:ext 201") {
+		t.Fatalf("path = %s", got)
+	}
+	if h.Cdr == nil || h.Cdr.CPN != "13800000001" || h.Cdr.Duration != 22 || h.Cdr.Type != "IN" {
+		t.Fatalf("cdr = %+v", h.Cdr)
+	}
+}

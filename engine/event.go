@@ -1,7 +1,7 @@
 package engine
 
 // Event is a device report as the engine sees it, converted from the wire
-// by the adapter in cmd/ivrd. Fields not carried by a kind are empty.
+// by the adapter in internal/ompbx. Fields not carried by a kind are empty.
 type Event struct {
 	Device string // the device's configured name
 	Kind   string // one of the Ev… constants, or the report's own name

@@ -7,7 +7,8 @@ import (
 )
 
 // PBX is what the engine needs of one OM device. omproto's Client
-// implements it through an adapter in cmd/ivrd; engine tests use a fake.
+// implements it through the adapter in internal/ompbx; engine tests use a
+// fake.
 // Every method is one command exchange; none is retried by the engine.
 type PBX interface {
 	// AssignMenu sets voice menu id with settings m.

@@ -255,6 +255,17 @@ func (s *Session) addPath(kind, value string) {
 	s.path = append(s.path, PathEntry{At: s.r.clk.Now(), Kind: kind, Value: s.redact(value)})
 }
 
+// redactedPath is the path with every secret marked so far redacted,
+// including values recorded before the flow marked them.
+func (s *Session) redactedPath() []PathEntry {
+	out := make([]PathEntry, len(s.path))
+	for i, p := range s.path {
+		p.Value = s.redact(p.Value)
+		out[i] = p
+	}
+	return out
+}
+
 // redact replaces every secret the flow marked with [secret].
 func (s *Session) redact(v string) string {
 	for _, sec := range s.secrets {
@@ -374,7 +385,7 @@ func (s *Session) endCall() {
 		return
 	}
 	h := HistoryEntry{CallRecord: s.record(), Ended: s.r.clk.Now(), Outcome: s.outcome, Target: s.target,
-		Path: s.path, Steps: len(s.replay) + s.steps}
+		Path: s.redactedPath(), Steps: len(s.replay) + s.steps}
 	if err := st.EndCall(h); err != nil {
 		s.log.Error("cannot move the call to history", "error", err)
 	}
@@ -422,7 +433,7 @@ func (s *Session) callEnded(ctx context.Context, handlers *lua.LTable) error {
 		sum.RawSetString("target", lua.LString(s.target))
 	}
 	path := L.NewTable()
-	for _, p := range s.path {
+	for _, p := range s.redactedPath() {
 		e := L.NewTable()
 		e.RawSetString("kind", lua.LString(p.Kind))
 		e.RawSetString("value", lua.LString(p.Value))

@@ -306,7 +306,7 @@ func (s *Server) handler() http.Handler {
 		if replog.IsTrace() {
 			inner := rv.Handler
 			rv.Handler = func(r *omproto.Report) {
-				replog.Trace("report", "device", name, "kind", r.Kind())
+				replog.Trace("report", "device", name, "kind", r.Kind(), "xml", string(r.Encode()))
 				inner(r)
 			}
 		}

@@ -20,4 +20,28 @@
 // advances the clock, and Settle waits until every command, timer and report
 // in flight has finished, so that every report made so far has been
 // delivered (but one a reorder fault holds back).
+//
+// Where omapi.md is silent, the simulator decides as follows (each is what
+// ivrd assumes of a device until one proves otherwise):
+//   - A Connect or Assign naming a voice file the device lacks fails:
+//     Connect answers FAILED code 1 "can't find voicefile:X" and the call
+//     stays where it was; Assign answers the comment "Error, can't find
+//     voicefile:X".
+//   - A call parked in a menu after EndOfAnn still reports keys, unless
+//     Config.DropKeysAfterEndOfAnn (omapi.md assumption 1).
+//   - Outbound numbers: busy answers a pushed FAILED code 6 then BYE;
+//     fail a pushed FAILED code 1 then BYE; no answer rings, then BYE after
+//     NoAnswerTimeout (30 s); none of them is ANSWERED, and their Cdr has
+//     Duration 0. An answered call's Duration is at least 1 s.
+//   - RING and ANSWER carry the call leg and the extension; ALERT for a
+//     menu's outbound call carries no extension; a callback's Cdr has Type
+//     CB.
+//   - DeviceInfo lists <ext>, <line> and <group> under <devices>; Manage
+//     Query voicefile answers a <Status> of <voicefile> elements.
+//   - Visitor and outer ids are the lowest free numbers, so they are reused
+//     at once after release.
+//   - A query or command naming an object the device does not know, or a
+//     leg that is not live, answers the comment "Error, can't find KIND:ID".
+//   - HTTP/1.1 requests with a fixed length are answered (as HTTP/1.1, by
+//     Go's server; a device answers HTTP/1.0) and the connection is closed.
 package omsim
