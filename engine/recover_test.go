@@ -107,19 +107,10 @@ func TestRecoveryAtEveryJournalStep(t *testing.T) {
 	}
 	for n := 1; n <= steps; n++ {
 		t.Run(fmt.Sprintf("after step %d", n), func(t *testing.T) {
-			var rt atomic.Pointer[engine.Router]
-			var hit atomic.Bool
-			r := hotel(t, rigOptions{config: func(c *engine.Config) {
-				c.AfterStep = func(_ string, steps int) {
-					if steps == n && hit.CompareAndSwap(false, true) {
-						rt.Load().Crash()
-					}
-				}
-			}})
-			rt.Store(r.router)
+			r, hit := crashAfterStep(t, n)
 			crashed := false
 			call := recoveryScript(r, func(string) {
-				if !crashed && hit.Load() {
+				if !crashed && hit() {
 					crashed = true
 					r.router.Close()
 					if got := r.restart(); got != 1 {
@@ -207,9 +198,16 @@ func mustHistory(t *testing.T, r *rig) []engine.HistoryEntry {
 // crashAfterStep builds a hotel rig whose router crashes after journal
 // step n, and returns it with a func that reports whether it crashed.
 func crashAfterStep(t *testing.T, n int) (*rig, func() bool) {
+	return crashingRig(t, n, map[string]string{"main": hotelFlow})
+}
+
+// crashingRig builds a rig on flows whose router crashes right after
+// journal step n of a call (as a process killed then would), and returns
+// it with a func that reports whether the crash has happened.
+func crashingRig(t *testing.T, n int, flows map[string]string) (*rig, func() bool) {
 	var rt atomic.Pointer[engine.Router]
 	var hit atomic.Bool
-	r := hotel(t, rigOptions{config: func(c *engine.Config) {
+	r := newRig(t, flows, rigOptions{config: func(c *engine.Config) {
 		c.AfterStep = func(_ string, steps int) {
 			if steps == n && hit.CompareAndSwap(false, true) {
 				rt.Load().Crash()
@@ -317,22 +315,13 @@ end
 return f`
 	for _, n := range []int{1, 2, 3, 4} {
 		t.Run(fmt.Sprintf("after step %d", n), func(t *testing.T) {
-			var rt atomic.Pointer[engine.Router]
-			var hit atomic.Bool
-			r := newRig(t, map[string]string{"main": flow}, rigOptions{config: func(c *engine.Config) {
-				c.AfterStep = func(_ string, steps int) {
-					if steps == n && hit.CompareAndSwap(false, true) {
-						rt.Load().Crash()
-					}
-				}
-			}})
-			rt.Store(r.router)
+			r, hit := crashingRig(t, n, map[string]string{"main": flow})
 			call := r.call("1")
-			if !hit.Load() {
+			if !hit() {
 				r.advance(time.Second)
 				r.press(call, "7")
 			}
-			if !hit.Load() {
+			if !hit() {
 				t.Fatalf("no crash after step %d", n)
 			}
 			r.router.Close()
@@ -367,19 +356,10 @@ function f.incoming(call)
   call:transfer{ ext = "201" }
 end
 return f`
-	var rt atomic.Pointer[engine.Router]
-	var hit atomic.Bool
-	r := newRig(t, map[string]string{"main": flow}, rigOptions{config: func(c *engine.Config) {
-		c.AfterStep = func(_ string, steps int) {
-			if steps == 2 && hit.CompareAndSwap(false, true) { // play, then the sleep's deadline
-				rt.Load().Crash()
-			}
-		}
-	}})
-	rt.Store(r.router)
+	r, hit := crashingRig(t, 2, map[string]string{"main": flow}) // play, then the sleep's deadline
 	call := r.call("1")
 	r.advance(2 * time.Second) // the prompt ends at 2 s; the sleep runs to 62 s
-	if !hit.Load() {
+	if !hit() {
 		t.Fatal("no crash after the sleep began")
 	}
 	r.router.Close()
