@@ -575,11 +575,11 @@ return flow`
 			l.StepInstructions = 1 << 40
 			l.CallInstructions = 1 << 40
 			l.StepCPU = 30 * time.Second
-			l.CallCPU = 2 * time.Second
+			l.CallCPU = time.Second
 		}, "flow stopped: a step ran past its time bound"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := runScenario(t, scenario{hostile: flow, limits: c.limits, drive: 600})
+			got := runScenario(t, scenario{hostile: flow, limits: c.limits, drive: 3000})
 			line := checkHostile(t, base, got, c.want)
 			rounds := 0
 			for _, l := range got.r.logs.all() {
