@@ -122,13 +122,12 @@ func (s *Session) method(ctx context.Context, L *lua.LState, name string) bool {
 	}
 	if s.recovered && !s.replaying() && !s.liveChecked {
 		// The journal has run out: before the first live command, make
-		// sure the call is still there.
-		s.liveChecked = true
-		var alive bool
-		s.blocking(ctx, func() { alive = s.checkAlive(ctx) })
-		if !alive {
-			s.hungUp, s.outcome = true, OutcomeCallerHangup
-			s.addPath("hangup", "gone while ivrd was down")
+		// sure the call is still there and still in the IVR.
+		s.blocking(ctx, func() { s.goLive(ctx) })
+		if s.left && name != "transfer" {
+			s.over(name) // a pending transfer is recorded as done instead
+		}
+		if s.hungUp {
 			return true
 		}
 	}
@@ -138,7 +137,7 @@ func (s *Session) method(ctx context.Context, L *lua.LState, name string) bool {
 // raiseDiverged unwinds the flow when its replay diverged or its router
 // crashed.
 func (s *Session) raiseDiverged(err error) {
-	if errors.Is(err, errDiverged) || errors.Is(err, errKilled) {
+	if errors.Is(err, errDiverged) || errors.Is(err, errKilled) || errors.Is(err, errLeft) {
 		s.L.Error(s.overErr, 0)
 	}
 }

@@ -25,6 +25,15 @@ type journalRec struct {
 // errKilled unwinds a session whose router crashed (Router.Crash).
 var errKilled = errors.New("the router crashed")
 
+// deviceStep lists the steps that send the device a command.
+var deviceStep = map[string]bool{
+	"play": true, "gather": true, "sleep": true, "transfer": true, "hangup": true, "fallback": true,
+}
+
+// errLeft unwinds a recovered flow whose call the device shows elsewhere
+// (an extension, another leg): it left the IVR while ivrd was down.
+var errLeft = errors.New("the call left the IVR while ivrd was down")
+
 // errDiverged is a replayed flow asking for something other than what its
 // journal holds.
 var errDiverged = errors.New("the flow diverged from its journal")
@@ -80,6 +89,14 @@ func journaled[R any](s *Session, kind string, args any, do func() (R, error)) (
 	if s.r.killed.Load() {
 		return zero, errKilled
 	}
+	if s.recovered && !s.liveChecked && !s.left && !s.hungUp && deviceStep[kind] {
+		// The journal ran out inside a method (a gather's retry, a long
+		// play's next chain, sleep's wait): check the call before acting.
+		s.goLive(s.runCtx)
+		if s.left && kind != "transfer" {
+			return zero, errLeft
+		}
+	}
 	pathStart := len(s.path)
 	r, err := do()
 	if err != nil {
@@ -129,8 +146,27 @@ func (s *Session) varsJSON() json.RawMessage {
 	return b.Bytes()
 }
 
-// checkAlive runs when a recovered call's journal has run out, before its
-// first live command: the device is asked whether the call is still there
+// goLive runs once, when a recovered call's journal has run out, before its
+// first live command. A call that is gone is hung up for the flow; one the
+// device shows connected elsewhere has left the IVR — for a pending
+// transfer that is the transfer having been carried out before the crash.
+func (s *Session) goLive(ctx context.Context) {
+	if s.liveChecked {
+		return
+	}
+	s.liveChecked = true
+	if !s.checkAlive(ctx) {
+		s.hungUp, s.outcome = true, OutcomeCallerHangup
+		s.addPath("hangup", "gone while ivrd was down")
+		s.setState("ended")
+		return
+	}
+	if at := s.leftBeforeRestart; at != "" && !s.left && !s.hungUp {
+		s.left, s.outcome, s.target = true, OutcomeTransferred, at
+	}
+}
+
+// checkAlive asks the device whether a recovered call is still there
 // (matching callid, from and to, since ids are reused).
 func (s *Session) checkAlive(ctx context.Context) bool {
 	cctx, cancel := s.cmdCtx(ctx)

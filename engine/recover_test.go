@@ -375,3 +375,118 @@ return f`
 		t.Fatalf("the sleep did not end at its original deadline: %+v", call.Info())
 	}
 }
+
+// commandsSince are the call commands the device received after index i.
+func commandsSince(sim *omsim.Sim, i int) []string {
+	var out []string
+	for _, c := range sim.Commands()[i:] {
+		if c.Verb == omproto.VerbConnect || c.Verb == omproto.VerbClear {
+			out = append(out, c.Body)
+		}
+	}
+	return out
+}
+
+// A recovered call whose journal runs out inside a method (here, sleep's
+// wait) checks the device before acting, and leaves alone a new caller who
+// got the same device id while ivrd was down.
+func TestRecoveryChecksTheCallMidMethod(t *testing.T) {
+	const flow = `
+local f = {}
+function f.incoming(call)
+  call:play("user_welcome")
+  call:sleep(60)
+  call:transfer{ ext = "201" }
+end
+return f`
+	r, crashed := crashingRig(t, 2, map[string]string{"main": flow}) // play, sleep's deadline
+	call := r.call("13800000001")
+	r.advance(2 * time.Second)
+	if !crashed() {
+		t.Fatal("no crash")
+	}
+	r.router.Close()
+	if err := call.HangUp(); err != nil {
+		t.Fatal(err)
+	}
+	stranger := r.call("13900000009") // gets the same visitor id
+	before := len(r.sim.Commands())
+	r.restart()
+	r.advance(70 * time.Second)
+	for _, c := range commandsSince(r.sim, before) {
+		t.Fatalf("a command went to the reused id after recovery: %s", c)
+	}
+	if got := heard(stranger); len(got) != 0 {
+		t.Fatalf("the new caller heard %v from the recovered call", got)
+	}
+}
+
+// A fallback done before a crash during ended is not done again.
+func TestRecoveryDoesNotRepeatTheFallback(t *testing.T) {
+	const flow = `
+local f = {}
+function f.incoming(call)
+  call:play("user_welcome")
+  error("boom")
+end
+function f.ended(call, summary)
+  ivr.store.put("outcome", summary.outcome)
+end
+return f`
+	// Steps: play, fallback, ended's duration, then the put.
+	r, crashed := crashingRig(t, 3, map[string]string{"main": flow})
+	call := r.call("1")
+	r.advance(3 * time.Second)
+	if !crashed() {
+		t.Fatal("no crash")
+	}
+	r.router.Close()
+	r.advance(2 * time.Second)
+	before := len(r.sim.Commands())
+	r.restart()
+	r.advance(2 * time.Second)
+	r.router.Wait()
+	if cmds := commandsSince(r.sim, before); len(cmds) != 0 {
+		t.Fatalf("commands sent again after recovery: %v", cmds)
+	}
+	if info := call.Info(); info.Connected != "ext 200" || info.State != "talking" {
+		t.Fatalf("call = %+v, want still with the fallback extension", info)
+	}
+	if v, _, _ := r.store.Get("main", "outcome"); string(v) != `"fallback"` {
+		t.Fatalf("ended saw outcome %s", v)
+	}
+}
+
+// A recovered call the device shows elsewhere (here: handed to the operator
+// by the OM's own timeout while ivrd was down) has left the IVR: no prompt
+// pulls it back.
+func TestRecoveryOfACallThatLeftTheIVR(t *testing.T) {
+	const flow = `
+local f = {}
+function f.incoming(call)
+  ivr.store.incr("calls")
+  call:play("user_welcome")
+  call:transfer{ ext = "201" }
+end
+return f`
+	r, crashed := crashingRig(t, 1, map[string]string{"main": flow})
+	call := r.call("1")
+	if !crashed() {
+		t.Fatal("no crash")
+	}
+	r.router.Close()
+	r.advance(7 * time.Second) // API_RESPONSE_TO: the OM hands the call to ext 200
+	if call.Info().Connected != "ext 200" {
+		t.Fatalf("the device did not hand the call on: %+v", call.Info())
+	}
+	before := len(r.sim.Commands())
+	r.restart()
+	r.advance(2 * time.Second)
+	r.router.Wait()
+	if cmds := commandsSince(r.sim, before); len(cmds) != 0 {
+		t.Fatalf("commands sent to a call that had left: %v", cmds)
+	}
+	if call.Info().Connected != "ext 200" {
+		t.Fatalf("call = %+v", call.Info())
+	}
+}

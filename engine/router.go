@@ -438,7 +438,14 @@ func (r *Router) Recover(ctx context.Context) (int, error) {
 	n := 0
 	for _, rec := range recs {
 		if err := r.recoverCall(rec); err != nil {
-			r.log.Error("cannot recover a call", "call_id", rec.ID, "error", err)
+			// Left in the store it would be retried, and fail, at every
+			// start: it goes to history as failed, with the reason.
+			r.log.Error("cannot recover a call; moving it to history as failed", "call_id", rec.ID, "error", err)
+			h := HistoryEntry{CallRecord: rec, Ended: r.clk.Now(), Outcome: OutcomeFailed,
+				Path: []PathEntry{{At: r.clk.Now(), Kind: "error", Value: "not recovered: " + err.Error()}}}
+			if err := r.store.EndCall(h); err != nil {
+				r.log.Error("cannot move the call to history", "call_id", rec.ID, "error", err)
+			}
 			continue
 		}
 		n++

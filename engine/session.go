@@ -55,8 +55,9 @@ type Session struct {
 
 	r         *Router
 	log       hclog.Logger
-	invite    bool   // the call came as INVITE and must be accepted first
-	routeFlow string // the flow the route named, for logs when it is missing
+	runCtx    context.Context // the session's context, for checks made inside journaled steps
+	invite    bool            // the call came as INVITE and must be accepted first
+	routeFlow string          // the flow the route named, for logs when it is missing
 
 	mu     sync.Mutex
 	inbox  []item
@@ -287,6 +288,7 @@ func (s *Session) isSecret(v string) bool {
 
 // run is the session goroutine.
 func (s *Session) run(ctx context.Context) {
+	s.runCtx = ctx
 	defer s.releaseAll()
 	defer s.r.finish(s)
 	defer func() {
@@ -339,24 +341,25 @@ func (s *Session) run(ctx context.Context) {
 	switch {
 	case s.diverged:
 		if !s.left && !s.hungUp {
-			s.fallback(ctx, "diverged")
+			s.pos = len(s.replay) // what is left of the journal no longer applies
+			s.endStepFallback(ctx, "diverged")
 		}
-	case err == nil, errors.Is(err, errCallOver):
-		if s.recovered && !s.liveChecked && !s.left && !s.hungUp {
-			s.liveChecked = true
-			if !s.checkAlive(ctx) {
-				s.hungUp, s.outcome = true, OutcomeCallerHangup
-			}
-		}
+	case err == nil, errors.Is(err, errCallOver), errors.Is(err, errLeft):
 		if !s.left && !s.hungUp {
-			// incoming returned with the call still in the IVR.
-			s.hangup(ctx)
+			// incoming returned with the call still in the IVR: a hang-up,
+			// journaled like call:hangup so a replay does not repeat it.
+			_, _ = journaled(s, "hangup", nil, func() (bool, error) {
+				if !s.poll() {
+					s.hangup(ctx)
+				}
+				return true, nil
+			})
 		}
 	default:
 		s.log.Error("flow failed; handing the call to the fallback", "error", err.Error())
 		s.addPath("error", err.Error())
 		if !s.left && !s.hungUp {
-			s.fallback(ctx, err.Error())
+			s.endStepFallback(ctx, err.Error())
 		}
 	}
 	if s.outcome == "" {
@@ -368,8 +371,26 @@ func (s *Session) run(ctx context.Context) {
 			s.log.Error("ended handler failed", "error", err.Error())
 		}
 	}
+	if s.replaying() && !s.diverged {
+		s.log.Error("the replayed flow ended before its journal did: it diverged", "steps_left", len(s.replay)-s.pos)
+	}
 	s.log.Info("call ended", "outcome", s.outcome, "target", s.target,
 		"duration", s.r.clk.Now().Sub(s.Started).Round(time.Millisecond))
+}
+
+// endStepFallback hands a failed call to the fallback as a journaled step,
+// after making sure a recovered call is still there and still in the IVR.
+func (s *Session) endStepFallback(ctx context.Context, why string) {
+	_, _ = journaled(s, "fallback", nil, func() (bool, error) {
+		if s.left || s.hungUp || s.poll() {
+			return true, nil
+		}
+		s.fallback(ctx, why)
+		return true, nil
+	})
+	if s.recovered && s.left && s.outcome == OutcomeTransferred && s.leftBeforeRestart != "" {
+		s.outcome = OutcomeFallback // it was the fallback that had moved the call
+	}
 }
 
 // record is the call as the store keeps it.
@@ -428,7 +449,10 @@ func (s *Session) callEnded(ctx context.Context, handlers *lua.LTable) error {
 	L := s.L
 	sum := L.NewTable()
 	sum.RawSetString("outcome", lua.LString(s.outcome))
-	sum.RawSetString("duration", lua.LNumber(s.r.clk.Now().Sub(s.Started).Seconds()))
+	dur, _ := journaled(s, "ended", nil, func() (float64, error) {
+		return s.r.clk.Now().Sub(s.Started).Seconds(), nil
+	})
+	sum.RawSetString("duration", lua.LNumber(dur))
 	if s.target != "" {
 		sum.RawSetString("target", lua.LString(s.target))
 	}

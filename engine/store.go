@@ -559,7 +559,13 @@ func (s *BoltStore) Prune(now time.Time, maxAge time.Duration, maxCount int) (in
 		byEnd := tx.Bucket(bucketByEnd)
 		hist := tx.Bucket(bucketHistory)
 		journals := tx.Bucket(bucketJournal)
-		total := byEnd.Stats().KeyN
+		// Count with a cursor: Stats does not see this transaction's own
+		// writes (history ended in the same group commit).
+		total := 0
+		cur := byEnd.Cursor()
+		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
+			total++
+		}
 		var drop [][]byte
 		c := byEnd.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -571,8 +577,23 @@ func (s *BoltStore) Prune(now time.Time, maxAge time.Duration, maxCount int) (in
 			}
 			drop = append(drop, append([]byte(nil), k...))
 		}
+		cdrIdx, cdrWait := tx.Bucket(bucketCdrIdx), tx.Bucket(bucketCdrWait)
 		for _, k := range drop {
 			id := k[8:]
+			if v := hist.Get(id); v != nil {
+				var rec CallRecord
+				if json.Unmarshal(v, &rec) == nil && rec.CallID != "" {
+					key := cdrKey(rec.Device, rec.CallID)
+					if string(cdrIdx.Get(key)) == string(id) {
+						if err := cdrIdx.Delete(key); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			if err := cdrWait.Delete(id); err != nil {
+				return err
+			}
 			if err := hist.Delete(id); err != nil {
 				return err
 			}
