@@ -567,3 +567,22 @@ return f`
 		t.Fatalf("device saw %v; the new call was not taken", pbx.log)
 	}
 }
+
+func TestTypedSecretIsRedactedInHistory(t *testing.T) {
+	const flow = `
+local f = {}
+function f.incoming(call)
+  local pin = ivr.secret(call:gather{ prompt = "user_welcome", min = 4, max = 4 })
+  call:hangup()
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	call := r.call("1")
+	r.advance(time.Second)
+	r.press(call, "4711")
+	r.router.Wait()
+	enc, _ := json.Marshal(mustHistory(t, r))
+	if strings.Contains(string(enc), "4711") || !strings.Contains(string(enc), "[secret]") {
+		t.Fatalf("history = %s", enc)
+	}
+}

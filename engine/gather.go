@@ -271,7 +271,6 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 			if digits == "T" {
 				continue // omapi.md assumption 4: no input
 			}
-			s.addPath("keys", digits)
 			if playing && !stale {
 				s.addPath("prompt_interrupted", strings.Join(o.prompt, "+"))
 				// The key stopped the prompt; what was left of the
@@ -279,6 +278,7 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 				playing = false
 				pending = nil
 			}
+			s.addPath("keys", digits)
 			for i := 0; i < len(digits); i++ {
 				if how, done := take(digits[i]); done {
 					s.keys = append(s.keys, digits[i+1:]...)

@@ -258,11 +258,21 @@ func (s *Session) addPath(kind, value string) {
 
 // redactedPath is the path with every secret marked so far redacted,
 // including values recorded before the flow marked them.
+//
+// Keys come from the device one report at a time; consecutive "keys"
+// entries are joined first, so that a number the caller typed and the
+// flow then marked with ivr.secret is redacted whole.
 func (s *Session) redactedPath() []PathEntry {
-	out := make([]PathEntry, len(s.path))
-	for i, p := range s.path {
-		p.Value = s.redact(p.Value)
-		out[i] = p
+	out := make([]PathEntry, 0, len(s.path))
+	for _, p := range s.path {
+		if n := len(out); n > 0 && p.Kind == "keys" && out[n-1].Kind == "keys" {
+			out[n-1].Value += p.Value
+			continue
+		}
+		out = append(out, p)
+	}
+	for i := range out {
+		out[i].Value = s.redact(out[i].Value)
 	}
 	return out
 }
