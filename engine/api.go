@@ -626,10 +626,9 @@ func (s *Session) storeTable() *lua.LTable {
 	t.RawSetString("put", L.NewFunction(func(L *lua.LState) int {
 		k := key("put")
 		v := value("put", 2)
-		st := storeOf("put")
-		_, err := journaled(s, "store.put", map[string]any{"key": k, "value": v}, func() (bool, error) {
-			return true, st.Put(flow, k, v)
-		})
+		storeOf("put")
+		_, err := journaledWrite(s, "store.put", map[string]any{"key": k, "value": v},
+			KVOp{Op: "put", Flow: flow, Key: k, Value: v})
 		s.raiseDiverged(err)
 		if err != nil {
 			L.RaiseError("ivr.store.put: %v", err)
@@ -640,10 +639,9 @@ func (s *Session) storeTable() *lua.LTable {
 	t.RawSetString("incr", L.NewFunction(func(L *lua.LState) int {
 		k := key("incr")
 		delta := int64(L.OptInt(2, 1))
-		st := storeOf("incr")
-		n, err := journaled(s, "store.incr", map[string]any{"key": k, "delta": delta}, func() (int64, error) {
-			return st.Incr(flow, k, delta)
-		})
+		storeOf("incr")
+		n, err := journaledWrite(s, "store.incr", map[string]any{"key": k, "delta": delta},
+			KVOp{Op: "incr", Flow: flow, Key: k, Delta: delta})
 		s.raiseDiverged(err)
 		if err != nil {
 			L.RaiseError("ivr.store.incr: %v", err)
@@ -654,10 +652,9 @@ func (s *Session) storeTable() *lua.LTable {
 	t.RawSetString("append", L.NewFunction(func(L *lua.LState) int {
 		k := key("append")
 		v := value("append", 2)
-		st := storeOf("append")
-		n, err := journaled(s, "store.append", map[string]any{"key": k, "value": v}, func() (int, error) {
-			return st.AppendValue(flow, k, v)
-		})
+		storeOf("append")
+		n, err := journaledWrite(s, "store.append", map[string]any{"key": k, "value": v},
+			KVOp{Op: "append", Flow: flow, Key: k, Value: v})
 		s.raiseDiverged(err)
 		if err != nil {
 			L.RaiseError("ivr.store.append: %v", err)

@@ -112,22 +112,68 @@ func (s *Session) appendStep(kind string, args json.RawMessage, r any, pathStart
 	if s.r.store == nil || s.r.killed.Load() {
 		return
 	}
+	if err := s.r.store.Append(s.ID, s.buildStep(kind, args, r, pathStart)); err != nil {
+		s.log.Error("journal append failed; this call would not survive a restart", "step", kind, "error", err)
+	}
+	s.stepDone()
+}
+
+// buildStep makes the journal entry for a live step: its result and the
+// session state it leaves, with call.vars when they changed.
+func (s *Session) buildStep(kind string, args json.RawMessage, r any, pathStart int) Step {
+	st, rec := s.stepParts(kind, args, pathStart)
+	rec.R = mustJSON(r)
+	st.Result = mustJSON(rec)
+	return st
+}
+
+// stepParts is a step without its result, and the state part of the
+// result.
+func (s *Session) stepParts(kind string, args json.RawMessage, pathStart int) (Step, journalRec) {
 	rec := journalRec{
-		R: mustJSON(r), Keys: string(s.keys), Path: s.path[pathStart:],
+		Keys: string(s.keys), Path: s.path[pathStart:],
 		Left: s.left, HungUp: s.hungUp, Outcome: s.outcome, Target: s.target,
 	}
-	st := Step{At: s.r.clk.Now(), Kind: kind, Args: args, Result: mustJSON(rec)}
+	st := Step{At: s.r.clk.Now(), Kind: kind, Args: args}
 	if vars := s.varsJSON(); vars != nil && !bytes.Equal(vars, s.lastVars) {
 		st.Vars = vars
 		s.lastVars = vars
 	}
-	if err := s.r.store.Append(s.ID, st); err != nil {
-		s.log.Error("journal append failed; this call would not survive a restart", "step", kind, "error", err)
-	}
+	return st, rec
+}
+
+func (s *Session) stepDone() {
 	s.steps++
 	if s.r.afterStep != nil {
 		s.r.afterStep(s.ID, len(s.replay)+s.steps)
 	}
+}
+
+// journaledWrite is journaled for an ivr.store write: live, the write and
+// its step go to the store in one transaction, so a crash can neither
+// lose the step of a write made nor repeat a write on replay.
+func journaledWrite(s *Session, kind string, args any, op KVOp) (int64, error) {
+	if s.replaying() {
+		return journaled(s, kind, args, func() (int64, error) { return 0, errDiverged })
+	}
+	if s.r.killed.Load() {
+		return 0, errKilled
+	}
+	// Everything but the write's result is taken here, on the session's
+	// goroutine; mkStep runs in the store's transaction.
+	st, rec := s.stepParts(kind, mustJSON(args), len(s.path))
+	n, err := s.r.store.Apply(s.ID, op, func(n int64) Step {
+		r := rec
+		r.R = mustJSON(n)
+		out := st
+		out.Result = mustJSON(r)
+		return out
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.stepDone()
+	return n, nil
 }
 
 // varsJSON encodes call.vars, or nil when they cannot be.

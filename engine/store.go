@@ -37,6 +37,11 @@ type Store interface {
 	AttachCdr(device, omCallID string, cdr CdrRecord) error
 	// FlowSource returns a flow source by content hash.
 	FlowSource(hash string) ([]byte, error)
+	// Apply performs a key/value write and appends the journal step that
+	// records it in one transaction: a crash keeps both or neither, so a
+	// replay never repeats the write. mkStep builds the step from the
+	// write's result.
+	Apply(callID string, op KVOp, mkStep func(n int64) Step) (int64, error)
 	// Get, Put, Incr and AppendValue are the per-flow key/value space.
 	Get(flow, key string) ([]byte, bool, error)
 	Put(flow, key string, value []byte) error
@@ -314,32 +319,32 @@ func (s *BoltStore) StartCall(rec CallRecord, flowSource []byte) error {
 
 // Append adds steps to a call's journal, numbering them if Seq is zero.
 func (s *BoltStore) Append(callID string, steps ...Step) error {
-	encoded := make([][]byte, len(steps))
-	return s.write(func(tx *bolt.Tx) error {
-		j := tx.Bucket(bucketJournal).Bucket([]byte(callID))
-		if j == nil {
-			return fmt.Errorf("append to %s: %w", callID, ErrNoCall)
+	return s.write(func(tx *bolt.Tx) error { return appendTx(tx, callID, steps) })
+}
+
+// appendTx appends steps inside a transaction, numbering those without a
+// sequence number.
+func appendTx(tx *bolt.Tx, callID string, steps []Step) error {
+	j := tx.Bucket(bucketJournal).Bucket([]byte(callID))
+	if j == nil {
+		return fmt.Errorf("append to %s: %w", callID, ErrNoCall)
+	}
+	for i := range steps {
+		if steps[i].Seq == 0 {
+			n, _ := j.NextSequence()
+			steps[i].Seq = int64(n)
+		} else if steps[i].Seq > int64(j.Sequence()) {
+			_ = j.SetSequence(uint64(steps[i].Seq))
 		}
-		for i := range steps {
-			if steps[i].Seq == 0 {
-				n, _ := j.NextSequence()
-				steps[i].Seq = int64(n)
-			} else if steps[i].Seq > int64(j.Sequence()) {
-				_ = j.SetSequence(uint64(steps[i].Seq))
-			}
-			if encoded[i] == nil {
-				enc, err := json.Marshal(steps[i])
-				if err != nil {
-					return err
-				}
-				encoded[i] = enc
-			}
-			if err := j.Put(seqKey(steps[i].Seq), encoded[i]); err != nil {
-				return err
-			}
+		enc, err := json.Marshal(steps[i])
+		if err != nil {
+			return err
 		}
-		return nil
-	})
+		if err := j.Put(seqKey(steps[i].Seq), enc); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Journal returns a call's steps, live or ended.
@@ -494,62 +499,91 @@ func (s *BoltStore) Get(flow, key string) ([]byte, bool, error) {
 	return out, ok, err
 }
 
-// Put writes a key.
-func (s *BoltStore) Put(flow, key string, value []byte) error {
-	return s.write(func(tx *bolt.Tx) error {
-		b, err := kvBucket(tx, flow, true)
+// KVOp is a write to a flow's key/value space.
+type KVOp struct {
+	Op    string // "put", "incr" or "append"
+	Flow  string
+	Key   string
+	Value []byte // put, append: JSON
+	Delta int64  // incr
+}
+
+// applyKV performs op in tx. It returns the counter's new value for incr,
+// the list's new length for append, 0 for put.
+func applyKV(tx *bolt.Tx, op KVOp) (int64, error) {
+	b, err := kvBucket(tx, op.Flow, true)
+	if err != nil {
+		return 0, err
+	}
+	key := []byte(op.Key)
+	switch op.Op {
+	case "put":
+		return 0, b.Put(key, op.Value)
+	case "incr":
+		cur := int64(0)
+		if v := b.Get(key); v != nil {
+			if cur, err = strconv.ParseInt(string(v), 10, 64); err != nil {
+				return 0, fmt.Errorf("incr %s/%s: the value %q is not a counter", op.Flow, op.Key, v)
+			}
+		}
+		n := cur + op.Delta
+		return n, b.Put(key, []byte(strconv.FormatInt(n, 10)))
+	case "append":
+		var list []json.RawMessage
+		if v := b.Get(key); v != nil {
+			if err := json.Unmarshal(v, &list); err != nil {
+				return 0, fmt.Errorf("append %s/%s: the value is not a list", op.Flow, op.Key)
+			}
+		}
+		list = append(list, json.RawMessage(op.Value))
+		enc, err := json.Marshal(list)
 		if err != nil {
+			return 0, err
+		}
+		return int64(len(list)), b.Put(key, enc)
+	}
+	return 0, fmt.Errorf("unknown key/value operation %q", op.Op)
+}
+
+func (s *BoltStore) kv(op KVOp) (int64, error) {
+	var n int64
+	err := s.write(func(tx *bolt.Tx) (err error) {
+		n, err = applyKV(tx, op)
+		return err
+	})
+	return n, err
+}
+
+// Apply performs op and appends the step mkStep makes of its result, in
+// one transaction.
+func (s *BoltStore) Apply(callID string, op KVOp, mkStep func(n int64) Step) (int64, error) {
+	var n int64
+	err := s.write(func(tx *bolt.Tx) (err error) {
+		if n, err = applyKV(tx, op); err != nil {
 			return err
 		}
-		return b.Put([]byte(key), value)
+		return appendTx(tx, callID, []Step{mkStep(n)})
 	})
+	return n, err
+}
+
+// Put writes a key.
+func (s *BoltStore) Put(flow, key string, value []byte) error {
+	_, err := s.kv(KVOp{Op: "put", Flow: flow, Key: key, Value: value})
+	return err
 }
 
 // Incr adds delta to a counter (a decimal number; absent is 0) and returns
 // the new value.
 func (s *BoltStore) Incr(flow, key string, delta int64) (int64, error) {
-	var n int64
-	err := s.write(func(tx *bolt.Tx) error {
-		b, err := kvBucket(tx, flow, true)
-		if err != nil {
-			return err
-		}
-		cur := int64(0)
-		if v := b.Get([]byte(key)); v != nil {
-			if cur, err = strconv.ParseInt(string(v), 10, 64); err != nil {
-				return fmt.Errorf("incr %s/%s: the value %q is not a counter", flow, key, v)
-			}
-		}
-		n = cur + delta
-		return b.Put([]byte(key), []byte(strconv.FormatInt(n, 10)))
-	})
-	return n, err
+	return s.kv(KVOp{Op: "incr", Flow: flow, Key: key, Delta: delta})
 }
 
 // AppendValue adds a value to a list kept under key (a JSON array) and
 // returns the list's new length.
 func (s *BoltStore) AppendValue(flow, key string, value []byte) (int, error) {
-	n := 0
-	err := s.write(func(tx *bolt.Tx) error {
-		b, err := kvBucket(tx, flow, true)
-		if err != nil {
-			return err
-		}
-		var list []json.RawMessage
-		if v := b.Get([]byte(key)); v != nil {
-			if err := json.Unmarshal(v, &list); err != nil {
-				return fmt.Errorf("append %s/%s: the value is not a list", flow, key)
-			}
-		}
-		list = append(list, json.RawMessage(value))
-		n = len(list)
-		enc, err := json.Marshal(list)
-		if err != nil {
-			return err
-		}
-		return b.Put([]byte(key), enc)
-	})
-	return n, err
+	n, err := s.kv(KVOp{Op: "append", Flow: flow, Key: key, Value: value})
+	return int(n), err
 }
 
 // Prune drops old history and the flow sources nothing needs any more.
