@@ -449,7 +449,9 @@ func TestStoreApplyIsAtomic(t *testing.T) {
 	if err := s.StartCall(engine.CallRecord{ID: "c1", Started: epoch}, nil); err != nil {
 		t.Fatal(err)
 	}
-	mk := func(n int64) engine.Step { return engine.Step{Kind: "store.incr", Result: json.RawMessage(strconv.FormatInt(n, 10))} }
+	mk := func(n int64) engine.Step {
+		return engine.Step{Kind: "store.incr", Result: json.RawMessage(strconv.FormatInt(n, 10))}
+	}
 	if n, err := s.Apply("c1", engine.KVOp{Op: "incr", Flow: "f", Key: "k", Delta: 1}, mk); err != nil || n != 1 {
 		t.Fatalf("apply = %d, %v", n, err)
 	}
