@@ -319,8 +319,9 @@ func (f *fakePBX) Transfer(_ context.Context, leg engine.Leg, t engine.Target) e
 	f.record("transfer " + t.String())
 	return nil
 }
-func (f *fakePBX) Accept(context.Context, engine.Leg) error { f.record("accept"); return nil }
-func (f *fakePBX) Hangup(context.Context, engine.Leg) error { f.record("hangup"); return nil }
+func (f *fakePBX) Accept(context.Context, engine.Leg) error        { f.record("accept"); return nil }
+func (f *fakePBX) Hangup(context.Context, engine.Leg) error        { f.record("hangup"); return nil }
+func (f *fakePBX) Waiting(context.Context) ([]engine.Event, error) { return nil, nil }
 func (f *fakePBX) Query(context.Context, engine.Leg) (engine.LegStatus, error) {
 	return engine.LegStatus{}, engine.ErrGone
 }

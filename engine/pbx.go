@@ -27,6 +27,10 @@ type PBX interface {
 	// Query asks whether a call leg is live, and which call holds its id
 	// now (ids are reused); a leg that is not live is ErrGone.
 	Query(ctx context.Context, leg Leg) (LegStatus, error)
+	// Waiting lists the incoming calls that wait for a command, connected
+	// to nothing: calls whose INCOMING came while ivrd was down, as
+	// incoming events.
+	Waiting(ctx context.Context) ([]Event, error)
 }
 
 // LegStatus is what the device says of a live call leg.

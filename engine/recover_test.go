@@ -490,3 +490,20 @@ return f`
 		t.Fatalf("call = %+v", call.Info())
 	}
 }
+
+// A call whose INCOMING came while ivrd was down is taken at restart, while
+// the device still waits for a command.
+func TestRecoveryTakesCallsThatWaited(t *testing.T) {
+	r := hotel(t, rigOptions{})
+	r.router.Crash()
+	r.router.Close()
+	call := r.call("13800000001") // its INCOMING reaches nobody
+	r.advance(2 * time.Second)
+	r.restart()
+	r.advance(time.Second)
+	r.press(call, "1")
+	r.advance(time.Second)
+	if info := call.Info(); info.Connected != "ext 201" {
+		t.Fatalf("call = %+v, want taken at restart and put through to ext 201", info)
+	}
+}

@@ -453,6 +453,28 @@ func (r *Router) Recover(ctx context.Context) (int, error) {
 	if n > 0 {
 		r.log.Info("calls recovered", "count", n)
 	}
+	// Calls whose INCOMING came while ivrd was down (or was lost with it)
+	// still wait for a command until the device's timeout: take them.
+	for _, d := range r.sortedDevices() {
+		cctx, cancel := context.WithTimeout(ctx, d.commandTimeout())
+		waiting, err := d.PBX.Waiting(cctx)
+		cancel()
+		if err != nil {
+			r.log.Warn("cannot ask the device for waiting calls", "device", d.Name, "error", err)
+			continue
+		}
+		for _, ev := range waiting {
+			r.mu.Lock()
+			_, known := r.sessions[sessionKey{d.Name, ev.Leg}]
+			r.mu.Unlock()
+			if known {
+				continue
+			}
+			ev.Device = d.Name
+			r.log.Info("taking a call that waited while ivrd was down", "device", d.Name, "leg", ev.Leg.String(), "from", ev.From)
+			r.startCall(d, ev)
+		}
+	}
 	return n, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -9,9 +10,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ivrd/ivrd/engine"
 	"github.com/ivrd/ivrd/internal/clock"
 	"github.com/ivrd/ivrd/omproto"
 	"github.com/ivrd/ivrd/omproto/omsim"
@@ -55,6 +58,7 @@ func ivrdBinary(t *testing.T) string {
 const crashFlow = `
 local flow = {}
 function flow.incoming(call)
+  ivr.store.incr("calls")
   local key = call:gather{ prompt = "user_welcome", timeout = 3, tries = 3, valid = "[13]",
                           invalid_prompt = "user_invalid" }
   if key == "1" then return call:transfer{ ext = "201" } end
@@ -66,6 +70,9 @@ function flow.incoming(call)
     end
   end
   call:transfer{ ext = "200" }
+end
+function flow.ended(call, summary)
+  ivr.store.append("ended", { from = call.from, outcome = summary.outcome })
 end
 return flow
 `
@@ -153,10 +160,13 @@ type crashRun struct {
 	outboundC, dialsC int
 	dials             int // Connect commands dialling the room
 	toExt201          int // Connect commands to ext 201
-	logs              string
+	// What the flows wrote: the calls counter and the ended list's length.
+	storeCalls string
+	storeEnded int
+	logs       string
 }
 
-// runCrash places two calls through a daemon that crashes after journal
+// runCrash places three calls through a daemon that crashes after journal
 // step crashAfter (0: never), restarting it once, with edit applied to the
 // flow between crash and restart.
 func runCrash(t *testing.T, crashAfter int, edit func(flowFile string)) crashRun {
@@ -260,6 +270,21 @@ fallback = "200"
 			run.toExt201++
 		}
 	}
+	// Stop the daemon (SIGTERM: it drains, then exits) and read what the
+	// flows wrote to the state file.
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	waitFor(t, "ivrd to exit", func() bool { _, ok := d.exited(); return ok })
+	st, err := engine.OpenBolt(filepath.Join(dir, "ivrd.db"), engine.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	v, _, _ := st.Get("main", "calls")
+	run.storeCalls = string(v)
+	v, _, _ = st.Get("main", "ended")
+	var ended []map[string]string
+	_ = json.Unmarshal(v, &ended)
+	run.storeEnded = len(ended)
 	run.logs = logs()
 	return run
 }
@@ -285,6 +310,10 @@ func TestCrashAndRecoverAtEveryJournalStep(t *testing.T) {
 		if run.callC.State != "talking" || run.outboundC != 1 || run.dialsC != 1 {
 			t.Fatalf("caller C ended %s/%s with %d calls and %d dials to 82016\n%s",
 				run.callC.State, run.callC.Connected, run.outboundC, run.dialsC, run.logs)
+		}
+		if run.storeCalls != "3" || run.storeEnded != 3 {
+			t.Fatalf("the flows' store holds calls=%s and %d ended entries; want 3 and 3 (a write repeated or lost)\n%s",
+				run.storeCalls, run.storeEnded, run.logs)
 		}
 		if run.callB.Connected != "ext 201" || run.toExt201 != 1 {
 			t.Fatalf("caller B ended at %s with %d Connects to 201 (want ext 201, once)\n%s", run.callB.Connected, run.toExt201, run.logs)

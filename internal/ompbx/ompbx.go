@@ -117,6 +117,29 @@ func (p *PBX) Query(ctx context.Context, leg engine.Leg) (engine.LegStatus, erro
 	return engine.LegStatus{}, engine.ErrGone
 }
 
+// Waiting lists the visitors the device holds connected to nothing: calls
+// that wait for a command.
+func (p *PBX) Waiting(ctx context.Context) ([]engine.Event, error) {
+	st, err := p.Client.Query(ctx, omproto.KindVisitor, "")
+	if errors.Is(err, omproto.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []engine.Event
+	for _, c := range st.Calls {
+		// Ringing (an INVITE not yet accepted) or connected to anything:
+		// not waiting for the app.
+		if c.Kind != omproto.KindVisitor || c.ID == "" || len(c.Peers) > 0 || c.State == "progress" {
+			continue
+		}
+		out = append(out, engine.Event{Kind: engine.EvIncoming, Leg: engine.Leg{Kind: engine.LegVisitor, ID: c.ID},
+			From: c.From, To: c.To, CallID: c.CallID})
+	}
+	return out, nil
+}
+
 // refusal turns the device's refusals into *engine.Refusal with the reason
 // a flow sees; transport errors pass through.
 func refusal(err error) error {
