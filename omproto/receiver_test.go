@@ -318,9 +318,14 @@ func TestReceiver(t *testing.T) {
 			wantStatus: 400, wantStats: omproto.ReceiverStats{Malformed: 1}, wantErr: omproto.ErrEmpty,
 		},
 		{
+			// A garbled field does not lose the call record.
 			name: "Cdr with a bad duration", method: "GET", body: `<Cdr id="1"><Duration>soon</Duration></Cdr>`,
-			wantStatus: 400, wantStats: omproto.ReceiverStats{Malformed: 1},
-			wantErr: new(omproto.DecodeError),
+			wantStatus: 200, wantStats: omproto.ReceiverStats{Accepted: 1},
+			check: func(t *testing.T, r *omproto.Report) {
+				if r.Cdr == nil || r.Cdr.Duration != omproto.DurationUnknown || r.Cdr.DurationText != "soon" {
+					t.Errorf("got Cdr %+v, want Duration unknown with the text kept", r.Cdr)
+				}
+			},
 		},
 	}
 	for _, tt := range tests {

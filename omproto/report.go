@@ -143,20 +143,27 @@ func (e *Event) Err() error {
 
 // Cdr is a call record, pushed by the OM when a call is released.
 type Cdr struct {
-	ID          string
-	CallID      string
-	TimeStart   string // yyyyMMddHHmmss, device local time
-	TimeEnd     string
-	Type        string // IN, OU, FI, FW, LO, CB
-	Route       string // IP, XO, IC, OP
-	CPN         string // caller
-	CDPN        string // callee
-	Duration    int    // seconds; 0 means never answered
-	TrunkNumber string
-	Recording   string
-	RecCodec    string
-	Extra       []Element
+	ID        string
+	CallID    string
+	TimeStart string // yyyyMMddHHmmss, device local time
+	TimeEnd   string
+	Type      string // IN, OU, FI, FW, LO, CB
+	Route     string // IP, XO, IC, OP
+	CPN       string // caller
+	CDPN      string // callee
+	Duration  int    // seconds; 0 means never answered, DurationUnknown that the device sent no number
+	// DurationText is what the device sent for Duration when it was not a
+	// number of seconds.
+	DurationText string
+	TrunkNumber  string
+	Recording    string
+	RecCodec     string
+	Extra        []Element
 }
+
+// DurationUnknown is a Cdr's Duration when the device's value was not a
+// number of seconds (DurationText holds it).
+const DurationUnknown = -1
 
 // CdrTimeLayout is the layout of Cdr times.
 const CdrTimeLayout = "20060102150405"
@@ -328,7 +335,10 @@ func decodeCdr(el *Element) (*Cdr, error) {
 			if ch.Text != "" {
 				n, err := strconv.Atoi(ch.Text)
 				if err != nil || n < 0 {
-					return nil, &DecodeError{Field: "Cdr/Duration", Msg: strconv.Quote(ch.Text) + " is not a number of seconds"}
+					// Kept, not refused: a call record is not lost for
+					// one garbled field.
+					c.Duration, c.DurationText = DurationUnknown, ch.Text
+					break
 				}
 				c.Duration = n
 			}
@@ -461,7 +471,11 @@ func writeCdr(w *writer, c *Cdr) {
 	w.text("CPN", c.CPN)
 	w.text("CDPN", c.CDPN)
 	w.text("TimeEnd", c.TimeEnd)
-	w.text("Duration", strconv.Itoa(c.Duration))
+	if c.DurationText != "" {
+		w.text("Duration", c.DurationText)
+	} else {
+		w.text("Duration", strconv.Itoa(c.Duration))
+	}
 	w.text("TrunkNumber", c.TrunkNumber)
 	w.textIf("Recording", c.Recording)
 	w.textIf("RecCodec", c.RecCodec)
