@@ -507,3 +507,35 @@ func TestRecoveryTakesCallsThatWaited(t *testing.T) {
 		t.Fatalf("call = %+v, want taken at restart and put through to ext 201", info)
 	}
 }
+
+// Two calls in the state file on one device id: the older one ended
+// without its BYE reaching ivrd; it goes to history, the newer carries on.
+func TestRecoveryOfTwoCallsOnOneID(t *testing.T) {
+	r, crashed := crashAfterStep(t, 1)
+	call := r.call("13800000001")
+	r.advance(time.Second)
+	r.press(call, "3")
+	if !crashed() {
+		t.Fatal("no crash")
+	}
+	r.router.Close()
+	live, _ := r.store.LiveCalls()
+	stale := live[0]
+	stale.ID, stale.From, stale.Started = "stale-call", "13700000000", stale.Started.Add(-time.Hour)
+	if err := r.store.StartCall(stale, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.restart(); n != 2 {
+		t.Fatalf("recovered %d calls, want 2", n)
+	}
+	r.advance(time.Second)
+	r.press(call, "1208#")
+	r.advance(15 * time.Second)
+	if len(r.sim.CallsTo("81208")) != 1 {
+		t.Fatalf("the newer call did not carry on: %+v", call.Info())
+	}
+	h, err := r.store.History("stale-call")
+	if err != nil || h.Outcome != engine.OutcomeCallerHangup {
+		t.Fatalf("the older call: %+v, %v", h, err)
+	}
+}

@@ -508,6 +508,12 @@ func (r *Router) recoverCall(rec CallRecord) error {
 		s.releaseAll()
 		return fmt.Errorf("the router is not running")
 	}
+	if old := r.sessions[key]; old != nil {
+		// Two calls in the store on one device id: the older ended
+		// without its BYE reaching ivrd (LiveCalls is oldest first).
+		r.log.Warn("two recovered calls on one device id; the older one has ended", "old_call_id", old.ID, "call_id", s.ID)
+		old.push(item{ev: &Event{Device: d.Name, Kind: EvBye, Leg: rec.Leg}, done: r.clk.Work()})
+	}
 	r.sessions[key] = s
 	r.wg.Add(1)
 	go s.run(r.ctx)
