@@ -465,11 +465,13 @@ func (r *Router) Recover(ctx context.Context) (int, error) {
 		}
 		for _, ev := range waiting {
 			r.mu.Lock()
-			_, known := r.sessions[sessionKey{d.Name, ev.Leg}]
+			s := r.sessions[sessionKey{d.Name, ev.Leg}]
 			r.mu.Unlock()
-			if known {
-				continue
+			if s != nil && (ev.CallID == "" || s.CallID == ev.CallID) {
+				continue // the recovered call itself
 			}
+			// A new call on an id a recovered call held: startCall ends
+			// the stale session and takes the new call.
 			ev.Device = d.Name
 			r.log.Info("taking a call that waited while ivrd was down", "device", d.Name, "leg", ev.Leg.String(), "from", ev.From)
 			r.startCall(d, ev)

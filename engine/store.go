@@ -439,7 +439,9 @@ func (s *BoltStore) EndCall(h HistoryEntry) error {
 		if err := tx.Bucket(bucketHistory).Put([]byte(h.ID), enc); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketByEnd).Put(endKey(h.Ended, h.ID), nil)
+		// The index keeps the flow hash, so Prune can tell which flow
+		// sources history needs without decoding every entry.
+		return tx.Bucket(bucketByEnd).Put(endKey(h.Ended, h.ID), []byte(h.FlowHash))
 	})
 }
 
@@ -654,7 +656,17 @@ func (s *BoltStore) Prune(now time.Time, maxAge time.Duration, maxCount int) (in
 		if err := tx.Bucket(bucketCalls).ForEach(collect); err != nil {
 			return err
 		}
-		if err := hist.ForEach(collect); err != nil {
+		if err := byEnd.ForEach(func(k, v []byte) error {
+			if len(v) > 0 {
+				needed[string(v)] = true
+				return nil
+			}
+			// An entry indexed without its flow hash: read the entry.
+			if e := hist.Get(k[8:]); e != nil {
+				return collect(nil, e)
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
 		flows := tx.Bucket(bucketFlows)
