@@ -59,7 +59,8 @@ func hotel(t *testing.T, o rigOptions) *rig {
 	return newRig(t, map[string]string{"main": hotelFlow}, o)
 }
 
-func (r *rig) endedLine(callFrom string) string {
+// endedLine is the hotel flow's "flow ended" log line.
+func (r *rig) endedLine() string {
 	for _, l := range r.logs.all() {
 		if strings.Contains(l, "flow ended") {
 			return l
@@ -90,7 +91,7 @@ func TestMenuEachOption(t *testing.T) {
 			if info.State != c.state || info.Connected != c.connected {
 				t.Fatalf("call = %s to %s, want %s to %s", info.State, info.Connected, c.state, c.connected)
 			}
-			if l := r.endedLine(""); !strings.Contains(l, "outcome=transferred") || !strings.Contains(l, c.outcome) || !strings.Contains(l, "choice="+c.keys) {
+			if l := r.endedLine(); !strings.Contains(l, "outcome=transferred") || !strings.Contains(l, c.outcome) || !strings.Contains(l, "choice="+c.keys) {
 				t.Fatalf("ended log = %q", l)
 			}
 		})
@@ -127,7 +128,7 @@ func TestNoInputThenGoodbye(t *testing.T) {
 	if got := heard(call); len(got) != 6 || got[5] != "user_bye" || call.State() != "ended" {
 		t.Fatalf("heard %v, state %s; want user_bye and the end", got, call.State())
 	}
-	if l := r.endedLine(""); !strings.Contains(l, "outcome=hangup") {
+	if l := r.endedLine(); !strings.Contains(l, "outcome=hangup") {
 		t.Fatalf("ended log = %q", l)
 	}
 }
@@ -221,7 +222,7 @@ func TestHangupDuringPromptAndGather(t *testing.T) {
 			}
 			r.sim.Settle()
 			r.router.Wait()
-			if l := r.endedLine(""); !strings.Contains(l, "outcome=caller_hangup") {
+			if l := r.endedLine(); !strings.Contains(l, "outcome=caller_hangup") {
 				t.Fatalf("ended log = %q", l)
 			}
 			if n := len(r.router.Sessions()); n != 0 {

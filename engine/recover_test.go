@@ -218,7 +218,10 @@ func crashingRig(t *testing.T, n int, flows map[string]string) (*rig, func() boo
 	return r, hit.Load
 }
 
-func TestRecoveryKeepsTheFlowVersion(t *testing.T) {
+// crashedAfterChoosingARoom: a hotel call presses 3, ivrd crashes right
+// after journaling that choice, and the crashed router is closed.
+func crashedAfterChoosingARoom(t *testing.T) (*rig, *omsim.Call) {
+	t.Helper()
 	r, crashed := crashAfterStep(t, 1)
 	call := r.call("13800000001")
 	r.advance(time.Second)
@@ -227,6 +230,11 @@ func TestRecoveryKeepsTheFlowVersion(t *testing.T) {
 		t.Fatal("no crash")
 	}
 	r.router.Close()
+	return r, call
+}
+
+func TestRecoveryKeepsTheFlowVersion(t *testing.T) {
+	r, call := crashedAfterChoosingARoom(t)
 	// The flow is edited while ivrd is down: 3 now goes to the operator.
 	edited := strings.Replace(hotelFlow, `if key == "3" then`, `if key == "3" then return call:transfer{ ext = "200" } end
   if key == "x" then`, 1)
@@ -250,14 +258,7 @@ func TestRecoveryKeepsTheFlowVersion(t *testing.T) {
 }
 
 func TestRecoveryDivergenceGoesToFallback(t *testing.T) {
-	r, crashed := crashAfterStep(t, 1)
-	call := r.call("13800000001")
-	r.advance(time.Second)
-	r.press(call, "3")
-	if !crashed() {
-		t.Fatal("no crash")
-	}
-	r.router.Close()
+	r, call := crashedAfterChoosingARoom(t)
 	// The journal now holds a step the flow will not ask for.
 	live, err := r.store.LiveCalls()
 	if err != nil || len(live) != 1 {
@@ -277,14 +278,7 @@ func TestRecoveryDivergenceGoesToFallback(t *testing.T) {
 }
 
 func TestRecoveryOfACallThatEnded(t *testing.T) {
-	r, crashed := crashAfterStep(t, 1)
-	call := r.call("13800000001")
-	r.advance(time.Second)
-	r.press(call, "3")
-	if !crashed() {
-		t.Fatal("no crash")
-	}
-	r.router.Close()
+	r, call := crashedAfterChoosingARoom(t)
 	// The caller hangs up while ivrd is down; the device reuses nothing yet.
 	if err := call.HangUp(); err != nil {
 		t.Fatal(err)
@@ -521,14 +515,7 @@ func TestRecoveryTakesCallsThatWaited(t *testing.T) {
 // Two calls in the state file on one device id: the older one ended
 // without its BYE reaching ivrd; it goes to history, the newer carries on.
 func TestRecoveryOfTwoCallsOnOneID(t *testing.T) {
-	r, crashed := crashAfterStep(t, 1)
-	call := r.call("13800000001")
-	r.advance(time.Second)
-	r.press(call, "3")
-	if !crashed() {
-		t.Fatal("no crash")
-	}
-	r.router.Close()
+	r, call := crashedAfterChoosingARoom(t)
 	live, _ := r.store.LiveCalls()
 	stale := live[0]
 	stale.ID, stale.From, stale.Started = "stale-call", "13700000000", stale.Started.Add(-time.Hour)

@@ -122,19 +122,28 @@ func (s *Session) push(it item) {
 	}
 }
 
+// popLocked takes the first queued item, keeping its work token until the
+// session next waits. The caller holds s.mu.
+func (s *Session) popLocked() (item, bool) {
+	if len(s.inbox) == 0 {
+		return item{}, false
+	}
+	it := s.inbox[0]
+	s.inbox[0] = item{}
+	s.inbox = s.inbox[1:]
+	if it.done != nil {
+		s.held = append(s.held, it.done)
+	}
+	return it, true
+}
+
 // next returns the next item, blocking until one comes or ctx ends. Before
 // blocking it releases the work tokens of what it consumed, so a virtual
 // clock sees the session settled only once it waits again.
 func (s *Session) next(ctx context.Context) (item, bool) {
 	for {
 		s.mu.Lock()
-		if len(s.inbox) > 0 {
-			it := s.inbox[0]
-			s.inbox[0] = item{}
-			s.inbox = s.inbox[1:]
-			if it.done != nil {
-				s.held = append(s.held, it.done)
-			}
+		if it, ok := s.popLocked(); ok {
 			s.mu.Unlock()
 			return it, true
 		}
@@ -159,17 +168,11 @@ func (s *Session) next(ctx context.Context) (item, bool) {
 func (s *Session) poll() bool {
 	for !s.hungUp {
 		s.mu.Lock()
-		if len(s.inbox) == 0 {
-			s.mu.Unlock()
+		it, ok := s.popLocked()
+		s.mu.Unlock()
+		if !ok {
 			break
 		}
-		it := s.inbox[0]
-		s.inbox[0] = item{}
-		s.inbox = s.inbox[1:]
-		if it.done != nil {
-			s.held = append(s.held, it.done)
-		}
-		s.mu.Unlock()
 		if s.isBye(it) {
 			break
 		}
@@ -614,8 +617,8 @@ func (s *Session) fallback(ctx context.Context, why string) {
 	s.setState("ended")
 }
 
-// handleCommon applies an item every wait treats the same way: a BYE ends
-// the call; keys are kept. It reports whether the item was a BYE.
+// isBye ends the call for the flow when the item is the caller's BYE, and
+// reports whether it was.
 func (s *Session) isBye(it item) bool {
 	if it.ev != nil && it.ev.Kind == EvBye {
 		s.hungUp = true

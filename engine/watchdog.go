@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -20,8 +19,6 @@ type watchdog struct {
 	mu      sync.Mutex
 	seq     uint64
 	running map[uint64]runningStep
-	trips   atomic.Uint64
-	gcs     atomic.Uint64 // collections forced to confirm a sample
 }
 
 type runningStep struct {
@@ -90,21 +87,18 @@ func (w *watchdog) run(ctx context.Context, interval time.Duration) {
 			continue
 		}
 		if !suspect && w.stopRunning(interval, false) > 0 {
-			w.trips.Add(1)
 			suspect = true
 			continue
 		}
 		if w.idle() {
 			continue // nothing to stop: no need to pay for a collection
 		}
-		w.gcs.Add(1)
 		runtime.GC()
 		if !over() {
 			suspect = false
 			continue
 		}
 		if w.stopRunning(interval, true) > 0 {
-			w.trips.Add(1)
 			suspect = true
 		}
 	}
