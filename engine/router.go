@@ -60,6 +60,13 @@ type Config struct {
 	// call's id and how many steps it has journaled. The crash tests use
 	// it to stop the process at a chosen journal position.
 	AfterStep func(callID string, steps int)
+	// Dial bounds outbound calling.
+	Dial DialLimits
+	// HTTP is what ivr.http may reach.
+	HTTP HTTPOptions
+	// JobEnded, when set, is told each outbound job's end (done, failed,
+	// dropped, cancelled), after the job is stored. It must not block.
+	JobEnded func(Job)
 }
 
 // Router maps each live OM call to its Session and delivers the device's
