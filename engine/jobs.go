@@ -141,7 +141,7 @@ type DialRequest struct {
 	TZ string `json:"tz,omitempty"`
 	// Window is the local time of day calls may be placed, "08:00-21:00";
 	// empty means the configured default window.
-	Window string `json:"window,omitempty"`
+	Window string      `json:"window,omitempty"`
 	Retry  RetryPolicy `json:"retry"`
 	// Device is the OM to dial from (default: the first configured).
 	Device string `json:"device,omitempty"`
