@@ -77,6 +77,7 @@ func (s *Session) installAPI(ctx context.Context) {
 		return 1
 	}))
 	ivr.RawSetString("store", s.storeTable())
+	ivr.RawSetString("dial", L.NewFunction(s.luaDial(ctx)))
 	jsont := L.NewTable()
 	jsont.RawSetString("encode", L.NewFunction(luaJSONEncode))
 	jsont.RawSetString("decode", L.NewFunction(luaJSONDecode))

@@ -319,7 +319,11 @@ func (f *fakePBX) Transfer(_ context.Context, leg engine.Leg, t engine.Target) e
 	f.record("transfer " + t.String())
 	return nil
 }
-func (f *fakePBX) Accept(context.Context, engine.Leg) error        { f.record("accept"); return nil }
+func (f *fakePBX) Accept(context.Context, engine.Leg) error { f.record("accept"); return nil }
+func (f *fakePBX) Dial(_ context.Context, menu int, prompt, to, _ string) (engine.Leg, engine.LegStatus, error) {
+	f.record(fmt.Sprintf("dial %s menu %d %s", to, menu, prompt))
+	return engine.Leg{Kind: engine.LegOuter, ID: "1"}, engine.LegStatus{CallID: "c1", To: to}, nil
+}
 func (f *fakePBX) Hangup(context.Context, engine.Leg) error        { f.record("hangup"); return nil }
 func (f *fakePBX) Waiting(context.Context) ([]engine.Event, error) { return nil, nil }
 func (f *fakePBX) Query(context.Context, engine.Leg) (engine.LegStatus, error) {

@@ -1,10 +1,16 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
+	"sync"
 	"time"
+
+	"github.com/ivrd/ivrd/internal/clock"
 )
 
 // DialLimits bound outbound calling.
@@ -62,25 +68,657 @@ var ErrNoJob = errors.New("no such job")
 // ErrJobOver is a job that can no longer be cancelled.
 var ErrJobOver = errors.New("the job has already ended")
 
+// dialer schedules and places outbound jobs under the limits. Jobs not
+// yet final are kept in memory as well as in the store; every change is
+// stored before it takes effect, and an attempt is stored as started
+// before its number is dialled, so a crash never dials an attempt twice.
+type dialer struct {
+	r    *Router
+	lim  DialLimits
+	win  *Window // the default calling window
+	jobs JobStore
+
+	mu       sync.Mutex
+	pending  map[string]*Job // jobs not final, by id
+	timer    clock.Timer
+	timerAt  time.Time
+	running  bool
+	active   int                  // attempts dialling or live
+	perNum   map[string]int       // attempts dialling or live, by number
+	nextSlot map[string]time.Time // by device: the earliest next dial
+}
+
+func newDialer(r *Router, lim DialLimits, st Store) (*dialer, error) {
+	lim = lim.withDefaults()
+	win, err := ParseWindow(lim.Window, lim.TZ)
+	if err != nil {
+		return nil, fmt.Errorf("dial limits: %w", err)
+	}
+	d := &dialer{r: r, lim: lim, win: win, pending: map[string]*Job{},
+		perNum: map[string]int{}, nextSlot: map[string]time.Time{}}
+	if st != nil {
+		d.jobs = st
+	} else {
+		d.jobs = &memJobs{jobs: map[string]Job{}}
+	}
+	return d, nil
+}
+
+// window is the calling window of a job.
+func (d *dialer) window(j *Job) *Window {
+	if j.Window == "" && j.TZ == "" {
+		return d.win
+	}
+	w, err := ParseWindow(j.Window, j.TZ)
+	if err != nil || w == nil {
+		return d.win // checked when the job was made
+	}
+	return w
+}
+
 // Dial checks a request and schedules its job: it is dialled at once when
 // due and its window is open. The job is durable before Dial returns.
 func (r *Router) Dial(req DialRequest) (Job, error) {
-	return Job{}, fmt.Errorf("dial: not available yet")
+	j, err := r.newJob(req)
+	if err != nil {
+		return Job{}, err
+	}
+	got, created, err := r.dialer.jobs.CreateJob(j)
+	if err != nil {
+		return Job{}, fmt.Errorf("dial: %w", err)
+	}
+	if !created {
+		return got, nil // asked before: the same job
+	}
+	r.log.Info("outbound job scheduled", "job", got.ID, "to", got.To, "flow", got.Flow, "due", got.Due.Format(time.RFC3339), "source", got.Source)
+	d := r.dialer
+	d.mu.Lock()
+	d.pending[got.ID] = &got
+	d.mu.Unlock()
+	d.kick()
+	return got, nil
+}
+
+// newJob checks a request and makes its job.
+func (r *Router) newJob(req DialRequest) (Job, error) {
+	now := r.clk.Now()
+	if req.To == "" {
+		return Job{}, &FieldError{"to", "the number to call is required"}
+	}
+	if len(req.To) > 32 || strings.Trim(req.To, "0123456789*#+") != "" {
+		return Job{}, &FieldError{"to", fmt.Sprintf("%q is not a phone number (digits, *, # and a leading +)", req.To)}
+	}
+	if req.Flow == "" {
+		return Job{}, &FieldError{"flow", "the flow to run when the callee answers is required"}
+	}
+	if _, ok := r.flows.Flow(req.Flow); !ok {
+		return Job{}, &FieldError{"flow", fmt.Sprintf("no flow %q is loaded", req.Flow)}
+	}
+	if req.Device == "" {
+		req.Device = r.sortedDevices()[0].Name
+	} else if r.devices[req.Device] == nil {
+		return Job{}, &FieldError{"device", fmt.Sprintf("no device %q is configured", req.Device)}
+	}
+	if _, err := ParseWindow(req.Window, req.TZ); err != nil {
+		field, msg, _ := strings.Cut(err.Error(), ": ")
+		return Job{}, &FieldError{field, msg}
+	}
+	if err := req.Retry.validate(); err != nil {
+		field, msg, _ := strings.Cut(err.Error(), ": ")
+		return Job{}, &FieldError{field, msg}
+	}
+	if len(req.Vars) > 0 {
+		var m map[string]any
+		if err := json.Unmarshal(req.Vars, &m); err != nil || m == nil {
+			return Job{}, &FieldError{"vars", "must be a JSON object"}
+		}
+		if len(req.Vars) > r.limits.MaxVars {
+			return Job{}, &FieldError{"vars", fmt.Sprintf("passes the limit of %d bytes", r.limits.MaxVars)}
+		}
+	}
+	if len(req.ID) > 128 {
+		return Job{}, &FieldError{"id", "is longer than 128 bytes"}
+	}
+	due := req.At
+	if due.IsZero() || due.Before(now) {
+		if !due.IsZero() && now.Sub(due) > time.Minute {
+			return Job{}, &FieldError{"at", fmt.Sprintf("%s is in the past", due.Format(time.RFC3339))}
+		}
+		due = now
+	}
+	id := req.ID
+	if id == "" {
+		id = "job-" + r.newCallID()
+	}
+	return Job{
+		ID: id, To: req.To, Flow: req.Flow, Vars: req.Vars, Device: req.Device, Trunk: req.Trunk,
+		TZ: req.TZ, Window: req.Window, Retry: req.Retry.withDefaults(), Webhook: req.Webhook,
+		Source: req.Source, Created: now, Due: due, State: JobScheduled,
+	}, nil
 }
 
 // Jobs returns every job the store holds, newest first.
-func (r *Router) Jobs() ([]Job, error) { return nil, fmt.Errorf("jobs: not available yet") }
+func (r *Router) Jobs() ([]Job, error) {
+	js, err := r.dialer.jobs.ListJobs()
+	for i, j := 0, len(js)-1; i < j; i, j = i+1, j-1 {
+		js[i], js[j] = js[j], js[i]
+	}
+	return js, err
+}
 
 // Job returns one job.
-func (r *Router) Job(id string) (Job, error) { return Job{}, ErrNoJob }
+func (r *Router) Job(id string) (Job, error) { return r.dialer.jobs.GetJob(id) }
 
 // CancelJob cancels a job that has not ended; an attempt under way is not
 // hung up, but no other is made.
-func (r *Router) CancelJob(id string) (Job, error) { return Job{}, ErrNoJob }
+func (r *Router) CancelJob(id string) (Job, error) {
+	d := r.dialer
+	d.mu.Lock()
+	j := d.pending[id]
+	if j == nil {
+		d.mu.Unlock()
+		got, err := d.jobs.GetJob(id)
+		if err != nil {
+			return Job{}, err
+		}
+		return got, ErrJobOver
+	}
+	dialing := j.State == JobDialing
+	j.State, j.Ended, j.Reason = JobCancelled, r.clk.Now(), "cancelled"
+	if err := d.jobs.PutJob(*j); err != nil {
+		d.mu.Unlock()
+		return Job{}, fmt.Errorf("cancel %s: %w", id, err)
+	}
+	if !dialing {
+		delete(d.pending, id)
+	}
+	out := *j
+	d.mu.Unlock()
+	r.log.Info("outbound job cancelled", "job", id)
+	r.jobEnded(out)
+	d.kick()
+	return out, nil
+}
+
+func (r *Router) jobEnded(j Job) {
+	if r.onJobEnded != nil {
+		r.onJobEnded(j)
+	}
+}
+
+// startDialer lets due jobs be dialled.
+func (d *dialer) start() {
+	d.mu.Lock()
+	d.running = true
+	d.mu.Unlock()
+	d.kick()
+}
+
+// stop ends dialling; jobs stay in the store.
+func (d *dialer) stop() {
+	d.mu.Lock()
+	d.running = false
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	d.mu.Unlock()
+}
+
+// resume loads the stored jobs at start. A job that was being dialled
+// when ivrd stopped takes its attempt's outcome from the recovered call,
+// or from the call's history; with neither, the attempt counts as
+// interrupted (it is not dialled again). A job that came due while ivrd
+// was down runs now if the window it was due in is still open, and is
+// dropped otherwise.
+func (d *dialer) resume(live map[string]int) error {
+	js, err := d.jobs.ListJobs()
+	if err != nil {
+		return err
+	}
+	now := d.r.clk.Now()
+	var finish []func()
+	d.mu.Lock()
+	for i := range js {
+		j := js[i]
+		if j.Final() {
+			if j.State == JobFailed && !j.Notified {
+				jj := j
+				finish = append(finish, func() { d.runFailed(jj) })
+				d.pending[j.ID] = &jj // until its failed handler has run
+			}
+			continue
+		}
+		jp := &j
+		d.pending[j.ID] = jp
+		switch j.State {
+		case JobDialing:
+			n := len(j.Attempts)
+			if n == 0 {
+				j.State = JobScheduled
+				continue
+			}
+			if live[j.ID] == n {
+				d.active++
+				d.perNum[j.To]++
+				continue // its recovered call reports the outcome
+			}
+			at := j.Attempts[n-1]
+			if at.CallID != "" && d.r.store != nil {
+				if h, err := d.r.store.History(at.CallID); err == nil && h.DialOutcome != "" {
+					d.active++
+					d.perNum[j.To]++
+					a := Attempt{Outcome: h.DialOutcome, Code: h.DialCode, Reason: h.DialReason, CallID: at.CallID}
+					finish = append(finish, func() { d.attemptEnded(j.ID, n, a) })
+					continue
+				}
+			}
+			d.active++
+			d.perNum[j.To]++
+			a := Attempt{Outcome: DialInterrupted, Reason: "ivrd stopped while the attempt was being placed"}
+			finish = append(finish, func() { d.attemptEnded(j.ID, n, a) })
+		case JobScheduled:
+			if !j.Due.Before(now.Add(-time.Minute)) {
+				continue
+			}
+			w := d.window(jp)
+			if w != nil && (!w.open(now) || !w.closes(j.Due).Equal(w.closes(now))) {
+				jp.State, jp.Ended = JobDropped, now
+				jp.Reason = fmt.Sprintf("came due at %s while ivrd was down; its calling window %s has closed since",
+					j.Due.In(w.Loc).Format("2006-01-02 15:04 MST"), windowText(jp, d.lim))
+				if err := d.jobs.PutJob(*jp); err != nil {
+					d.r.log.Error("cannot store a dropped job", "job", j.ID, "error", err)
+				}
+				delete(d.pending, j.ID)
+				d.r.log.Warn("outbound job dropped", "job", j.ID, "to", j.To, "reason", jp.Reason)
+				jj := *jp
+				finish = append(finish, func() { d.r.jobEnded(jj) })
+			}
+		}
+	}
+	d.mu.Unlock()
+	for _, f := range finish {
+		f()
+	}
+	return nil
+}
+
+func windowText(j *Job, lim DialLimits) string {
+	w, tz := j.Window, j.TZ
+	if w == "" {
+		w, tz = lim.Window, lim.TZ
+	}
+	if tz == "" {
+		tz = "UTC"
+	}
+	return w + " " + tz
+}
+
+// kick dials every job that is due, in its window and within the limits,
+// and sets the timer for the next one.
+func (d *dialer) kick() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.running || d.r.killed.Load() {
+		return
+	}
+	now := d.r.clk.Now()
+	var next time.Time
+	later := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	for _, j := range d.sortedLocked() {
+		if j.State != JobScheduled {
+			continue
+		}
+		if j.Due.After(now) {
+			later(j.Due)
+			continue
+		}
+		if w := d.window(j); !w.open(now) {
+			j.Due = w.next(now)
+			if err := d.jobs.PutJob(*j); err != nil {
+				d.r.log.Error("cannot store a job", "job", j.ID, "error", err)
+			}
+			d.r.log.Info("outbound job waits for its calling window", "job", j.ID, "due", j.Due.Format(time.RFC3339))
+			later(j.Due)
+			continue
+		}
+		if d.active >= d.lim.MaxConcurrent {
+			break // an attempt's end kicks again
+		}
+		if d.perNum[j.To] >= d.lim.PerNumber {
+			continue
+		}
+		if slot := d.nextSlot[j.Device]; slot.After(now) {
+			later(slot)
+			continue
+		}
+		d.startLocked(j, now)
+	}
+	d.armLocked(now, next)
+}
+
+func (d *dialer) sortedLocked() []*Job {
+	out := make([]*Job, 0, len(d.pending))
+	for _, j := range d.pending {
+		out = append(out, j)
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if !out[a].Due.Equal(out[b].Due) {
+			return out[a].Due.Before(out[b].Due)
+		}
+		return out[a].ID < out[b].ID
+	})
+	return out
+}
+
+func (d *dialer) armLocked(now, next time.Time) {
+	if !d.timerAt.IsZero() && d.timerAt.Equal(next) && d.timer != nil {
+		return
+	}
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	d.timerAt = next
+	if next.IsZero() {
+		return
+	}
+	d.timer = d.r.clk.AfterFunc(next.Sub(now), func() {
+		d.mu.Lock()
+		d.timer, d.timerAt = nil, time.Time{}
+		d.mu.Unlock()
+		d.kick()
+	})
+}
+
+// startLocked marks the job's next attempt as started, durably, and then
+// dials it.
+func (d *dialer) startLocked(j *Job, now time.Time) {
+	n := len(j.Attempts) + 1
+	j.Attempts = append(j.Attempts, Attempt{N: n, Started: now})
+	j.State = JobDialing
+	if err := d.jobs.PutJob(*j); err != nil {
+		// Not durable: dialling now could dial twice after a crash.
+		j.Attempts = j.Attempts[:n-1]
+		j.State = JobScheduled
+		j.Due = now.Add(time.Duration(j.Retry.Delay))
+		d.r.log.Error("cannot store the attempt; dialling later", "job", j.ID, "error", err)
+		return
+	}
+	d.active++
+	d.perNum[j.To]++
+	d.nextSlot[j.Device] = now.Add(time.Duration(float64(time.Second) / d.lim.PerSecond))
+	job := *j
+	done := d.r.clk.Work()
+	go func() {
+		defer done()
+		d.place(job, n)
+	}()
+}
+
+// place dials attempt n of job j and starts the session that follows it.
+func (d *dialer) place(j Job, n int) {
+	r := d.r
+	fail := func(outcome, reason string, code int) {
+		r.log.Info("outbound attempt not placed", "job", j.ID, "attempt", n, "to", j.To, "outcome", outcome, "reason", reason)
+		d.attemptEnded(j.ID, n, Attempt{Outcome: outcome, Reason: reason, Code: code})
+	}
+	dev := r.devices[j.Device]
+	if dev == nil {
+		fail(DialRejected, fmt.Sprintf("device %q is not configured", j.Device), 0)
+		return
+	}
+	flow, ok := r.flows.Flow(j.Flow)
+	if !ok {
+		fail(DialRejected, fmt.Sprintf("flow %q is not loaded", j.Flow), 0)
+		return
+	}
+	ctx := r.ctx
+	menu, err := dev.menus.get(ctx, dev, parkMenu)
+	if err != nil {
+		fail(DialFailed, "cannot assign the dial menu: "+err.Error(), 0)
+		return
+	}
+	r.mu.Lock()
+	r.dialing[dev.Name]++
+	r.mu.Unlock()
+	cctx, cancel := context.WithTimeout(ctx, dev.commandTimeout())
+	leg, st, err := dev.PBX.Dial(cctx, menu, dev.SilenceFile, j.To, j.Trunk)
+	cancel()
+	if err != nil {
+		r.mu.Lock()
+		r.doneDialingLocked(dev.Name)
+		r.mu.Unlock()
+		var ref *Refusal
+		switch {
+		case errors.As(err, &ref) && (ref.Reason == ReasonBusy || ref.Reason == ReasonTalking):
+			fail(DialBusy, ref.Detail, ref.Code)
+		case errors.As(err, &ref):
+			fail(DialFailed, ref.Detail, ref.Code)
+		default:
+			fail(DialFailed, err.Error(), 0)
+		}
+		return
+	}
+	to := j.To
+	if st.To != "" {
+		to = st.To
+	}
+	s := &Session{
+		ID: r.newCallID(), Device: dev, Leg: leg, From: st.From, To: to, CallID: st.CallID,
+		Direction: "out", Flow: flow, Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
+		held: []func(){r.clk.Work()}, state: "dialing", dial: &dialState{job: j.ID, attempt: n}, initVars: j.Vars,
+	}
+	s.log = r.log.With("call_id", s.ID, "device", dev.Name, "leg", leg.String(), "flow", flow.Name,
+		"flow_hash", flow.ShortHash(), "job", j.ID, "attempt", n)
+	key := sessionKey{dev.Name, leg}
+	r.mu.Lock()
+	r.doneDialingLocked(dev.Name)
+	early := r.early[key]
+	delete(r.early, key)
+	if r.closed {
+		r.mu.Unlock()
+		s.releaseAll()
+		return
+	}
+	if old := r.sessions[key]; old != nil {
+		old.push(item{ev: &Event{Device: dev.Name, Kind: EvBye, Leg: leg}, done: r.clk.Work()})
+	}
+	r.sessions[key] = s
+	r.wg.Add(1)
+	runCtx := r.ctx
+	r.mu.Unlock()
+	for i := range early {
+		s.push(item{ev: &early[i], done: r.clk.Work()})
+	}
+	d.noteCall(j.ID, n, s.ID)
+	go s.run(runCtx)
+}
+
+// doneDialingLocked counts a Connect answered; with none left in flight on
+// the device, reports kept for legs not yet known are dropped.
+func (r *Router) doneDialingLocked(device string) {
+	r.dialing[device]--
+	if r.dialing[device] > 0 {
+		return
+	}
+	delete(r.dialing, device)
+	for k := range r.early {
+		if k.device == device {
+			delete(r.early, k)
+		}
+	}
+}
+
+// noteCall records which call an attempt placed.
+func (d *dialer) noteCall(jobID string, n int, callID string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	j := d.pending[jobID]
+	if j == nil || len(j.Attempts) < n {
+		return
+	}
+	j.Attempts[n-1].CallID = callID
+	if err := d.jobs.PutJob(*j); err != nil {
+		d.r.log.Error("cannot store a job", "job", j.ID, "error", err)
+	}
+}
+
+// attemptEnded records attempt n's outcome and decides what follows: done,
+// another attempt (after the policy's delay, inside the window), or the
+// job's failure and its flow's failed handler.
+func (d *dialer) attemptEnded(jobID string, n int, a Attempt) {
+	r := d.r
+	if r.killed.Load() {
+		return
+	}
+	now := r.clk.Now()
+	d.mu.Lock()
+	d.active--
+	j := d.pending[jobID]
+	if j == nil {
+		d.mu.Unlock()
+		r.log.Error("an attempt ended for a job that is not pending", "job", jobID, "attempt", n)
+		return
+	}
+	if d.perNum[j.To]--; d.perNum[j.To] <= 0 {
+		delete(d.perNum, j.To)
+	}
+	if len(j.Attempts) >= n {
+		at := &j.Attempts[n-1]
+		at.Ended, at.Outcome, at.Code, at.Reason = now, a.Outcome, a.Code, a.Reason
+		if a.CallID != "" {
+			at.CallID = a.CallID
+		}
+	}
+	j.Outcome = a.Outcome
+	final := true
+	switch {
+	case j.State == JobCancelled:
+	case a.Outcome == DialAnswered:
+		j.State, j.Reason = JobDone, ""
+	case j.Retry.retries(a.Outcome) && n < j.Retry.Attempts:
+		final = false
+		j.State = JobScheduled
+		j.Due = d.window(j).next(now.Add(j.Retry.delayBefore(n + 1)))
+		r.log.Info("outbound attempt ended; dialling again", "job", j.ID, "attempt", n, "outcome", a.Outcome, "due", j.Due.Format(time.RFC3339))
+	default:
+		j.State = JobFailed
+		j.Reason = a.Outcome
+		if !j.Retry.retries(a.Outcome) {
+			j.Reason = a.Outcome + " (the retry policy does not retry it)"
+		} else if n >= j.Retry.Attempts {
+			j.Reason = fmt.Sprintf("%s after %d attempts", a.Outcome, n)
+		}
+	}
+	if final {
+		j.Ended = now
+	}
+	if err := d.jobs.PutJob(*j); err != nil {
+		r.log.Error("cannot store a job", "job", j.ID, "error", err)
+	}
+	out := *j
+	if final && j.State != JobFailed {
+		delete(d.pending, jobID)
+	}
+	d.mu.Unlock()
+	if final {
+		r.log.Info("outbound job ended", "job", out.ID, "state", out.State, "outcome", out.Outcome, "attempts", n)
+		if out.State == JobFailed {
+			done := r.clk.Work()
+			go func() {
+				defer done()
+				d.runFailed(out)
+			}()
+		} else {
+			r.jobEnded(out)
+		}
+	}
+	d.kick()
+}
+
+// runFailed runs the flow's failed(job, reason) handler once the job has
+// given up, then marks it notified.
+func (d *dialer) runFailed(j Job) {
+	r := d.r
+	if flow, ok := r.flows.Flow(j.Flow); ok {
+		r.runJobHandler(flow, j, j.Outcome)
+	} else {
+		r.log.Warn("the failed job's flow is not loaded; its failed handler does not run", "job", j.ID, "flow", j.Flow)
+	}
+	if r.killed.Load() {
+		return
+	}
+	d.mu.Lock()
+	j.Notified = true
+	if err := d.jobs.PutJob(j); err != nil {
+		r.log.Error("cannot store a job", "job", j.ID, "error", err)
+	}
+	delete(d.pending, j.ID)
+	d.mu.Unlock()
+	r.jobEnded(j)
+}
 
 // Redirect moves a live device call leg that is not in the IVR (an agent's
 // caller) into a flow: the flow's incoming(call) runs for it, with vars as
 // call.vars. It returns ivrd's call id.
 func (r *Router) Redirect(device string, leg Leg, flow string, vars json.RawMessage) (string, error) {
-	return "", fmt.Errorf("redirect: not available yet")
+	d := r.devices[device]
+	if d == nil {
+		return "", &FieldError{"device", fmt.Sprintf("no device %q is configured", device)}
+	}
+	if leg.Kind != LegVisitor && leg.Kind != LegOuter || leg.ID == "" {
+		return "", &FieldError{"leg", "must name a visitor or outer call leg, like \"visitor 14\""}
+	}
+	fl, ok := r.flows.Flow(flow)
+	if !ok {
+		return "", &FieldError{"flow", fmt.Sprintf("no flow %q is loaded", flow)}
+	}
+	if len(vars) > 0 {
+		var m map[string]any
+		if err := json.Unmarshal(vars, &m); err != nil || m == nil {
+			return "", &FieldError{"vars", "must be a JSON object"}
+		}
+	}
+	key := sessionKey{device, leg}
+	r.mu.Lock()
+	busy := r.sessions[key] != nil
+	r.mu.Unlock()
+	if busy {
+		return "", fmt.Errorf("redirect: %s on %s is in the IVR already", leg, device)
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, d.commandTimeout())
+	st, err := d.PBX.Query(ctx, leg)
+	cancel()
+	if err != nil {
+		return "", fmt.Errorf("redirect: %s on %s: %w", leg, device, err)
+	}
+	s := &Session{
+		ID: r.newCallID(), Device: d, Leg: leg, From: st.From, To: st.To, CallID: st.CallID,
+		Direction: "in", Flow: fl, Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
+		held: []func(){r.clk.Work()}, state: "starting", initVars: vars,
+	}
+	s.log = r.log.With("call_id", s.ID, "device", device, "leg", leg.String(), "flow", fl.Name, "flow_hash", fl.ShortHash())
+	r.mu.Lock()
+	if r.closed || r.draining {
+		r.mu.Unlock()
+		s.releaseAll()
+		return "", fmt.Errorf("redirect: ivrd is shutting down")
+	}
+	if r.sessions[key] != nil {
+		r.mu.Unlock()
+		s.releaseAll()
+		return "", fmt.Errorf("redirect: %s on %s is in the IVR already", leg, device)
+	}
+	r.sessions[key] = s
+	r.wg.Add(1)
+	runCtx := r.ctx
+	r.mu.Unlock()
+	s.log.Info("call redirected into a flow", "from", s.From, "to", s.To)
+	go s.run(runCtx)
+	return s.ID, nil
 }

@@ -191,6 +191,8 @@ type Job struct {
 	Outcome string    `json:"outcome,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
 	Ended   time.Time `json:"ended,omitzero"`
+	// Notified is set once a failed job's failed handler has run.
+	Notified bool `json:"notified,omitempty"`
 }
 
 // Final reports whether the job will not dial again.

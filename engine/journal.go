@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -28,6 +29,7 @@ var errKilled = errors.New("the router crashed")
 // deviceStep lists the steps that send the device a command.
 var deviceStep = map[string]bool{
 	"play": true, "gather": true, "sleep": true, "transfer": true, "hangup": true, "fallback": true,
+	"answer": true,
 }
 
 // errLeft unwinds a recovered flow whose call the device shows elsewhere
@@ -109,7 +111,7 @@ func journaled[R any](s *Session, kind string, args any, do func() (R, error)) (
 // appendStep appends a live step to the journal, with call.vars when they
 // changed.
 func (s *Session) appendStep(kind string, args json.RawMessage, r any, pathStart int) {
-	if s.r.store == nil || s.r.killed.Load() {
+	if s.r.store == nil || s.r.killed.Load() || s.noJournal {
 		return
 	}
 	if err := s.r.store.Append(s.ID, s.buildStep(kind, args, r, pathStart)); err != nil {
@@ -158,6 +160,9 @@ func journaledWrite(s *Session, kind string, args any, op KVOp) (int64, error) {
 	}
 	if s.r.killed.Load() {
 		return 0, errKilled
+	}
+	if s.noJournal {
+		return applyKVDirect(s.r.store, op)
 	}
 	// Everything but the write's result is taken here, on the session's
 	// goroutine; mkStep runs in the store's transaction.
@@ -237,4 +242,19 @@ func (s *Session) checkAlive(ctx context.Context) bool {
 		s.leftBeforeRestart = st.Connected
 	}
 	return true
+}
+
+// applyKVDirect performs a key/value write outside any call's journal (a job's
+// failed handler).
+func applyKVDirect(st Store, op KVOp) (int64, error) {
+	switch op.Op {
+	case "put":
+		return 0, st.Put(op.Flow, op.Key, op.Value)
+	case "incr":
+		return st.Incr(op.Flow, op.Key, op.Delta)
+	case "append":
+		n, err := st.AppendValue(op.Flow, op.Key, op.Value)
+		return int64(n), err
+	}
+	return 0, fmt.Errorf("unknown key/value operation %q", op.Op)
 }

@@ -18,6 +18,11 @@ type PBX interface {
 	Play(ctx context.Context, leg Leg, menu int, prompt string) error
 	// Transfer hands a call leg to a target. A refusal is a *Refusal.
 	Transfer(ctx context.Context, leg Leg, to Target) error
+	// Dial has menu call an outside number; the callee hears prompt (a
+	// per-call chain, as for Play) once answered. It returns the new outer
+	// leg and what the device says of it (callid, from, to). A refusal is a *Refusal with
+	// Code set.
+	Dial(ctx context.Context, menu int, prompt, to, trunk string) (Leg, LegStatus, error)
 	// Accept answers a call reported by INVITE.
 	Accept(ctx context.Context, leg Leg) error
 	// Hangup releases the call of a leg.
@@ -115,6 +120,7 @@ const (
 // reports to the flow.
 type Refusal struct {
 	Reason string // one of the Reason… constants
+	Code   int    // the device's FAILED code, when it gave one
 	Detail string // the device's own words, for logs
 }
 

@@ -83,6 +83,7 @@ type Router struct {
 	watchdog  *watchdog
 	store     Store
 	afterStep func(string, int)
+	http      HTTPOptions // what ivr.http may reach
 	killed    atomic.Bool
 
 	ctx    context.Context
@@ -107,7 +108,18 @@ type Router struct {
 
 	seq     atomic.Uint64
 	unknown atomic.Uint64
+
+	dialer     *dialer
+	onJobEnded func(Job)
+	// dialing counts, per device, dial Connects not yet answered; while
+	// one is in flight, reports for outer legs no session holds yet are
+	// kept in early, for the session the answer will start.
+	dialing map[string]int
+	early   map[sessionKey][]Event
 }
+
+// maxEarly bounds the reports kept for one outer leg not yet known.
+const maxEarly = 32
 
 type sessionKey struct {
 	device string
@@ -137,9 +149,18 @@ func NewRouter(cfg Config) (*Router, error) {
 		watchdog:  newWatchdog(cfg.HeapLimit),
 		store:     cfg.Store,
 		afterStep: cfg.AfterStep,
+		http:      cfg.HTTP,
 		sessions:  map[sessionKey]*Session{},
 		invites:   map[sessionKey]string{},
 		exts:      map[string]map[string]string{},
+		dialing:   map[string]int{},
+		early:     map[sessionKey][]Event{},
+
+		onJobEnded: cfg.JobEnded,
+	}
+	var err error
+	if r.dialer, err = newDialer(r, cfg.Dial, cfg.Store); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	if len(cfg.Devices) == 0 {
 		return nil, fmt.Errorf("engine: no devices")
@@ -178,6 +199,7 @@ func (r *Router) Start(ctx context.Context) {
 			r.log.Error("cannot assign menus; will retry on first call and on BOOTUP", "device", d.Name, "error", err)
 		}
 	}
+	r.dialer.start()
 }
 
 func (r *Router) sortedDevices() []*Device {
@@ -194,6 +216,7 @@ func (r *Router) Close() {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
+	r.dialer.stop()
 	if r.cancel != nil {
 		r.cancel()
 	}
@@ -206,6 +229,7 @@ func (r *Router) Close() {
 // tests.
 func (r *Router) Crash() {
 	r.killed.Store(true)
+	r.dialer.stop()
 	if r.cancel != nil {
 		r.cancel()
 	}
@@ -225,6 +249,7 @@ func (r *Router) Wait() { r.wg.Wait() }
 // stop without another command or store write, stay in the store, and
 // Recover resumes them at the next start.
 func (r *Router) Drain() <-chan struct{} {
+	r.dialer.stop() // due jobs wait in the store for the next start
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.draining {
@@ -301,6 +326,13 @@ func (r *Router) Deliver(ev Event) {
 		s := r.sessions[key]
 		if ev.Kind == EvBye {
 			delete(r.invites, key)
+		}
+		if s == nil && ev.Leg.Kind == LegOuter && r.dialing[d.Name] > 0 && len(r.early[key]) < maxEarly {
+			// Perhaps the leg a dial in flight is creating: kept for
+			// its session.
+			r.early[key] = append(r.early[key], ev)
+			r.mu.Unlock()
+			return
 		}
 		r.mu.Unlock()
 		if s == nil {
@@ -460,6 +492,18 @@ func (r *Router) Recover(ctx context.Context) (int, error) {
 	if n > 0 {
 		r.log.Info("calls recovered", "count", n)
 	}
+	live := map[string]int{}
+	r.mu.Lock()
+	for _, s := range r.sessions {
+		if s.dial != nil {
+			live[s.dial.job] = s.dial.attempt
+		}
+	}
+	r.mu.Unlock()
+	if err := r.dialer.resume(live); err != nil {
+		r.log.Error("cannot read the outbound jobs", "error", err)
+	}
+	r.dialer.kick()
 	// Calls whose INCOMING came while ivrd was down (or was lost with it)
 	// still wait for a command until the device's timeout: take them.
 	for _, d := range r.sortedDevices() {
@@ -508,6 +552,10 @@ func (r *Router) recoverCall(rec CallRecord) error {
 		ID: rec.ID, Device: d, Leg: rec.Leg, From: rec.From, To: rec.To, CallID: rec.CallID,
 		Direction: rec.Direction, Flow: flow, Started: rec.Started, r: r, notify: make(chan struct{}, 1),
 		state: "recovering", replay: journal, recovered: true, held: []func(){r.clk.Work()},
+		initVars: rec.Vars,
+	}
+	if rec.Job != "" {
+		s.dial = &dialState{job: rec.Job, attempt: rec.Attempt}
 	}
 	s.log = r.log.With("call_id", s.ID, "device", d.Name, "leg", rec.Leg.String(), "flow", flow.Name, "flow_hash", flow.ShortHash())
 	key := sessionKey{d.Name, rec.Leg}

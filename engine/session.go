@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -101,6 +102,15 @@ type Session struct {
 	// secretChains are prompt chains built from secrets (say_digits of a
 	// value passed to ivr.secret), traced redacted.
 	secretChains []string
+
+	// dial is set on an outbound call: the job attempt that placed it.
+	dial *dialState
+	// initVars are call.vars at the start (an outbound job's, a
+	// redirected call's), a JSON object.
+	initVars json.RawMessage
+	// noJournal marks a job's failed handler: no call, no journal.
+	noJournal    bool
+	handlerDials int
 }
 
 // push hands a session an item; it never blocks. Items pushed after the
@@ -344,9 +354,16 @@ func (s *Session) run(ctx context.Context) {
 	s.overErr = s.L.NewUserData()
 	s.installAPI(ctx)
 
+	if len(s.initVars) > 0 {
+		s.callTable.RawSetString("vars", s.varsFromJSON(s.initVars))
+	}
 	handlers, err := s.loadFlow(ctx)
 	if err == nil {
-		err = s.callHandler(ctx, handlers, "incoming")
+		if s.dial != nil {
+			err = s.outbound(ctx, handlers)
+		} else {
+			err = s.callHandler(ctx, handlers, "incoming")
+		}
 	}
 	if s.r.killed.Load() {
 		return // a crash: nothing more is said or written
@@ -379,7 +396,7 @@ func (s *Session) run(ctx context.Context) {
 		s.outcome = OutcomeCallerHangup
 	}
 	s.inEnded = true
-	if handlers != nil {
+	if handlers != nil && (s.dial == nil || s.dial.answered) {
 		if err := s.callEnded(ctx, handlers); err != nil && !errors.Is(err, errCallOver) {
 			s.log.Error("ended handler failed", "error", err.Error())
 		}
@@ -408,20 +425,38 @@ func (s *Session) endStepFallback(ctx context.Context, why string) {
 
 // record is the call as the store keeps it.
 func (s *Session) record() CallRecord {
-	return CallRecord{ID: s.ID, Device: s.Device.Name, Leg: s.Leg, From: s.From, To: s.To, CallID: s.CallID,
-		Direction: s.Direction, Flow: s.Flow.Name, FlowHash: s.Flow.Hash, Started: s.Started}
+	rec := CallRecord{ID: s.ID, Device: s.Device.Name, Leg: s.Leg, From: s.From, To: s.To, CallID: s.CallID,
+		Direction: s.Direction, Flow: s.Flow.Name, FlowHash: s.Flow.Hash, Started: s.Started, Vars: s.initVars}
+	if s.dial != nil {
+		rec.Job, rec.Attempt = s.dial.job, s.dial.attempt
+	}
+	return rec
 }
 
-// endCall moves the call to history.
+// endCall moves the call to history and, for an outbound call, tells the
+// dialer how its attempt went.
 func (s *Session) endCall() {
-	st := s.r.store
-	if st == nil || s.Flow == nil || s.r.killed.Load() {
+	if s.Flow == nil || s.r.killed.Load() {
 		return
 	}
-	h := HistoryEntry{CallRecord: s.record(), Ended: s.r.clk.Now(), Outcome: s.outcome, Target: s.target,
-		Path: s.redactedPath(), Steps: len(s.replay) + s.steps}
-	if err := st.EndCall(h); err != nil {
-		s.log.Error("cannot move the call to history", "error", err)
+	var a Attempt
+	if s.dial != nil {
+		a = Attempt{Outcome: s.dial.outcome, Code: s.dial.code, Reason: s.dial.reason, CallID: s.ID}
+		if a.Outcome == "" {
+			// The flow or the session failed before the answer was known.
+			a.Outcome, a.Reason = DialFailed, "the call ended before its outcome was known: "+s.outcome
+		}
+	}
+	if st := s.r.store; st != nil {
+		h := HistoryEntry{CallRecord: s.record(), Ended: s.r.clk.Now(), Outcome: s.outcome, Target: s.target,
+			Path: s.redactedPath(), Steps: len(s.replay) + s.steps,
+			DialOutcome: a.Outcome, DialCode: a.Code, DialReason: a.Reason}
+		if err := st.EndCall(h); err != nil {
+			s.log.Error("cannot move the call to history", "error", err)
+		}
+	}
+	if s.dial != nil {
+		s.r.dialer.attemptEnded(s.dial.job, s.dial.attempt, a)
 	}
 }
 

@@ -50,6 +50,8 @@ type Store interface {
 	// Prune drops history older than maxAge or beyond the newest maxCount
 	// (zero: no limit), and the flow sources nothing needs any more.
 	Prune(now time.Time, maxAge time.Duration, maxCount int) (int, error)
+	// JobStore keeps outbound jobs.
+	JobStore
 	Close() error
 }
 
@@ -65,6 +67,13 @@ type CallRecord struct {
 	Flow      string    `json:"flow"`
 	FlowHash  string    `json:"flow_hash"`
 	Started   time.Time `json:"started"`
+	// Job and Attempt tie an outbound call to the attempt of the job that
+	// placed it.
+	Job     string `json:"job,omitempty"`
+	Attempt int    `json:"attempt,omitempty"`
+	// Vars are the call.vars the call started with (an outbound job's, a
+	// redirected call's).
+	Vars json.RawMessage `json:"vars,omitempty"`
 }
 
 // Step is one completed step of a call: a command and its result, an input,
@@ -89,6 +98,11 @@ type HistoryEntry struct {
 	Path    []PathEntry `json:"path"`
 	Steps   int         `json:"steps"`
 	Cdr     *CdrRecord  `json:"cdr,omitempty"`
+	// DialOutcome is an outbound attempt's outcome (answered, busy,
+	// no_answer, failed, retry, interrupted).
+	DialOutcome string `json:"dial_outcome,omitempty"`
+	DialCode    int    `json:"dial_code,omitempty"`
+	DialReason  string `json:"dial_reason,omitempty"`
 }
 
 // CdrRecord is the OM's call record attached to a history entry.

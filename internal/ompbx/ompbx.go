@@ -81,6 +81,27 @@ func (p *PBX) Transfer(ctx context.Context, leg engine.Leg, t engine.Target) err
 	return legRefusal(err, leg)
 }
 
+// Dial has a menu call an outside number.
+func (p *PBX) Dial(ctx context.Context, menu int, prompt, to, trunk string) (engine.Leg, engine.LegStatus, error) {
+	ev, err := p.client(ctx).Connect(ctx, omproto.Connect{
+		From: omproto.Ref{Kind: omproto.KindMenu, ID: strconv.Itoa(menu)}, Trunk: trunk,
+		To: omproto.Ref{Kind: omproto.KindOuter, To: to}, VoiceFile: prompt,
+	})
+	if err != nil {
+		return engine.Leg{}, engine.LegStatus{}, refusal(err)
+	}
+	if ev != nil {
+		for _, c := range ev.Calls {
+			if c.Kind == omproto.KindOuter && c.ID != "" {
+				return engine.Leg{Kind: engine.LegOuter, ID: c.ID}, engine.LegStatus{CallID: c.CallID, From: c.From, To: c.To}, nil
+			}
+		}
+	}
+	// Over analogue trunks the outer's id may come only in a later
+	// TRANSIENT report (omapi.md §4); ivrd needs it in the answer.
+	return engine.Leg{}, engine.LegStatus{}, fmt.Errorf("dial %s: the device's answer names no outer call", to)
+}
+
 // Accept answers an INVITE.
 func (p *PBX) Accept(ctx context.Context, leg engine.Leg) error {
 	return refusal(p.Client.Accept(ctx, leg.ID))
@@ -149,7 +170,7 @@ func refusal(err error) error {
 	var oe *omproto.Error
 	switch {
 	case errors.As(err, &oe):
-		return &engine.Refusal{Reason: Reason(oe.Code), Detail: oe.Error()}
+		return &engine.Refusal{Reason: Reason(oe.Code), Code: oe.Code, Detail: oe.Error()}
 	case errors.Is(err, omproto.ErrNotFound):
 		return &engine.Refusal{Reason: engine.ReasonNotFound, Detail: err.Error()}
 	}
