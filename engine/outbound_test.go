@@ -147,3 +147,332 @@ func TestDialNoAnswerRetriesThenAnswered(t *testing.T) {
 		t.Fatalf("state %s, attempts %s; want done after no_answer,answered", got.State, outcomes(got))
 	}
 }
+
+func TestDialWaitsForItsWindowAcrossTimeZones(t *testing.T) {
+	r := outboundRig(t, map[string]omsim.Policy{"13800000004": {Answer: omsim.AnswerAfter, Keys: "1", KeysDelay: time.Second}}, engine.DialLimits{})
+	// 09:00 UTC is 04:00 in New York: the window opens at 13:00 UTC.
+	ny, err := r.router.Dial(engine.DialRequest{To: "13800000004", Flow: "main", TZ: "America/New_York", Window: "08:00-20:00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 14:30 UTC is 22:30 in Shanghai, after its window: the next 07:00
+	// there is 23:00 UTC the same day.
+	sh, err := r.router.Dial(engine.DialRequest{To: "13800000005", Flow: "main", TZ: "Asia/Shanghai", Window: "07:00-22:00",
+		At: epoch.Add(5*time.Hour + 30*time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	if got := r.job(ny.ID); got.State != engine.JobScheduled || !got.Due.Equal(time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)) {
+		t.Fatalf("New York job: state %s due %s; want scheduled for 13:00 UTC", got.State, got.Due)
+	}
+	r.clk.AdvanceTo(time.Date(2026, 11, 25, 12, 59, 0, 0, time.UTC))
+	r.sim.Settle()
+	if n := len(r.sim.CallsTo("13800000004")); n != 0 {
+		t.Fatalf("%d calls before the window opened", n)
+	}
+	r.run(2*time.Minute, 10*time.Second)
+	if got := r.job(ny.ID); len(r.sim.CallsTo("13800000004")) != 1 || got.State != engine.JobDone {
+		t.Fatalf("New York job after 13:00 UTC: state %s, %d calls", got.State, len(r.sim.CallsTo("13800000004")))
+	}
+	r.clk.AdvanceTo(time.Date(2026, 11, 25, 14, 31, 0, 0, time.UTC))
+	r.sim.Settle()
+	if got := r.job(sh.ID); got.State != engine.JobScheduled || !got.Due.Equal(time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC)) {
+		t.Fatalf("Shanghai job: state %s due %s; want scheduled for 23:00 UTC", got.State, got.Due)
+	}
+	if n := len(r.sim.CallsTo("13800000005")); n != 0 {
+		t.Fatalf("%d calls to Shanghai at 22:31 local", n)
+	}
+}
+
+func TestDialLimitsPerNumberConcurrencyAndRate(t *testing.T) {
+	r := outboundRig(t, nil, engine.DialLimits{MaxConcurrent: 2, PerSecond: 1, PerNumber: 1})
+	var ids []string
+	for _, to := range []string{"13900000001", "13900000001", "13900000002", "13900000003", "13900000004"} {
+		j, err := r.router.Dial(engine.DialRequest{To: to, Flow: "main"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	r.sim.Settle()
+	r.run(3*time.Minute, time.Second)
+	type span struct{ from, to time.Time }
+	var spans []span
+	byNumber := map[string][]span{}
+	for _, id := range ids {
+		j := r.job(id)
+		if !j.Final() || len(j.Attempts) != 1 {
+			t.Fatalf("job %s to %s: state %s, attempts %s", id, j.To, j.State, outcomes(j))
+		}
+		a := j.Attempts[0]
+		sp := span{a.Started, a.Ended}
+		spans = append(spans, sp)
+		byNumber[j.To] = append(byNumber[j.To], sp)
+	}
+	for i, a := range spans {
+		live := 1
+		for j, b := range spans {
+			if i != j && !b.from.After(a.from) && b.to.After(a.from) {
+				live++
+			}
+		}
+		if live > 2 {
+			t.Errorf("%d attempts live at %s, the cap is 2", live, a.from)
+		}
+		for j, b := range spans {
+			if i != j && b.from.After(a.from) && b.from.Sub(a.from) < time.Second {
+				t.Errorf("two dials %s apart, the rate is 1 per second", b.from.Sub(a.from))
+			}
+		}
+	}
+	if s := byNumber["13900000001"]; len(s) != 2 || s[1].from.Before(s[0].to) && s[0].from.Before(s[1].to) {
+		t.Errorf("two calls to one number overlapped: %+v", s)
+	}
+}
+
+func TestCancelJob(t *testing.T) {
+	r := outboundRig(t, nil, engine.DialLimits{})
+	j, err := r.router.Dial(engine.DialRequest{To: "13800000006", Flow: "main", At: epoch.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.router.CancelJob(j.ID)
+	if err != nil || got.State != engine.JobCancelled {
+		t.Fatalf("cancel: %v, state %s", err, got.State)
+	}
+	r.clk.Advance(2 * time.Hour)
+	r.sim.Settle()
+	if n := len(r.sim.CallsTo("13800000006")); n != 0 {
+		t.Errorf("a cancelled job dialled %d times", n)
+	}
+	if _, err := r.router.CancelJob(j.ID); err != engine.ErrJobOver {
+		t.Errorf("cancelling again: %v, want ErrJobOver", err)
+	}
+	if _, err := r.router.CancelJob("nope"); err == nil {
+		t.Error("cancelling an unknown job succeeded")
+	}
+}
+
+func TestDialRequestErrorsNameTheField(t *testing.T) {
+	r := outboundRig(t, nil, engine.DialLimits{})
+	for _, c := range []struct {
+		req   engine.DialRequest
+		field string
+	}{
+		{engine.DialRequest{Flow: "main"}, "to"},
+		{engine.DialRequest{To: "12ab", Flow: "main"}, "to"},
+		{engine.DialRequest{To: "123"}, "flow"},
+		{engine.DialRequest{To: "123", Flow: "nope"}, "flow"},
+		{engine.DialRequest{To: "123", Flow: "main", TZ: "Mars/Olympus"}, "tz"},
+		{engine.DialRequest{To: "123", Flow: "main", Window: "8-9"}, "window"},
+		{engine.DialRequest{To: "123", Flow: "main", Retry: engine.RetryPolicy{On: []string{"sometimes"}}}, "retry.on"},
+		{engine.DialRequest{To: "123", Flow: "main", Retry: engine.RetryPolicy{Attempts: 1000}}, "retry.attempts"},
+		{engine.DialRequest{To: "123", Flow: "main", Vars: json.RawMessage(`[1]`)}, "vars"},
+		{engine.DialRequest{To: "123", Flow: "main", Device: "om9"}, "device"},
+		{engine.DialRequest{To: "123", Flow: "main", At: epoch.Add(-time.Hour)}, "at"},
+	} {
+		_, err := r.router.Dial(c.req)
+		fe, ok := err.(*engine.FieldError)
+		if !ok || fe.Field != c.field {
+			t.Errorf("%+v: %v; want an error naming %s", c.req, err, c.field)
+		}
+	}
+	if js, _ := r.router.Jobs(); len(js) != 0 {
+		t.Errorf("refused requests left %d jobs", len(js))
+	}
+}
+
+// crash stops the rig's router as a killed process would and closes it.
+func (r *rig) crash() {
+	r.router.Crash()
+	r.router.Close()
+}
+
+func TestJobDueWhileDownRunsIfItsWindowIsStillOpen(t *testing.T) {
+	r := outboundRig(t, map[string]omsim.Policy{"13800000007": {Answer: omsim.AnswerAfter, Keys: "1", KeysDelay: time.Second}}, engine.DialLimits{})
+	open, err := r.router.Dial(engine.DialRequest{To: "13800000007", Flow: "main", At: epoch.Add(10 * time.Minute), Window: "08:00-22:00"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed, err := r.router.Dial(engine.DialRequest{To: "13800000008", Flow: "main", At: epoch.Add(10 * time.Minute), Window: "09:00-09:20"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.crash()
+	r.clk.Advance(30 * time.Minute) // both came due while ivrd was down
+	r.sim.Settle()
+	r.restart()
+	r.run(20*time.Second, time.Second)
+	if got := r.job(open.ID); got.State != engine.JobDone || len(r.sim.CallsTo("13800000007")) != 1 {
+		t.Errorf("job in an open window: state %s, %d calls; want done, 1", got.State, len(r.sim.CallsTo("13800000007")))
+	}
+	got := r.job(closed.ID)
+	if got.State != engine.JobDropped || len(r.sim.CallsTo("13800000008")) != 0 || !strings.Contains(got.Reason, "window") {
+		t.Errorf("job whose window closed: state %s, reason %q, %d calls; want dropped, no call", got.State, got.Reason, len(r.sim.CallsTo("13800000008")))
+	}
+}
+
+func TestCrashWhileRingingDialsOnce(t *testing.T) {
+	r := outboundRig(t, map[string]omsim.Policy{"13800000009": {Answer: omsim.AnswerAfter, Delay: 10 * time.Second, Keys: "1", KeysDelay: time.Second}}, engine.DialLimits{})
+	j, err := r.router.Dial(engine.DialRequest{To: "13800000009", Flow: "main", Retry: engine.RetryPolicy{Attempts: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	r.run(3*time.Second, time.Second) // ringing
+	if n := len(r.sim.CallsTo("13800000009")); n != 1 {
+		t.Fatalf("%d calls placed", n)
+	}
+	r.crash()
+	if n := r.restart(); n != 1 {
+		t.Fatalf("%d calls recovered, want the ringing one", n)
+	}
+	r.run(30*time.Second, time.Second)
+	got := r.job(j.ID)
+	if got.State != engine.JobDone || outcomes(got) != "answered" || len(r.sim.CallsTo("13800000009")) != 1 {
+		t.Fatalf("state %s, attempts %s, %d calls; want done after one answered call", got.State, outcomes(got), len(r.sim.CallsTo("13800000009")))
+	}
+}
+
+func TestAttemptMarkedButNotPlacedIsNotDialledAgain(t *testing.T) {
+	path := t.TempDir() + "/ivrd.db"
+	st, err := engine.OpenBolt(path, engine.BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ivrd stopped between storing attempt 1 and its Connect.
+	job := engine.Job{ID: "j1", To: "13800000010", Flow: "main", Device: "om1", Created: epoch, Due: epoch,
+		State: engine.JobDialing, Retry: engine.RetryPolicy{Attempts: 2, Delay: engine.Duration(time.Minute), Backoff: 1, On: engine.DefaultRetryOn},
+		Attempts: []engine.Attempt{{N: 1, Started: epoch}}}
+	if err := st.PutJob(job); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	r := newRig(t, map[string]string{"main": wakeFlow}, rigOptions{store: path,
+		sim: func(c *omsim.Config) { c.Numbers = map[string]omsim.Policy{"13800000010": {Keys: "1", KeysDelay: time.Second}} }})
+	r.restart()
+	if got := r.job("j1"); outcomes(got) != "interrupted" || got.State != engine.JobScheduled {
+		t.Fatalf("after restart: state %s, attempts %s; want the first interrupted and a second scheduled", got.State, outcomes(got))
+	}
+	r.run(2*time.Minute, 5*time.Second)
+	if got := r.job("j1"); got.State != engine.JobDone || outcomes(got) != "interrupted,answered" || len(r.sim.CallsTo("13800000010")) != 1 {
+		t.Fatalf("state %s, attempts %s, %d calls", got.State, outcomes(got), len(r.sim.CallsTo("13800000010")))
+	}
+}
+
+// A flow that schedules a call: replayed after a crash right after the
+// dial step, it gets the same job back instead of making a second.
+func TestIvrDialFromAFlowIsNotRepeatedOnReplay(t *testing.T) {
+	flow := `
+local f = {}
+function f.incoming(call)
+  local id = ivr.dial{ to = "13800000011", at = ivr.now() + 3600, vars = { room = "1203" },
+                       retry = { attempts = 3, delay = 300, on = { "busy", "no_answer" } } }
+  call.vars.job = id
+  call:play("user_thanks")
+end
+function f.answered(call) call:play("user_welcome") end
+return f`
+	r, crashed := crashingRig(t, 2, map[string]string{"main": flow})
+	r.call("13800000001")
+	if !crashed() {
+		t.Fatal("no crash")
+	}
+	r.router.Close()
+	r.restart()
+	r.run(5*time.Second, time.Second)
+	js, err := r.router.Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(js) != 1 {
+		t.Fatalf("%d jobs after the replay, want 1", len(js))
+	}
+	j := js[0]
+	if j.Retry.Attempts != 3 || time.Duration(j.Retry.Delay) != 5*time.Minute || !j.Due.Equal(epoch.Add(time.Hour)) || string(j.Vars) != `{"room":"1203"}` {
+		t.Errorf("job %+v", j)
+	}
+}
+
+func TestIvrDialOptionErrors(t *testing.T) {
+	for _, c := range []struct{ call, want string }{
+		{`ivr.dial{ to = "1", color = "red" }`, `ivr.dial: unknown option "color"`},
+		{`ivr.dial{ flow = "main" }`, `ivr.dial: to is required`},
+		{`ivr.dial{ to = "1", tz = "Mars/Olympus" }`, `ivr.dial: tz: unknown time zone "Mars/Olympus"`},
+		{`ivr.dial{ to = "1", retry = { tries = 2 } }`, `ivr.dial: unknown option retry.tries`},
+		{`ivr.dial{ to = "1", retry = { on = { "sometimes" } } }`, `retry.on: "sometimes" is not an outcome`},
+		{`ivr.dial{ to = "1", at = "tomorrow" }`, `ivr.dial: at must be a time in seconds`},
+		{`ivr.dial{ to = "1", flow = "nope" }`, `ivr.dial: flow: no flow "nope" is loaded`},
+	} {
+		flow := "local f = {}\nfunction f.incoming(call)\n  " + c.call + "\nend\nreturn f"
+		r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+		r.call("13800000001")
+		logs := strings.ReplaceAll(strings.Join(r.logs.all(), ""), `\"`, `"`)
+		if !strings.Contains(logs, c.want) || !strings.Contains(logs, "flows/main.lua:3") {
+			t.Errorf("%s: the log does not say %q at flows/main.lua:3:\n%s", c.call, c.want, logs)
+		}
+	}
+}
+
+// An agent's caller is sent to the survey after the conversation.
+func TestRedirectALiveCallIntoASurvey(t *testing.T) {
+	flows := map[string]string{
+		"main": `local f = {}
+function f.incoming(call) call:transfer{ ext = "201" } end
+return f`,
+		"survey": `local f = {}
+function f.incoming(call)
+  local k = call:gather{ prompt = "user_menu", valid = "[1-5]", timeout = 5 }
+  if k then ivr.store.append("answers", { agent = call.vars.agent, score = tonumber(k) }) end
+  call:play("user_thanks")
+end
+return f`,
+	}
+	r := newRig(t, flows, rigOptions{})
+	c := r.call("13800000001")
+	r.run(3*time.Second, time.Second) // the agent answers and they talk
+	kind, id := c.Leg()
+	callID, err := r.router.Redirect("om1", engine.Leg{Kind: string(kind), ID: id}, "survey", json.RawMessage(`{"agent":"201"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	r.run(3*time.Second, time.Second)
+	r.press(c, "4")
+	r.run(5*time.Second, time.Second)
+	v, ok, _ := r.store.Get("survey", "answers")
+	if !ok || string(v) != `[{"agent":"201","score":4}]` {
+		t.Fatalf("survey answers %s", v)
+	}
+	h, err := r.store.History(callID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Flow != "survey" || h.Outcome != engine.OutcomeHangup {
+		t.Errorf("history: flow %s outcome %s", h.Flow, h.Outcome)
+	}
+	if _, err := r.router.Redirect("om1", engine.Leg{Kind: "visitor", ID: "99"}, "survey", nil); err == nil {
+		t.Error("redirecting a call the device does not have succeeded")
+	}
+	if _, err := r.router.Redirect("om1", engine.Leg{Kind: string(kind), ID: id}, "nope", nil); err == nil {
+		t.Error("redirecting into an unknown flow succeeded")
+	}
+}
+
+func TestRingTimeoutClearsTheCall(t *testing.T) {
+	r := outboundRig(t, map[string]omsim.Policy{"13800000012": {Answer: omsim.AnswerManual}}, engine.DialLimits{RingTimeout: 10 * time.Second})
+	j, err := r.router.Dial(engine.DialRequest{To: "13800000012", Flow: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	r.run(15*time.Second, time.Second)
+	got := r.job(j.ID)
+	if got.State != engine.JobFailed || outcomes(got) != "no_answer" || !strings.Contains(got.Attempts[0].Reason, "10s") {
+		t.Fatalf("state %s, attempts %+v", got.State, got.Attempts)
+	}
+	if st := r.sim.CallsTo("13800000012")[0].State(); st != "ended" {
+		t.Errorf("the simulated callee's call is %q after the ring timeout, want ended", st)
+	}
+}
