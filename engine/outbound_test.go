@@ -350,7 +350,9 @@ func TestAttemptMarkedButNotPlacedIsNotDialledAgain(t *testing.T) {
 	}
 	st.Close()
 	r := newRig(t, map[string]string{"main": wakeFlow}, rigOptions{store: path,
-		sim: func(c *omsim.Config) { c.Numbers = map[string]omsim.Policy{"13800000010": {Keys: "1", KeysDelay: time.Second}} }})
+		sim: func(c *omsim.Config) {
+			c.Numbers = map[string]omsim.Policy{"13800000010": {Keys: "1", KeysDelay: time.Second}}
+		}})
 	r.restart()
 	if got := r.job("j1"); outcomes(got) != "interrupted" || got.State != engine.JobScheduled {
 		t.Fatalf("after restart: state %s, attempts %s; want the first interrupted and a second scheduled", got.State, outcomes(got))
