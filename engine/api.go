@@ -78,6 +78,7 @@ func (s *Session) installAPI(ctx context.Context) {
 	}))
 	ivr.RawSetString("store", s.storeTable())
 	ivr.RawSetString("dial", L.NewFunction(s.luaDial(ctx)))
+	ivr.RawSetString("http", s.httpTable(ctx))
 	jsont := L.NewTable()
 	jsont.RawSetString("encode", L.NewFunction(luaJSONEncode))
 	jsont.RawSetString("decode", L.NewFunction(luaJSONDecode))
