@@ -1,0 +1,11 @@
+// Package api is ivrd's admin HTTP API: operators and their systems place
+// and schedule outbound calls, follow and cancel jobs, list live calls and
+// history, move a live call into a flow, look at the flows and reload them,
+// and read the flows' ivr.store. It speaks JSON on its own listener, behind
+// a bearer token.
+//
+// The package reaches the engine only through Backend, which cmd/ivrd
+// implements over the running daemon and tests implement with fakes. It
+// also delivers the job webhooks (Webhooks) and offers a Go client of the
+// API (Client), which "ivrd call" uses.
+package api
