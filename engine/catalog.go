@@ -391,10 +391,10 @@ const checkWall = time.Second
 // The chunk runs as it does at the start of a call, except that the ivr
 // global is a stand-in whose every member exists and does nothing (so
 // `local log = ivr.log` at the top level passes), print prints nothing, and
-// require finds no module (none is embedded yet).
+// require finds the embedded stdlib.
 func CheckFlow(f *Flow) error {
 	lim := Limits{}.withDefaults()
-	L := newSandbox(lim, nil)
+	L := newSandbox(lim, StdlibModules())
 	defer L.Close()
 	installStandIns(L)
 	b := newBudget(context.Background(), lim.StepInstructions, checkWall)

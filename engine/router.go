@@ -145,7 +145,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		routes:    cfg.Routes,
 		flows:     cfg.Flows,
 		limits:    cfg.Limits.withDefaults(),
-		modules:   cfg.Modules,
+		modules:   modulesOr(cfg.Modules),
 		watchdog:  newWatchdog(cfg.HeapLimit),
 		store:     cfg.Store,
 		afterStep: cfg.AfterStep,
