@@ -184,7 +184,7 @@ func TestSay(t *testing.T) {
 		{`say.money(1000000, zh)`, "1 bai wan yuan"},
 		{`say.money(5.5, "USD", zh)`, "5 usd 5 shi usd_minor"},
 		{`say.date(1795597200, zh)`, "2 0 2 6 nian shi 1 yue 2 shi 5 ri"},
-		{`say.date(1795597200, { language = "zh", weekday = true })`, "2 0 2 6 nian shi 1 yue 2 shi 5 ri wday_3"}, // a Wednesday
+		{`say.date(1795597200, { language = "zh", weekday = true })`, "2 0 2 6 nian shi 1 yue 2 shi 5 ri wday_3"},                // a Wednesday
 		{`say.date({ year = 2026, month = 2, day = 2 }, { language = "zh", weekday = true })`, "2 0 2 6 nian 2 yue 2 ri wday_1"}, // a Monday,
 		{`say.time({ hour = 9, min = 5 }, zh)`, "shangwu 9 dian 0 5 fen"},
 		{`say.time({ hour = 14, min = 2 }, zh)`, "xiawu liang dian 0 2 fen"},
