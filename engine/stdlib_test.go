@@ -6,8 +6,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ivrd/ivrd/engine"
+	"github.com/ivrd/ivrd/omproto/omsim"
 	"github.com/ivrd/ivrd/stdlib"
 )
 
@@ -185,7 +187,7 @@ func TestSay(t *testing.T) {
 		{`say.money(5.5, "USD", zh)`, "5 usd 5 shi usd_minor"},
 		{`say.date(1795597200, zh)`, "2 0 2 6 nian shi 1 yue 2 shi 5 ri"},
 		{`say.date(1795597200, { language = "zh", weekday = true })`, "2 0 2 6 nian shi 1 yue 2 shi 5 ri wday_3"},                // a Wednesday
-		{`say.date({ year = 2026, month = 2, day = 2 }, { language = "zh", weekday = true })`, "2 0 2 6 nian 2 yue 2 ri wday_1"}, // a Monday,
+		{`say.date({ year = 2026, month = 2, day = 2 }, { language = "zh", weekday = true })`, "2 0 2 6 nian 2 yue 2 ri wday_1"}, // a Monday
 		{`say.time({ hour = 9, min = 5 }, zh)`, "shangwu 9 dian 0 5 fen"},
 		{`say.time({ hour = 14, min = 2 }, zh)`, "xiawu liang dian 0 2 fen"},
 		{`say.time({ hour = 12, min = 30 }, zh)`, "zhongwu shi 2 dian 3 shi fen"},
@@ -236,4 +238,414 @@ func TestSay(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// menuTree is a two-level menu: 1 transfers, 2 opens a submenu, 3 plays
+// the opening hours and offers the menu again, *9 (two keys) transfers
+// to the operator; * goes back and 0 to the top.
+const menuTree = `
+local menu = require "ivr.menu"
+local f = {}
+function f.incoming(call)
+  local ok, why = menu.run(call, {
+    prompt = "user_menu",
+    invalid_prompt = "user_invalid",
+    noinput_prompt = "user_noinput",
+    max_invalid = 2,
+    max_noinput = 3,
+    back = "*",
+    top = "0",
+    options = {
+      ["1"] = function(call) return call:transfer{ ext = "201" } end,
+      ["2"] = {
+        prompt = "user_enter_room",
+        options = {
+          ["1"] = function(call, key) ivr.log.info("chose", { key = key }); return call:transfer{ ext = "202" } end,
+          ["2"] = { prompt = "user_wakeup", options = { ["5"] = function(call) return call:transfer{ ext = "205" } end } },
+        },
+      },
+      ["3"] = function(call) call:play("user_closed"); return menu.again end,
+      ["*9"] = function(call) return call:transfer{ ext = "200" } end,
+    },
+    on_fail = function(call, reason)
+      ivr.log.info("menu failed", { reason = reason })
+      call:play("user_bye")
+      return nil, reason
+    end,
+  })
+  ivr.log.info("menu returned", { ok = tostring(ok), why = tostring(why) })
+end
+return f`
+
+func TestMenuSubmenuBackAndTop(t *testing.T) {
+	r := newRig(t, map[string]string{"main": menuTree}, rigOptions{})
+	call := r.call("1")
+	r.run(3*time.Second, time.Second)
+	r.press(call, "2") // the submenu
+	r.run(3*time.Second, time.Second)
+	r.press(call, "*") // back
+	r.run(4*time.Second, time.Second)
+	r.press(call, "2")
+	r.advance(time.Second)
+	r.press(call, "2") // the sub-submenu
+	r.advance(time.Second)
+	r.press(call, "0") // the top
+	r.advance(time.Second)
+	r.press(call, "3") // hours, then the same menu again
+	r.run(5*time.Second, time.Second)
+	r.press(call, "1")
+	r.run(2*time.Second, time.Second)
+	want := []string{"user_menu", "user_enter_room", "user_menu", "user_enter_room!", "user_wakeup!", "user_menu!", "user_closed", "user_menu"}
+	if got := heard(call); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("heard %v\nwant  %v", got, want)
+	}
+	if info := call.Info(); info.Connected != "ext 201" {
+		t.Fatalf("call = %+v, want ext 201", info)
+	}
+	if !r.logged("menu returned", "ok=true") {
+		t.Fatalf("menu.run did not return the option's result: %v", r.logs.all())
+	}
+}
+
+func TestMenuKeysOfASubmenuOption(t *testing.T) {
+	r := newRig(t, map[string]string{"main": menuTree}, rigOptions{})
+	call := r.call("1")
+	r.press(call, "21") // typed ahead: the submenu's prompt is skipped
+	r.advance(time.Second)
+	if info := call.Info(); info.Connected != "ext 202" {
+		t.Fatalf("call = %+v, want ext 202", info)
+	}
+	if !r.logged("chose", "key=1") {
+		t.Fatalf("the option function did not get its key: %v", r.logs.all())
+	}
+}
+
+func TestMenuTwoKeyChoice(t *testing.T) {
+	r := newRig(t, map[string]string{"main": menuTree}, rigOptions{})
+	call := r.call("1")
+	r.run(3*time.Second, time.Second)
+	// "*" alone is the back key, but it also begins "*9": the menu waits
+	// digit_timeout (3 s) for a second key; at the top, back offers the
+	// menu again.
+	r.press(call, "*")
+	r.run(2*time.Second, time.Second)
+	if got := heard(call); len(got) != 1 {
+		t.Fatalf("heard %v 2 s after *, want the menu still waiting for a second key", got)
+	}
+	r.run(2*time.Second, time.Second)
+	if got := heard(call); len(got) != 2 || strings.TrimSuffix(got[1], "!") != "user_menu" { // "!": still playing
+		t.Fatalf("heard %v after * and the digit timeout, want the top menu again", got)
+	}
+	r.run(2*time.Second, time.Second)
+	r.press(call, "*")
+	r.advance(time.Second)
+	r.press(call, "9")
+	r.advance(time.Second)
+	if info := call.Info(); info.Connected != "ext 200" {
+		t.Fatalf("call = %+v, want ext 200 for *9", info)
+	}
+}
+
+func TestMenuCountsInvalidAndNoInputApart(t *testing.T) {
+	// max_invalid 2, max_noinput 3: one invalid choice and two timeouts do
+	// not end the menu (three failures, none at its limit); the second
+	// invalid choice does.
+	r := newRig(t, map[string]string{"main": menuTree}, rigOptions{})
+	call := r.call("1")
+	r.run(3*time.Second, time.Second)
+	r.press(call, "9") // invalid 1
+	r.run(4*time.Second, time.Second)
+	r.run(5*time.Second, time.Second) // no input 1
+	r.run(4*time.Second, time.Second)
+	r.run(5*time.Second, time.Second) // no input 2
+	r.run(4*time.Second, time.Second)
+	if r.logged("menu failed") {
+		t.Fatalf("the menu gave up before a limit was reached: %v", heard(call))
+	}
+	r.press(call, "8") // invalid 2: the limit
+	r.run(4*time.Second, time.Second)
+	want := []string{"user_menu", "user_invalid", "user_menu", "user_noinput", "user_menu", "user_noinput", "user_menu", "user_bye"}
+	if got := heard(call); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("heard %v\nwant  %v", got, want)
+	}
+	if !r.logged("menu failed", "reason=invalid") || !r.logged("menu returned", "ok=nil", "why=invalid") {
+		t.Fatalf("on_fail did not run, or its results were not returned: %v", r.logs.all())
+	}
+}
+
+func TestMenuCountsStartAfreshAndDefaultOnFailHangsUp(t *testing.T) {
+	const flow = `
+local menu = require "ivr.menu"
+local f = {}
+function f.incoming(call)
+  local ok, why = menu.run(call, {
+    prompt = "user_menu", tries = 2, back = "*",
+    options = { ["2"] = { prompt = "user_enter_room", options = { ["1"] = function() end } } },
+  })
+  ivr.log.info("menu returned", { ok = tostring(ok), why = tostring(why) })
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	call := r.call("1")
+	r.run(3*time.Second, time.Second)
+	r.press(call, "9") // invalid 1 in the top menu
+	r.run(3*time.Second, time.Second)
+	r.press(call, "2")
+	r.run(3*time.Second, time.Second)
+	r.press(call, "9") // invalid 1 in the submenu: a fresh count
+	r.run(3*time.Second, time.Second)
+	if r.logged("menu returned") {
+		t.Fatalf("the submenu counted the top menu's mistake: %v", heard(call))
+	}
+	r.press(call, "9") // invalid 2 in the submenu
+	r.run(3*time.Second, time.Second)
+	if !r.logged("menu returned", "ok=nil", "why=invalid") {
+		t.Fatalf("logs: %v", r.logs.all())
+	}
+	if !r.logged("call ended", "outcome=hangup") || call.Info().State != "ended" {
+		t.Fatalf("the default on_fail did not hang up: %+v", call.Info())
+	}
+}
+
+const surveyFlow = `
+local survey = require "ivr.survey"
+local f = {}
+local spec = {
+  name = "hotel", intro = "user_survey_intro", thanks = "user_survey_thanks", invalid_prompt = "user_invalid",
+  questions = {
+    { id = "clean", prompt = "user_survey_q1", scale = "1-5" },
+    { id = "again", prompt = "user_survey_q2", keys = "12" },
+    { id = "nps", prompt = "user_survey_q3", scale = "0-10" },
+  },
+}
+local function ask(call)
+  local a, status = survey.run(call, spec)
+  ivr.log.info("survey", { from = call.from, to = call.to, status = status,
+    clean = tostring(a.clean), again = tostring(a.again), nps = tostring(a.nps) })
+end
+function f.incoming(call)
+  if call.from == "report" then
+    local s = survey.summary("hotel")
+    local q = s.by_id
+    ivr.store.put("report", {
+      started = s.started, completed = s.completed,
+      order = s.questions[1].id .. "," .. s.questions[2].id .. "," .. s.questions[3].id,
+      clean_answered = q.clean.answered, clean_avg = q.clean.average, clean_4 = q.clean.counts[4], clean_1 = q.clean.counts[1],
+      again_1 = q.again.counts["1"], again_2 = q.again.counts["2"], again_missed = q.again.missed, again_avg = q.again.average,
+      nps_10 = q.nps.counts[10], nps_0 = q.nps.counts[0], nps_sum = q.nps.sum,
+      none = survey.summary("nothing") == nil,
+    })
+    return
+  end
+  ask(call)
+end
+f.answered = ask
+return f`
+
+func TestSurvey(t *testing.T) {
+	r := newRig(t, map[string]string{"main": surveyFlow}, rigOptions{sim: func(c *omsim.Config) {
+		c.Numbers = map[string]omsim.Policy{"13900000001": {Delay: time.Second, Keys: "229", KeysDelay: time.Second}}
+	}})
+	// 4 for clean stops the intro and answers the first question, whose
+	// prompt is then skipped; 1 for again; 1 then 0 is 10 for nps (1 could
+	// begin 10, so the survey reads on).
+	c1 := r.call("1001")
+	for _, k := range []string{"4", "1", "1", "0"} {
+		r.press(c1, k)
+		r.run(time.Second, time.Second)
+	}
+	r.run(3*time.Second, time.Second)
+	// 7 is not a choice for again: the invalid prompt, then 2; 7 cannot
+	// begin a longer answer on 0-10 and is taken at once.
+	c2 := r.call("1002")
+	r.press(c2, "5")
+	r.run(time.Second, time.Second)
+	r.press(c2, "7")
+	r.run(5*time.Second, time.Second)
+	r.press(c2, "2")
+	r.run(time.Second, time.Second)
+	r.press(c2, "7")
+	r.run(3*time.Second, time.Second)
+	// 3, then nothing for again (missed after two tries), then a hang-up
+	// during the last question.
+	c3 := r.call("1003")
+	r.press(c3, "3")
+	r.run(16*time.Second, time.Second)
+	if err := c3.HangUp(); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	// An outbound call: the callee types 2 2 9 once it answers.
+	if _, err := r.router.Dial(engine.DialRequest{To: "13900000001", Flow: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	r.run(15*time.Second, time.Second)
+	r.router.Wait()
+
+	for _, want := range [][]string{
+		{"from=1001", "status=done", "clean=4", "again=1", "nps=10"},
+		{"from=1002", "status=done", "clean=5", "again=2", "nps=7"},
+		{"from=1003", "status=hangup", "clean=3", "again=nil", "nps=nil"},
+		{"to=13900000001", "status=done", "clean=2", "again=2", "nps=9"},
+	} {
+		if !r.logged(append([]string{"survey:"}, want...)...) {
+			t.Errorf("no survey line with %v", want)
+		}
+	}
+	if got, want := heard(c2), "user_survey_intro! user_survey_q2! user_invalid user_survey_q2 user_survey_q3! user_survey_thanks"; strings.Join(got, " ") != want {
+		t.Errorf("caller 2 heard %v, want %s", got, want)
+	}
+	if got, want := heard(c1), "user_survey_intro! user_survey_q2! user_survey_q3! user_survey_thanks"; strings.Join(got, " ") != want {
+		t.Errorf("caller 1 heard %v, want %s", got, want)
+	}
+	for key, want := range map[string]string{
+		"survey:hotel:started":           "4",
+		"survey:hotel:completed":         "3",
+		"survey:hotel:clean:count:4":     "1",
+		"survey:hotel:clean:sum":         "14",
+		"survey:hotel:again:count:2":     "2",
+		"survey:hotel:again:missed":      "1",
+		"survey:hotel:nps:answered":      "3",
+		"survey:hotel:nps:count:10":      "1",
+		"survey:hotel:nps:sum":           "26",
+		"survey:hotel:clean:count:1":     "",
+		"survey:hotel:again:count:other": "",
+	} {
+		v, ok, err := r.store.Get("main", key)
+		if err != nil || string(v) != want || ok != (want != "") {
+			t.Errorf("store %s = %q (%v, %v), want %q", key, v, ok, err, want)
+		}
+	}
+	v, _, _ := r.store.Get("main", "survey:hotel:responses")
+	var responses []struct {
+		Call, From, Status string
+		At                 float64
+		Answers            map[string]any
+	}
+	if err := json.Unmarshal(v, &responses); err != nil || len(responses) != 4 {
+		t.Fatalf("responses = %s (%v)", v, err)
+	}
+	if r0 := responses[0]; r0.From != "1001" || r0.Status != "done" || r0.Call == "" || r0.At < float64(epoch.Unix()) || r0.At > float64(epoch.Unix()+60) ||
+		r0.Answers["clean"] != 4.0 || r0.Answers["again"] != "1" || r0.Answers["nps"] != 10.0 {
+		t.Errorf("first response = %+v", r0)
+	}
+
+	// survey.summary reads the counters back in a flow.
+	r.call("report")
+	r.router.Wait()
+	var report map[string]any
+	v, _, _ = r.store.Get("main", "report")
+	if err := json.Unmarshal(v, &report); err != nil {
+		t.Fatalf("report %s: %v", v, err)
+	}
+	want := map[string]any{
+		"started": 4.0, "completed": 3.0, "order": "clean,again,nps",
+		"clean_answered": 4.0, "clean_avg": 3.5, "clean_4": 1.0, "clean_1": 0.0,
+		"again_1": 1.0, "again_2": 2.0, "again_missed": 1.0,
+		"nps_10": 1.0, "nps_0": 0.0, "nps_sum": 26.0, "none": true,
+	}
+	for k, w := range want {
+		if report[k] != w {
+			t.Errorf("summary %s = %v, want %v", k, report[k], w)
+		}
+	}
+	if _, ok := report["again_avg"]; ok {
+		t.Errorf("a keys question has an average: %v", report)
+	}
+}
+
+func TestVerifyReadsTheCodeAndKeepsItSecret(t *testing.T) {
+	const flow = `
+local verify = require "ivr.verify"
+local f = {}
+function f.incoming(call)
+  local res, why = verify.run(call, { code = "4821", prompt = "user_code_is",
+                                      repeat_prompt = "user_repeat", bye = "user_bye" })
+  ivr.log.info("verify", { res = tostring(res), why = tostring(why) })
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	call := r.call("1")
+	// The prompt (2 s), three readings of four 2-s digits with a 1-s
+	// pause between them, and the offer: 30 s.
+	r.run(31*time.Second, time.Second)
+	r.press(call, "1") // hear it again
+	r.run(12*time.Second, time.Second)
+	// The offer again: no key this time.
+	r.run(20*time.Second, time.Second)
+	r.router.Wait()
+
+	digits := []string{"user_digit_4", "user_digit_8", "user_digit_2", "user_digit_1"}
+	var want []string
+	want = append(want, "user_code_is")
+	want = append(want, digits...)
+	want = append(want, "silence")
+	want = append(want, digits...)
+	want = append(want, "silence")
+	want = append(want, digits...)
+	want = append(want, "user_repeat", "user_code_is")
+	want = append(want, digits...)
+	want = append(want, "user_repeat", "user_bye")
+	if got := heard(call); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("heard %v\nwant  %v", got, want)
+	}
+	if !r.logged("verify", "res=heard", "why=nil") {
+		t.Fatalf("verify.run did not return heard: %v", r.logs.all())
+	}
+	for _, l := range r.logs.all() {
+		if strings.Contains(l, "4821") || strings.Contains(l, "user_digit_4+user_digit_8") {
+			t.Fatalf("the code reached a log line: %s", l)
+		}
+	}
+	hs := mustHistory(t, r)
+	if len(hs) != 1 {
+		t.Fatalf("%d history entries", len(hs))
+	}
+	enc, _ := json.Marshal(hs[0])
+	if strings.Contains(string(enc), "4821") || strings.Contains(string(enc), "user_digit_") {
+		t.Fatalf("the code reached history: %s", enc)
+	}
+	readings := 0
+	for _, p := range hs[0].Path {
+		if p.Kind == "prompt" && p.Value == "[secret]" {
+			readings++
+		}
+	}
+	if readings != 4 {
+		t.Fatalf("history shows %d redacted readings, want 4: %s", readings, enc)
+	}
+}
+
+func TestVerifyHangupAndDefaults(t *testing.T) {
+	const flow = `
+local verify = require "ivr.verify"
+local f = {}
+function f.incoming(call)
+  local res, why = verify.run(call, { code = "007007", times = 2, pause = 0 })
+  ivr.log.info("verify", { res = tostring(res), why = tostring(why) })
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	call := r.call("1")
+	r.run(30*time.Second, time.Second)
+	r.router.Wait()
+	if got := heard(call); len(got) != 12 || got[0] != "user_digit_0" || got[6] != "user_digit_0" {
+		t.Fatalf("heard %v, want two readings of six digits with no pause and no offer", got)
+	}
+	if !r.logged("verify", "res=heard") {
+		t.Fatalf("logs: %v", r.logs.all())
+	}
+
+	r = newRig(t, map[string]string{"main": flow}, rigOptions{})
+	call = r.call("1")
+	r.run(5*time.Second, time.Second)
+	if err := call.HangUp(); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	r.router.Wait()
+	if !r.logged("verify", "res=nil", "why=hangup") {
+		t.Fatalf("logs: %v", r.logs.all())
+	}
 }
