@@ -649,3 +649,162 @@ return f`
 		t.Fatalf("logs: %v", r.logs.all())
 	}
 }
+
+const wakeupFlow = `
+local wakeup = require "ivr.wakeup"
+local f = {}
+function f.incoming(call)
+  local id, at = wakeup.schedule{ to = "13800000001", time = "06:30", utc_offset = 8, vars = { room = "1203" } }
+  ivr.store.put("booked", { id = id, at = at })
+  call:hangup()
+end
+function f.answered(call)
+  local r = wakeup.answered(call, { prompt = "user_wakeup", snooze = { ["2"] = 5 }, tries = 2,
+                                    confirmed_prompt = "user_thanks", snoozed_prompt = "user_wakeup_confirm" })
+  ivr.store.append("results:" .. call.to, { r = r, snoozes = call.vars.snoozes or 0, room = call.vars.room })
+  return r
+end
+function f.failed(job, reason)
+  wakeup.failed(job, reason, { fallback = "8000", fallback_flow = "desk" })
+end
+return f`
+
+const deskFlow = `
+local f = {}
+function f.answered(call)
+  ivr.store.put("desk", call.vars)
+  call:play("user_wakeup")
+end
+return f`
+
+// jobsTo returns the jobs to a number, oldest first.
+func jobsTo(t *testing.T, r *rig, number string) []engine.Job {
+	t.Helper()
+	all, err := r.router.Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []engine.Job
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].To == number {
+			out = append(out, all[i])
+		}
+	}
+	return out
+}
+
+func TestWakeupSchedule(t *testing.T) {
+	r := newRig(t, map[string]string{"main": wakeupFlow}, rigOptions{})
+	r.call("1")
+	r.router.Wait()
+	var booked struct {
+		ID string
+		At float64
+	}
+	v, _, _ := r.store.Get("main", "booked")
+	if err := json.Unmarshal(v, &booked); err != nil {
+		t.Fatalf("booked %s: %v", v, err)
+	}
+	// 09:00 UTC is 17:00 at +8: the next 06:30 there is 22:30 UTC.
+	want := time.Date(2026, 11, 25, 22, 30, 0, 0, time.UTC)
+	if booked.At != float64(want.Unix()) {
+		t.Fatalf("due at %s, want %s", time.Unix(int64(booked.At), 0).UTC(), want)
+	}
+	j := r.job(booked.ID)
+	if !j.Due.Equal(want) || j.State != engine.JobScheduled || j.Retry.Attempts != 3 ||
+		time.Duration(j.Retry.Delay) != 5*time.Minute || !strings.Contains(string(j.Vars), `"room":"1203"`) {
+		t.Fatalf("job = %+v", j)
+	}
+}
+
+func TestWakeupSnoozeAndConfirm(t *testing.T) {
+	r := newRig(t, map[string]string{"main": wakeupFlow}, rigOptions{sim: func(c *omsim.Config) {
+		c.Numbers = map[string]omsim.Policy{
+			"13800000002": {Delay: time.Second, Keys: "2", KeysDelay: time.Second},
+			"13800000003": {Delay: time.Second, Keys: "1", KeysDelay: time.Second},
+		}
+	}})
+	first, err := r.router.Dial(engine.DialRequest{To: "13800000002", Flow: "main", Vars: json.RawMessage(`{"room":"808"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.router.Dial(engine.DialRequest{To: "13800000003", Flow: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	r.run(20*time.Second, time.Second)
+	jobs := jobsTo(t, r, "13800000002")
+	if len(jobs) != 2 {
+		t.Fatalf("%d jobs to the snoozer, want the first and its snooze", len(jobs))
+	}
+	if jobs[0].ID != first.ID || jobs[0].State != engine.JobDone {
+		t.Fatalf("the snoozed job is %s, want done", jobs[0].State)
+	}
+	snooze := jobs[1]
+	answered := jobs[0].Attempts[0].Started
+	if d := snooze.Due.Sub(answered); snooze.State != engine.JobScheduled || d < 5*time.Minute || d > 5*time.Minute+10*time.Second {
+		t.Fatalf("snooze job %s due %s after the first attempt; want scheduled 5 minutes on", snooze.State, d)
+	}
+	if !strings.Contains(string(snooze.Vars), `"room":"808"`) || !strings.Contains(string(snooze.Vars), `"snoozes":1`) {
+		t.Fatalf("snooze vars = %s", snooze.Vars)
+	}
+	calls := r.sim.CallsTo("13800000003")
+	if len(calls) != 1 || strings.Join(heard(calls[0]), " ") != "silence! user_wakeup! user_thanks" {
+		t.Fatalf("the confirmer heard %v", heard(calls[0]))
+	}
+	if j := jobsTo(t, r, "13800000003"); len(j) != 1 || j[0].State != engine.JobDone {
+		t.Fatalf("confirmed job: %+v", j)
+	}
+
+	// The snooze comes due and is snoozed again: the count goes on.
+	r.run(6*time.Minute, 5*time.Second)
+	v, _, _ := r.store.Get("main", "results:13800000002")
+	if string(v) != `[{"r":"snoozed","room":"808","snoozes":0},{"r":"snoozed","room":"808","snoozes":1}]` {
+		t.Fatalf("results = %s", v)
+	}
+	if jobs := jobsTo(t, r, "13800000002"); len(jobs) != 3 || !strings.Contains(string(jobs[2].Vars), `"snoozes":2`) {
+		t.Fatalf("jobs after the second snooze: %d", len(jobs))
+	}
+}
+
+func TestWakeupNotConfirmedCallsTheFrontDesk(t *testing.T) {
+	r := newRig(t, map[string]string{"main": wakeupFlow, "desk": deskFlow}, rigOptions{sim: func(c *omsim.Config) {
+		c.Numbers = map[string]omsim.Policy{"13800000004": {Delay: time.Second}} // answers, never presses
+	}})
+	j, err := r.router.Dial(engine.DialRequest{To: "13800000004", Flow: "main", Vars: json.RawMessage(`{"room":"1203"}`),
+		Retry: engine.RetryPolicy{Attempts: 2, Delay: engine.Duration(time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	r.run(3*time.Minute, 5*time.Second)
+	got := r.job(j.ID)
+	if got.State != engine.JobFailed || outcomes(got) != "retry,retry" {
+		t.Fatalf("job: state %s, attempts %s; want failed after retry,retry", got.State, outcomes(got))
+	}
+	v, _, _ := r.store.Get("main", "results:13800000004")
+	if string(v) != `[{"r":"retry","room":"1203","snoozes":0},{"r":"retry","room":"1203","snoozes":0}]` {
+		t.Fatalf("results = %s", v)
+	}
+	desk := jobsTo(t, r, "8000")
+	if len(desk) != 1 || desk[0].Flow != "desk" {
+		t.Fatalf("front desk jobs: %+v", desk)
+	}
+	v, _, _ = r.store.Get("desk", "desk")
+	var vars struct {
+		Room   string
+		Failed struct {
+			Job, To, Reason string
+			Attempts        int
+		} `json:"failed_wakeup"`
+	}
+	if err := json.Unmarshal(v, &vars); err != nil {
+		t.Fatalf("the desk's call.vars %s: %v", v, err)
+	}
+	if vars.Room != "1203" || vars.Failed.Job != j.ID || vars.Failed.To != "13800000004" || vars.Failed.Reason != "retry" || vars.Failed.Attempts != 2 {
+		t.Fatalf("the desk's call.vars = %s", v)
+	}
+	if !r.logged("[WARN]", "wake-up call failed; calling the front desk", "to=13800000004") {
+		t.Fatalf("no warning: %v", r.logs.all())
+	}
+}
