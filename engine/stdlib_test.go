@@ -2,8 +2,15 @@ package engine_test
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -806,5 +813,464 @@ func TestWakeupNotConfirmedCallsTheFrontDesk(t *testing.T) {
 	}
 	if !r.logged("[WARN]", "wake-up call failed; calling the front desk", "to=13800000004") {
 		t.Fatalf("no warning: %v", r.logs.all())
+	}
+}
+
+func TestStdlibOptionErrorsNameOptionAndLine(t *testing.T) {
+	const m = `prompt = "user_menu", options = { ["1"] = function() end }`
+	cases := []struct{ code, want string }{
+		{`menu.run(call, { ` + m + `, tires = 3 })`, `flows/main.lua:4: menu.run: unknown option "tires"`},
+		{`menu.run(call, { options = { ["1"] = function() end } })`, `flows/main.lua:4: menu.run: prompt is required`},
+		{`menu.run(call, { prompt = "a b", options = { ["1"] = function() end } })`, `flows/main.lua:4: menu.run: prompt must name voice files; "a b" is not a voice file name`},
+		{`menu.run(call, { prompt = "m", options = { [1] = function() end } })`, `flows/main.lua:4: menu.run: options: keys must be strings of keys like "1" or "*9", not the number 1`},
+		{`menu.run(call, { prompt = "m", options = { ["1x"] = function() end } })`, `flows/main.lua:4: menu.run: options["1x"]: the key must be a string of keys`},
+		{`menu.run(call, { prompt = "m", options = { ["1"] = "user_bye" } })`, `flows/main.lua:4: menu.run: options["1"] must be a function or a submenu table, not the string "user_bye"`},
+		{`menu.run(call, { ` + m + `, back = "1" })`, `flows/main.lua:4: menu.run: options["1"]: "1" is also the back key`},
+		{`menu.run(call, { prompt = "m", options = { ["2"] = { prompt = "s", timeout = "5", options = { ["1"] = function() end } } } })`,
+			`flows/main.lua:4: menu.run: options["2"]: timeout must be a number of seconds, not the string "5"`},
+		{`menu.run(call, { prompt = "m", options = { ["2"] = { prompt = "s", options = { ["3"] = { prompt = "t", options = {}, tries = 0 } } } } })`,
+			`flows/main.lua:4: menu.run: options["2"].options["3"]: tries must be within 1–20, not 0`},
+		{`menu:run({ ` + m + ` })`, `flows/main.lua:4: menu.run: the first argument must be the call, not a table (write menu.run(call, …), not menu:run`},
+		{`menu.run(call, { ` + m + `, on_fail = "user_bye" })`, `flows/main.lua:4: menu.run: on_fail must be a function, not the string "user_bye"`},
+		{`survey.run(call, { name = "s", questions = { { id = "q", prompt = "p", scale = "1..5" } } })`,
+			`flows/main.lua:4: survey.run: questions[1]: scale must be a range of whole numbers like "1-5" or "0-10" (0–99), not the string "1..5"`},
+		{`survey.run(call, { name = "s", questions = { { id = "q", prompt = "p", scale = "0-20" } } })`, `survey.run: questions[1]: scale must span at most 11 answers, not 21`},
+		{`survey.run(call, { name = "s", questions = { { id = "q", prompt = "p", scale = "1-5", keys = "12" } } })`, `flows/main.lua:4: survey.run: questions[1]: give exactly one of scale and keys`},
+		{`survey.run(call, { name = "s", questions = { { id = "q", promt = "p", keys = "12" } } })`, `flows/main.lua:4: survey.run: questions[1]: unknown option "promt"`},
+		{`survey.run(call, { name = "s", questions = {} })`, `flows/main.lua:4: survey.run: questions must list at least one question`},
+		{`survey.run(call, { name = "a b", questions = { { id = "q", prompt = "p", keys = "1" } } })`, `flows/main.lua:4: survey.run: name must be 1–64 letters`},
+		{`survey.summary(7)`, `flows/main.lua:4: survey.summary: the name must be 1–64 letters, digits, '_', '-' or '.', not the number 7`},
+		{`say.number("12a")`, `flows/main.lua:4: say.number: the string "12a" is not a number`},
+		{`say.number(1e13)`, `flows/main.lua:4: say.number: the number 10000000000000 is too large (at most 999999999999)`},
+		{`say.number(1, { lang = "zh" })`, `flows/main.lua:4: say.number: unknown option "lang"`},
+		{`say.set_language("fr")`, `flows/main.lua:4: say.set_language: the language must be one of "en", "zh", not the string "fr"`},
+		{`say.configure{ utc_offset = "+8" }`, `flows/main.lua:4: say.configure: utc_offset must be a number of hours within -14–14, not the string "+8"`},
+		{`say.time({ hour = 25 })`, `flows/main.lua:4: say.time: hour must be a whole number within 0–23, not the number 25`},
+		{`say.date({ year = 2026, month = 2, day = 29 })`, `flows/main.lua:4: say.date: day must be a whole number within 1–28, not the number 29`},
+		{`say.money(1, "dollars")`, `flows/main.lua:4: say.money: the currency must be a three-letter currency code like "USD", not the string "dollars"`},
+		{`say.digits("12-34")`, `flows/main.lua:4: say.digits: the string "12-34" is not a string of digits, * and #`},
+		{`verify.run(call, { code = 48215 })`, `flows/main.lua:4: verify.run: code must be a string of 4–32 digits, not a number`},
+		{`verify.run(call, { code = "4821", time = 3 })`, `flows/main.lua:4: verify.run: unknown option "time"`},
+		{`verify.run(call, { code = "4821", repeat_key = "12" })`, `flows/main.lua:4: verify.run: repeat_key must be one key (0-9, *, #, A-D), not the string "12"`},
+		{`wakeup.answered(call, { prompt = "p", snooze = { ["2"] = 0 } })`, `flows/main.lua:4: wakeup.answered: snooze ["2"] must be whole minutes within 1–720, not the number 0`},
+		{`wakeup.answered(call, { prompt = "p", snooze = { ["1"] = 5 } })`, `flows/main.lua:4: wakeup.answered: snooze: "1" is also the confirm key`},
+		{`wakeup.schedule{ to = "1" }`, `flows/main.lua:4: wakeup.schedule: give exactly one of time and at`},
+		{`wakeup.schedule{ to = "1", time = "2460" }`, `flows/main.lua:4: wakeup.schedule: time must be a time of day like "0630" or "06:30", not the string "2460"`},
+		{`wakeup.failed({ id = "j" }, "busy", { fallback = "8000" })`, `flows/main.lua:4: wakeup.failed: fallback_flow is required`},
+		// A flow's own helper: the line inside it is named.
+		{`local function ask() local r = menu.run(call, { ` + m + `, timeout = 0 }) return r end ask()`, `flows/main.lua:4: menu.run: timeout must be within 0–3600 seconds, not 0`},
+		// A tail call leaves no frame of the flow's: the message still
+		// names the function and the option.
+		{`return menu.run(call, { ` + m + `, tires = 3 })`, `menu.run: unknown option "tires"`},
+	}
+	const head = `local menu, survey, say, verify, wakeup = require "ivr.menu", require "ivr.survey", require "ivr.say", require "ivr.verify", require "ivr.wakeup"
+local f = {}
+function f.incoming(call)
+`
+	for _, c := range cases {
+		t.Run(c.want, func(t *testing.T) {
+			flow := head + "  " + c.code + "\nend\nreturn f"
+			r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+			r.call("1")
+			r.advance(time.Second)
+			r.router.Wait()
+			if !r.logged("[ERROR]", c.want) {
+				t.Fatalf("no error line with %q in %v", c.want, r.logs.all())
+			}
+			if r.logged("[ERROR]", "stdlib/") {
+				t.Fatalf("the error names the stdlib, not the flow: %v", r.logs.all())
+			}
+		})
+	}
+}
+
+// apiDumpFlow lists, from a live call, the call object's members, every
+// ivr service, each stdlib module's exports and the option names the
+// stdlib checks.
+const apiDumpFlow = `
+local f = {}
+local function walk(t, prefix, out, depth)
+  for k, v in pairs(t) do
+    local name = prefix .. tostring(k)
+    if type(v) == "table" and depth < 4 then
+      walk(v, name .. ".", out, depth + 1)
+    else
+      out[#out + 1] = name
+    end
+  end
+end
+function f.incoming(call)
+  local out = { call = {}, ivr = {}, modules = {}, specs = {} }
+  for k in pairs(call) do out.call[#out.call + 1] = k end
+  walk(ivr, "ivr.", out.ivr, 0)
+  for _, name in ipairs(MODULES) do
+    local names = {}
+    for k in pairs(require(name)) do names[#names + 1] = k end
+    out.modules[name] = names
+  end
+  for name, opts in pairs(require("ivr._util").specs) do out.specs[name] = opts end
+  ivr.store.put("dump", out)
+  call:hangup()
+end
+return f`
+
+// luaAPI is what a flow can reach, as apiDumpFlow saw it.
+type luaAPI struct {
+	Call    []string            `json:"call"`
+	Ivr     []string            `json:"ivr"`
+	Modules map[string][]string `json:"modules"`
+	Specs   map[string][]string `json:"specs"`
+}
+
+func dumpLuaAPI(t *testing.T) luaAPI {
+	t.Helper()
+	var mods []string
+	for _, name := range sortedNames(engine.StdlibModules()) {
+		if !stdlib.Internal(name) {
+			mods = append(mods, `"`+name+`"`)
+		}
+	}
+	flow := "local MODULES = {" + strings.Join(mods, ", ") + "}\n" + apiDumpFlow
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	r.call("1")
+	r.router.Wait()
+	v, ok, err := r.store.Get("main", "dump")
+	if err != nil || !ok {
+		t.Fatalf("no dump (%v): %v", err, r.logs.all())
+	}
+	var api luaAPI
+	if err := json.Unmarshal(v, &api); err != nil {
+		t.Fatalf("dump %s: %v", v, err)
+	}
+	if len(api.Modules) != len(mods) {
+		t.Fatalf("dumped %d modules of %d", len(api.Modules), len(mods))
+	}
+	return api
+}
+
+// luaTypes is what stdlib/types describes.
+type luaTypes struct {
+	call    map[string]bool            // fields and methods of ivr.Call
+	ivr     map[string]bool            // "ivr.log", "ivr.log.info" …
+	modules map[string]map[string]bool // "ivr.menu" → "run", "again" …
+	options map[string]map[string]bool // "call:gather" → its fields
+}
+
+var (
+	metaLine   = regexp.MustCompile(`^---@meta\s+(\S+)`)
+	classLine  = regexp.MustCompile(`^---@class\s+(\S+)`)
+	fieldLine  = regexp.MustCompile(`^---@field\s+(\w+)`)
+	optionLine = regexp.MustCompile(`^-- options: (.+)$`)
+	methodLine = regexp.MustCompile(`^function Call:(\w+)\(`)
+	ivrLine    = regexp.MustCompile(`^(?:function\s+)?(ivr(?:\.\w+)+)\s*(?:\(|=)`)
+	localTable = regexp.MustCompile(`^local (\w+) = \{\}`)
+)
+
+func parseLuaTypes(t *testing.T) luaTypes {
+	t.Helper()
+	lt := luaTypes{call: map[string]bool{}, ivr: map[string]bool{}, modules: map[string]map[string]bool{}, options: map[string]map[string]bool{}}
+	fsys := stdlib.Types()
+	files, err := fs.Glob(fsys, "*.lua")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no type files (%v)", err)
+	}
+	for _, file := range files {
+		src, err := fs.ReadFile(fsys, file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(src), "\n")
+		var meta, module string
+		var class string
+		var markers []string
+		for _, line := range lines {
+			line = strings.TrimRight(line, "\r")
+			if m := metaLine.FindStringSubmatch(line); m != nil {
+				meta = m[1]
+				if meta != "_" {
+					lt.modules[meta] = map[string]bool{}
+				}
+				continue
+			}
+			if m := optionLine.FindStringSubmatch(line); m != nil {
+				markers = append(markers, m[1])
+				continue
+			}
+			if m := classLine.FindStringSubmatch(line); m != nil {
+				class = m[1]
+				for _, mk := range markers {
+					lt.options[mk] = map[string]bool{}
+				}
+				continue
+			}
+			if m := fieldLine.FindStringSubmatch(line); m != nil && class != "" {
+				for _, mk := range markers {
+					lt.options[mk][m[1]] = true
+				}
+				if class == "ivr.Call" {
+					lt.call[m[1]] = true
+				}
+				continue
+			}
+			if strings.HasPrefix(line, "---") {
+				continue
+			}
+			// Anything else ends a class's block.
+			class, markers = "", nil
+			if m := methodLine.FindStringSubmatch(line); m != nil {
+				lt.call[m[1]] = true
+			}
+			if m := ivrLine.FindStringSubmatch(line); m != nil {
+				lt.ivr[m[1]] = true
+			}
+			if meta != "_" && meta != "" {
+				if m := localTable.FindStringSubmatch(line); m != nil && module == "" {
+					module = m[1]
+				}
+				if module != "" {
+					if m := regexp.MustCompile(`^(?:function\s+)?` + module + `\.(\w+)\s*(?:\(|=)`).FindStringSubmatch(line); m != nil {
+						lt.modules[meta][m[1]] = true
+					}
+				}
+			}
+		}
+	}
+	return lt
+}
+
+// goOptions are the option names the engine's Go code accepts: by the
+// name its errors give the function ("call:gather"; "*" where the name is
+// computed at run time), and for option tables nested in another, by
+// the nested option's name ("retry").
+type goOptions struct {
+	byFunc map[string]map[string]bool
+	nested map[string]map[string]bool
+}
+
+var nestedUnknown = regexp.MustCompile(`unknown option (\w+)\.%s`)
+
+// parseGoOptions reads the engine's sources: every decodeOptions call
+// with its literal table of option decoders, and every function that
+// rejects "unknown option x.%s" with the option names its switch takes.
+func parseGoOptions(t *testing.T) goOptions {
+	t.Helper()
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := goOptions{byFunc: map[string]map[string]bool{}, nested: map[string]map[string]bool{}}
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok || fd.Body == nil {
+				continue
+			}
+			defs := localDefs(fd)
+			var nestedName string
+			ast.Inspect(fd, func(n ast.Node) bool {
+				if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					if m := nestedUnknown.FindStringSubmatch(lit.Value); m != nil {
+						nestedName = m[1]
+					}
+				}
+				call, ok := n.(*ast.CallExpr)
+				if !ok || len(call.Args) != 4 {
+					return true
+				}
+				if id, ok := call.Fun.(*ast.Ident); !ok || id.Name != "decodeOptions" {
+					return true
+				}
+				table, ok := call.Args[3].(*ast.CompositeLit)
+				if !ok {
+					if id, ok := call.Args[3].(*ast.Ident); !ok || id.Name != "nil" {
+						t.Errorf("%s: decodeOptions with a table that is not a literal; the types test cannot read it",
+							fset.Position(call.Pos()))
+					}
+					return true
+				}
+				fn := evalString(call.Args[2], defs, 0)
+				if g.byFunc[fn] == nil {
+					g.byFunc[fn] = map[string]bool{}
+				}
+				for _, el := range table.Elts {
+					kv, ok := el.(*ast.KeyValueExpr)
+					lit, ok2 := kv.Key.(*ast.BasicLit)
+					if !ok || !ok2 || lit.Kind != token.STRING {
+						t.Errorf("%s: an option name that is not a string literal", fset.Position(el.Pos()))
+						continue
+					}
+					name, _ := strconv.Unquote(lit.Value)
+					g.byFunc[fn][name] = true
+				}
+				return true
+			})
+			if nestedName == "" {
+				continue
+			}
+			names := map[string]bool{}
+			ast.Inspect(fd, func(n ast.Node) bool {
+				cc, ok := n.(*ast.CaseClause)
+				if !ok {
+					return true
+				}
+				for _, e := range cc.List {
+					if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						name, _ := strconv.Unquote(lit.Value)
+						names[name] = true
+					}
+				}
+				return true
+			})
+			g.nested[nestedName] = names
+		}
+	}
+	return g
+}
+
+// localDefs maps the names a function defines once (fn := …, const fn =
+// …) to their expressions.
+func localDefs(fd *ast.FuncDecl) map[string]ast.Expr {
+	defs := map[string]ast.Expr{}
+	ast.Inspect(fd.Body, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.AssignStmt:
+			if x.Tok == token.DEFINE && len(x.Lhs) == 1 && len(x.Rhs) == 1 {
+				if id, ok := x.Lhs[0].(*ast.Ident); ok {
+					defs[id.Name] = x.Rhs[0]
+				}
+			}
+		case *ast.ValueSpec:
+			if len(x.Names) == 1 && len(x.Values) == 1 {
+				defs[x.Names[0].Name] = x.Values[0]
+			}
+		}
+		return true
+	})
+	return defs
+}
+
+// evalString evaluates a string expression made of literals, names
+// defined in the function and +; anything else becomes "*".
+func evalString(e ast.Expr, defs map[string]ast.Expr, depth int) string {
+	if depth > 5 {
+		return "*"
+	}
+	switch x := e.(type) {
+	case *ast.BasicLit:
+		if s, err := strconv.Unquote(x.Value); err == nil && x.Kind == token.STRING {
+			return s
+		}
+	case *ast.Ident:
+		if d, ok := defs[x.Name]; ok {
+			return evalString(d, defs, depth+1)
+		}
+	case *ast.BinaryExpr:
+		if x.Op == token.ADD {
+			return evalString(x.X, defs, depth+1) + evalString(x.Y, defs, depth+1)
+		}
+	case *ast.ParenExpr:
+		return evalString(x.X, defs, depth+1)
+	}
+	return "*"
+}
+
+func TestTypesDescribeTheWholeAPI(t *testing.T) {
+	api := dumpLuaAPI(t)
+	types := parseLuaTypes(t)
+
+	for _, name := range api.Call {
+		if !types.call[name] {
+			t.Errorf("call.%s is missing from stdlib/types (class ivr.Call)", name)
+		}
+	}
+	for _, name := range api.Ivr {
+		if !types.ivr[name] {
+			t.Errorf("%s is missing from stdlib/types/ivr.lua", name)
+		}
+	}
+	for mod, names := range api.Modules {
+		declared := types.modules[mod]
+		if declared == nil {
+			t.Errorf("module %s has no type file (---@meta %s)", mod, mod)
+			continue
+		}
+		have := map[string]bool{}
+		for _, n := range names {
+			have[n] = true
+			if !declared[n] {
+				t.Errorf("%s.%s is missing from its type file", mod, n)
+			}
+		}
+		for n := range declared {
+			if !have[n] {
+				t.Errorf("the type file of %s describes %s, which the module does not have", mod, n)
+			}
+		}
+	}
+	for spec, names := range api.Specs {
+		declared, ok := types.options[spec]
+		if !ok {
+			t.Errorf("stdlib options %s: no class marked \"-- options: %s\"", spec, spec)
+			continue
+		}
+		have := map[string]bool{}
+		for _, n := range names {
+			have[n] = true
+			if !declared[n] {
+				t.Errorf("option %s of %s is missing from stdlib/types", n, spec)
+			}
+		}
+		for n := range declared {
+			if !have[n] {
+				t.Errorf("stdlib/types gives %s an option %s it does not accept", spec, n)
+			}
+		}
+	}
+
+	g := parseGoOptions(t)
+	if !g.byFunc["call:gather"]["digit_timeout"] || !g.byFunc["call:transfer"]["ext"] {
+		t.Fatalf("the engine's option tables were not found: %v", g.byFunc)
+	}
+	for fn, names := range g.byFunc {
+		matched := false
+		for marker, declared := range types.options {
+			if ok, _ := path.Match(fn, marker); !ok {
+				continue
+			}
+			matched = true
+			for n := range names {
+				if !declared[n] {
+					t.Errorf("option %s of %s is missing from stdlib/types (class marked %q)", n, fn, marker)
+				}
+			}
+		}
+		if !matched {
+			t.Errorf("%s takes options %v; no class in stdlib/types is marked \"-- options: %s\"", fn, sortedNames(names), fn)
+		}
+	}
+	for nested, names := range g.nested {
+		matched := false
+		for marker, declared := range types.options {
+			if f := strings.Fields(marker); f[len(f)-1] != nested || len(f) < 2 {
+				continue
+			}
+			matched = true
+			for n := range names {
+				if !declared[n] {
+					t.Errorf("option %s.%s is missing from stdlib/types (class marked %q)", nested, n, marker)
+				}
+			}
+		}
+		if !matched {
+			t.Errorf("options nested under %s take %v; no class in stdlib/types is marked \"-- options: <function> %s\"", nested, sortedNames(names), nested)
+		}
 	}
 }

@@ -208,7 +208,8 @@ function ivr.secret(value) end
 function ivr.dial(req) end
 
 ---Publishes an application event for integrations (journaled, emitted
----once).
+---once). Part of the flow contract, not yet provided by the engine: until
+---it is, calling it raises "attempt to call a nil value".
 ---@param name string
 ---@param data? table
 function ivr.emit(name, data) end
