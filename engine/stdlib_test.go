@@ -1274,3 +1274,85 @@ func TestTypesDescribeTheWholeAPI(t *testing.T) {
 		}
 	}
 }
+
+// stdlibRecoveryFlow runs a survey from a menu, then transfers.
+const stdlibRecoveryFlow = `
+local menu = require "ivr.menu"
+local survey = require "ivr.survey"
+local f = {}
+function f.incoming(call)
+  return menu.run(call, { prompt = "user_menu", options = {
+    ["1"] = function(call)
+      survey.run(call, { name = "s", questions = {
+        { id = "clean", prompt = "user_survey_q1", scale = "1-5" },
+        { id = "again", prompt = "user_survey_q2", keys = "12" },
+      }, thanks = "user_survey_thanks" })
+      return call:transfer{ ext = "201" }
+    end,
+  } })
+end
+return f`
+
+func stdlibRecoveryScript(r *rig, between func()) *omsim.Call {
+	call := r.call("13800000001")
+	between()
+	r.advance(3 * time.Second)
+	r.press(call, "1")
+	between()
+	r.advance(time.Second)
+	r.press(call, "4")
+	between()
+	r.advance(time.Second)
+	r.press(call, "1")
+	between()
+	r.advance(4 * time.Second)
+	between()
+	r.advance(2 * time.Second)
+	return call
+}
+
+// A call inside stdlib code recovers at every journal step: the replay
+// runs the same module code to the same place, and no store write is
+// made twice.
+func TestStdlibRecoveryAtEveryJournalStep(t *testing.T) {
+	flows := map[string]string{"main": stdlibRecoveryFlow}
+	base := newRig(t, flows, rigOptions{})
+	want := finalOutcome(base, stdlibRecoveryScript(base, func() {}))
+	if want.connected != "ext 201" {
+		t.Fatalf("baseline: %+v", want)
+	}
+	steps := 0
+	for _, h := range mustHistory(t, base) {
+		steps = h.Steps
+	}
+	if steps < 8 {
+		t.Fatalf("baseline journaled %d steps", steps)
+	}
+	for n := 1; n <= steps; n++ {
+		t.Run(itoa(n), func(t *testing.T) {
+			r, hit := crashingRig(t, n, flows)
+			crashed := false
+			call := stdlibRecoveryScript(r, func() {
+				if !crashed && hit() {
+					crashed = true
+					r.router.Close()
+					if got := r.restart(); got != 1 {
+						t.Fatalf("recovered %d calls, want 1", got)
+					}
+				}
+			})
+			if !crashed {
+				t.Fatalf("the crash after step %d never happened", n)
+			}
+			checkRecovered(t, finalOutcome(r, call), want)
+			for key, want := range map[string]string{"survey:s:started": "1", "survey:s:clean:count:4": "1", "survey:s:completed": "1"} {
+				if v, _, _ := r.store.Get("main", key); string(v) != want {
+					t.Errorf("store %s = %s, want %s", key, v, want)
+				}
+			}
+			if r.logged("diverged") {
+				t.Fatalf("the replay diverged: %v", r.logs.all())
+			}
+		})
+	}
+}
