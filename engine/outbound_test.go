@@ -88,6 +88,9 @@ func TestDialAnsweredAndConfirmed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if h.StdlibHash != engine.StdlibHash() {
+		t.Errorf("the call journaled stdlib %q, want %q", h.StdlibHash, engine.StdlibHash())
+	}
 	if h.DialOutcome != engine.DialAnswered || h.Direction != "out" || h.Job != j.ID {
 		t.Errorf("history: %+v", h)
 	}

@@ -111,6 +111,7 @@ type Router struct {
 
 	dialer     *dialer
 	onJobEnded func(Job)
+	libHash    string // the stdlib's hash, journaled with each call
 	// dialing counts, per device, dial Connects not yet answered; while
 	// one is in flight, reports for outer legs no session holds yet are
 	// kept in early, for the session the answer will start.
@@ -146,6 +147,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		flows:     cfg.Flows,
 		limits:    cfg.Limits.withDefaults(),
 		modules:   modulesOr(cfg.Modules),
+		libHash:   libHashOf(cfg.Modules),
 		watchdog:  newWatchdog(cfg.HeapLimit),
 		store:     cfg.Store,
 		afterStep: cfg.AfterStep,
@@ -556,6 +558,13 @@ func (r *Router) recoverCall(rec CallRecord) error {
 	}
 	if rec.Job != "" {
 		s.dial = &dialState{job: rec.Job, attempt: rec.Attempt}
+	}
+	if rec.StdlibHash != "" && rec.StdlibHash != r.libHash {
+		// The binary was upgraded under the call: a module it used may
+		// behave differently now, which the replay reports as a
+		// divergence if it matters.
+		r.log.Warn("the stdlib changed since the call started; replaying on the new one", "call_id", rec.ID,
+			"stdlib_then", shortHash(rec.StdlibHash), "stdlib_now", shortHash(r.libHash))
 	}
 	s.log = r.log.With("call_id", s.ID, "device", d.Name, "leg", rec.Leg.String(), "flow", flow.Name, "flow_hash", flow.ShortHash())
 	key := sessionKey{d.Name, rec.Leg}

@@ -426,7 +426,8 @@ func (s *Session) endStepFallback(ctx context.Context, why string) {
 // record is the call as the store keeps it.
 func (s *Session) record() CallRecord {
 	rec := CallRecord{ID: s.ID, Device: s.Device.Name, Leg: s.Leg, From: s.From, To: s.To, CallID: s.CallID,
-		Direction: s.Direction, Flow: s.Flow.Name, FlowHash: s.Flow.Hash, Started: s.Started, Vars: s.initVars}
+		Direction: s.Direction, Flow: s.Flow.Name, FlowHash: s.Flow.Hash, Started: s.Started, Vars: s.initVars,
+		StdlibHash: s.r.libHash}
 	if s.dial != nil {
 		rec.Job, rec.Attempt = s.dial.job, s.dial.attempt
 	}

@@ -79,6 +79,22 @@ func StdlibHash() string {
 
 // modulesOr returns the modules a Router offers: those configured, or the
 // stdlib when none are (nil; an empty map offers none).
+// libHashOf is the hash journaled for a router's modules: the stdlib's,
+// or "" for modules a test supplied.
+func libHashOf(m map[string]*lua.FunctionProto) string {
+	if m == nil {
+		return StdlibHash()
+	}
+	return ""
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
 func modulesOr(m map[string]*lua.FunctionProto) map[string]*lua.FunctionProto {
 	if m == nil {
 		return StdlibModules()

@@ -57,16 +57,18 @@ type Store interface {
 
 // CallRecord is a live call as the store keeps it.
 type CallRecord struct {
-	ID        string    `json:"id"`
-	Device    string    `json:"device"`
-	Leg       Leg       `json:"leg"`
-	From      string    `json:"from"`
-	To        string    `json:"to"`
-	CallID    string    `json:"callid"` // the OM's callid
-	Direction string    `json:"direction"`
-	Flow      string    `json:"flow"`
-	FlowHash  string    `json:"flow_hash"`
-	Started   time.Time `json:"started"`
+	ID        string `json:"id"`
+	Device    string `json:"device"`
+	Leg       Leg    `json:"leg"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+	CallID    string `json:"callid"` // the OM's callid
+	Direction string `json:"direction"`
+	Flow      string `json:"flow"`
+	FlowHash  string `json:"flow_hash"`
+	// StdlibHash is the hash of the embedded stdlib the call started on.
+	StdlibHash string    `json:"stdlib_hash,omitempty"`
+	Started    time.Time `json:"started"`
 	// Job and Attempt tie an outbound call to the attempt of the job that
 	// placed it.
 	Job     string `json:"job,omitempty"`
