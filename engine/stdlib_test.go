@@ -857,6 +857,8 @@ func TestStdlibOptionErrorsNameOptionAndLine(t *testing.T) {
 		{`wakeup.schedule{ to = "1" }`, `flows/main.lua:4: wakeup.schedule: give exactly one of time and at`},
 		{`wakeup.schedule{ to = "1", time = "2460" }`, `flows/main.lua:4: wakeup.schedule: time must be a time of day like "0630" or "06:30", not the string "2460"`},
 		{`wakeup.failed({ id = "j" }, "busy", { fallback = "8000" })`, `flows/main.lua:4: wakeup.failed: fallback_flow is required`},
+		// ivr.dial's own checks of options passed through.
+		{`wakeup.schedule{ to = "1", time = "0630", dial = { windw = "08:00-21:00" } }`, `flows/main.lua:4: wakeup.schedule: ivr.dial: unknown option "windw"`},
 		// A flow's own helper: the line inside it is named.
 		{`local function ask() local r = menu.run(call, { ` + m + `, timeout = 0 }) return r end ask()`, `flows/main.lua:4: menu.run: timeout must be within 0–3600 seconds, not 0`},
 		// A tail call leaves no frame of the flow's: the message still
@@ -1354,5 +1356,39 @@ func TestStdlibRecoveryAtEveryJournalStep(t *testing.T) {
 				t.Fatalf("the replay diverged: %v", r.logs.all())
 			}
 		})
+	}
+}
+
+// gopher-lua closes every open upvalue of the running call stack when
+// pcall catches an error; the stdlib's state must not live in upvalues
+// that a flow's pcall would cut off.
+func TestMenuSurvivesAPcallInAnOption(t *testing.T) {
+	const flow = `
+local menu = require "ivr.menu"
+local f = {}
+function f.incoming(call)
+  local n = 0
+  local ok, why = menu.run(call, { prompt = "user_menu", options = {
+    ["1"] = function(call)
+      n = n + 1
+      pcall(error, "caught")
+      if n < 3 then return menu.again end
+      return call:transfer{ ext = "201" }
+    end,
+    ["2"] = { prompt = "user_enter_room", options = { ["3"] = function(call) return call:transfer{ ext = "203" } end } },
+  } })
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	call := r.call("1")
+	r.run(3*time.Second, time.Second)
+	r.press(call, "1")
+	r.run(3*time.Second, time.Second)
+	r.press(call, "2")
+	r.run(3*time.Second, time.Second)
+	r.press(call, "3")
+	r.run(2*time.Second, time.Second)
+	if info := call.Info(); info.Connected != "ext 203" {
+		t.Fatalf("call = %+v, heard %v; want the submenu's ext 203", info, heard(call))
 	}
 }

@@ -53,6 +53,38 @@ function U.fail(fmt, ...)
 end
 local fail = U.fail
 
+-- pack keeps a call's results, nils included: unpack(t, 1, t.n).
+--
+-- The stdlib keeps no state in upvalues that a closure writes: when pcall
+-- catches an error, gopher-lua closes every open upvalue of the whole call
+-- stack, not only of the frames it unwinds, and a closure made before
+-- then writes to a copy its maker no longer sees. A flow's option
+-- function that pcalls something failing must not derail the module
+-- that called it.
+function U.pack(...)
+  return { n = select("#", ...), ... }
+end
+
+-- relay calls an ivr service on the flow's behalf: a mistake the service
+-- finds in what the flow handed over (an unknown ivr.dial option passed
+-- through) is raised at the flow's line rather than the stdlib's. Any
+-- other error — the call ending, a budget running out — goes on as it
+-- was. fn names the stdlib function in the message.
+function U.relay(fn, f, ...)
+  local res = U.pack(pcall(f, ...))
+  if res[1] then
+    return unpack(res, 2, res.n)
+  end
+  local err = res[2]
+  if type(err) == "string" then
+    local msg = string.match(err, "^stdlib/[^:]*:%d+: (.*)$")
+    if msg then
+      fail("%s: %s", fn, msg)
+    end
+  end
+  error(err, 0)
+end
+
 -- Checkers: each takes a value and returns nil when it is fine, else what
 -- is wrong with it ("must be …, not …").
 

@@ -141,20 +141,17 @@ end
 function menu.run(call, opts)
   U.check_call("menu.run", call)
   local root = build(opts, nil, nil, 0)
-  local current = root
+  -- Plain locals, no closures over them: see U.pack.
+  local node = root
   local invalid, noinput = 0, 0
-  local function go(node)
-    current = node
-    invalid, noinput = 0, 0
-  end
   while true do
-    local node = current
     local key, why = U.read_choice(call, {
       prompt = node.prompt,
       timeout = node.timeout,
       digit_timeout = node.digit_timeout,
       choices = node.choices,
     })
+    local next_node
     if key == nil then
       if why == "hangup" then
         return nil, "hangup"
@@ -184,30 +181,31 @@ function menu.run(call, opts)
         end
       end
     elseif key == node.back then
-      go(node.parent or node)
+      next_node = node.parent or node
     elseif key == node.top then
-      go(root)
+      next_node = root
     else
       local e = node.entries[key]
       if e.node then
-        go(e.node)
+        next_node = e.node
       else
-        local res = { n = 0 }
-        local function keep(...)
-          res = { n = select("#", ...), ... }
-        end
-        keep(e.fn(call, key))
+        local res = U.pack(e.fn(call, key))
         local first = res[1]
         if first == menu.again then
-          go(node)
+          next_node = node
         elseif first == menu.back then
-          go(node.parent or node)
+          next_node = node.parent or node
         elseif first == menu.top then
-          go(root)
+          next_node = root
         else
           return unpack(res, 1, res.n)
         end
       end
+    end
+    if next_node then
+      -- Entering or leaving a menu starts its counts afresh.
+      node = next_node
+      invalid, noinput = 0, 0
     end
   end
 end

@@ -107,7 +107,7 @@ function wakeup.answered(call, opts)
   local vars = U.copy(call.vars)
   vars.snoozes = (tonumber(vars.snoozes) or 0) + 1
   local at = ivr.now() + minutes * 60
-  local job = ivr.dial(dial_request({ to = opts.to or call.to, vars = vars, at = at }, opts.dial))
+  local job = U.relay("wakeup.answered", ivr.dial, dial_request({ to = opts.to or call.to, vars = vars, at = at }, opts.dial))
   ivr.log.info("wake-up snoozed", { minutes = minutes, job = job })
   if opts.snoozed_prompt then
     call:play(opts.snoozed_prompt)
@@ -134,7 +134,7 @@ function wakeup.failed(job, reason, opts)
     vars = U.copy(job.vars)
   end
   vars.failed_wakeup = { job = job.id, to = job.to, reason = reason, attempts = job.attempts }
-  local id = ivr.dial(dial_request({ to = opts.fallback, flow = opts.fallback_flow, vars = vars }, opts.dial))
+  local id = U.relay("wakeup.failed", ivr.dial, dial_request({ to = opts.fallback, flow = opts.fallback_flow, vars = vars }, opts.dial))
   ivr.log.warn("wake-up call failed; calling the front desk",
     { job = job.id, to = job.to, reason = reason, fallback = opts.fallback, fallback_job = id })
   return id
@@ -214,7 +214,7 @@ function wakeup.schedule(opts)
   end
   local at = opts.at or wakeup.next_time(opts.time, opts.utc_offset)
   local req = { to = opts.to, at = at, vars = opts.vars, flow = opts.flow, retry = opts.retry or DEFAULT_RETRY }
-  local id = ivr.dial(dial_request(req, opts.dial))
+  local id = U.relay("wakeup.schedule", ivr.dial, dial_request(req, opts.dial))
   return id, at
 end
 
