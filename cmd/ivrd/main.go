@@ -11,6 +11,7 @@
 //	check  compile the flows and check their voice files against the devices
 //	sim    run the OM simulator on its own
 //	state  show or compact the state file of a stopped daemon
+//	test   run flow scenario tests on a simulated OM and a virtual clock
 //
 // Run "ivrd <command> -h" for a command's flags.
 package main
@@ -64,6 +65,8 @@ Commands:
 	sim    run the OM simulator on its own, to point a test deployment at
 	state  the state file of a stopped daemon: ls (live calls), show CALL
 	       (a call's journal and path), history, compact
+	test   run the scenario tests of flows (callers, keys, expected
+	       prompts and outcomes) on a simulated OM, in virtual time
 
 Run "ivrd <command> -h" for a command's flags.
 `
@@ -92,6 +95,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&SimCommand{main: m}).Run(ctx, args[1:])
 	case "state":
 		return (&StateCommand{main: m}).Run(ctx, args[1:])
+	case "test":
+		return (&TestCommand{main: m}).Run(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil
