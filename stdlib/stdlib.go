@@ -12,9 +12,9 @@
 // the modules share, not part of the flow API.
 //
 // types/ holds ---@meta files for the Lua language server: point an
-// editor's workspace.library at that folder (ivrd writes it out, see
-// Types) and flows get completion and checks for every call method,
-// ivr service, stdlib function and option.
+// editor's workspace.library at that folder (Types gives the same files to
+// a tool that writes them out) and flows get completion and checks for
+// every call method, ivr service, stdlib function and option.
 package stdlib
 
 import (
