@@ -25,7 +25,8 @@ import (
 
 // DemoCommand is "ivrd demo": a simulated OM and the engine in one
 // process, a few scripted calls through flows/main.lua with a transcript of
-// each, then both keep running for calls of one's own.
+// each, one scenario of each example in virtual time, then the simulator
+// and the engine keep running for calls of one's own.
 type DemoCommand struct {
 	main *Main
 }
@@ -50,7 +51,9 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(fs.Output(), "Usage: ivrd demo [-v] [-flows dir]\n\n"+
 			"Runs a simulated OM and ivrd together on loopback, places a few calls through\n"+
 			"the main flow and prints what each caller heard and pressed and where the call\n"+
-			"went. Then keeps running for calls of your own until Ctrl-C.\n\nFlags:\n")
+			"went; then runs one scenario of each example (a menu, a survey, a wake-up call,\n"+
+			"a verification code) in virtual time and prints it the same way. Then keeps\n"+
+			"running for calls of your own until Ctrl-C.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -143,6 +146,12 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 			return nil
 		}
 		return err
+	}
+	if err := playDemoExamples(ctx, out); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("demo: %w", err)
 	}
 
 	next := "c" + strconv.Itoa(len(sim.Calls())+1)

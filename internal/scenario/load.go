@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -28,7 +29,7 @@ const ScenarioSuffix = ".scenario.toml"
 
 // IsSuite reports whether dir holds scenario files.
 func IsSuite(dir string) bool {
-	files, _ := scenarioFiles(dir)
+	files, _ := scenarioFiles(os.DirFS(dir))
 	return len(files) > 0
 }
 
@@ -59,31 +60,29 @@ func FindSuites(dir string) ([]string, error) {
 	return out, err
 }
 
-// scenarioFiles lists a suite's scenario files: *.scenario.toml in dir,
-// then scenarios/*.toml.
-func scenarioFiles(dir string) ([]string, error) {
-	var out []string
-	top, err := filepath.Glob(filepath.Join(dir, "*"+ScenarioSuffix))
+// scenarioFiles lists a suite's scenario files, relative to its root:
+// *.scenario.toml, then scenarios/*.toml.
+func scenarioFiles(fsys fs.FS) ([]string, error) {
+	top, err := fs.Glob(fsys, "*"+ScenarioSuffix)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := fs.Glob(fsys, "scenarios/*.toml")
 	if err != nil {
 		return nil, err
 	}
 	sort.Strings(top)
-	out = append(out, top...)
-	sub, err := filepath.Glob(filepath.Join(dir, "scenarios", "*.toml"))
-	if err != nil {
-		return nil, err
-	}
 	sort.Strings(sub)
-	return append(out, sub...), nil
+	return append(top, sub...), nil
 }
 
-// flowFiles lists a suite's flow files by flow name: *.lua in dir and in
-// dir/flows. The same name in both is an error.
-func flowFiles(dir string) (map[string]string, error) {
+// flowFiles lists a suite's flow files by flow name, relative to its
+// root: *.lua and flows/*.lua. The same name in both is an error.
+func flowFiles(fsys fs.FS, root string) (map[string]string, error) {
 	out := map[string]string{}
-	for _, d := range []string{dir, filepath.Join(dir, "flows")} {
-		entries, err := os.ReadDir(d)
-		if errors.Is(err, fs.ErrNotExist) && d != dir {
+	for _, d := range []string{".", "flows"} {
+		entries, err := fs.ReadDir(fsys, d)
+		if errors.Is(err, fs.ErrNotExist) && d != "." {
 			continue
 		}
 		if err != nil {
@@ -94,9 +93,9 @@ func flowFiles(dir string) (map[string]string, error) {
 				continue
 			}
 			name := strings.TrimSuffix(e.Name(), ".lua")
-			p := filepath.Join(d, e.Name())
+			p := path.Join(d, e.Name())
 			if prev, ok := out[name]; ok {
-				return nil, fmt.Errorf("%s: flow %q is also %s; keep one", p, name, prev)
+				return nil, fmt.Errorf("%s: flow %q is also %s; keep one", display(root, p), name, display(root, prev))
 			}
 			out[name] = p
 		}
@@ -104,28 +103,40 @@ func flowFiles(dir string) (map[string]string, error) {
 	return out, nil
 }
 
+// display is how messages name a file of a suite.
+func display(root, rel string) string { return filepath.Join(root, filepath.FromSlash(rel)) }
+
 // Load reads the suite in dir: it compiles and checks every flow, and reads
 // every scenario file. The error lists every problem found, each as
 // file:line: what.
 func Load(dir string) (*Suite, error) {
-	paths, err := flowFiles(dir)
+	if _, err := os.Stat(dir); err != nil {
+		return nil, err
+	}
+	return LoadFS(os.DirFS(dir), dir)
+}
+
+// LoadFS reads a suite from fsys, naming its files root/… in flows'
+// errors and logs and in scenario messages ("examples/menu/menu.lua:12").
+func LoadFS(fsys fs.FS, root string) (*Suite, error) {
+	paths, err := flowFiles(fsys, root)
 	if err != nil {
 		return nil, err
 	}
 	if len(paths) == 0 {
-		return nil, fmt.Errorf("%s: no flows (*.lua, here or in flows/)", dir)
+		return nil, fmt.Errorf("%s: no flows (*.lua, here or in flows/)", root)
 	}
-	s := &Suite{Dir: dir, Flows: engine.Flows{}}
+	s := &Suite{Dir: root, Flows: engine.Flows{}}
 	var errs []error
 	names := map[string]bool{}
 	for _, name := range sortedKeys(paths) {
 		p := paths[name]
-		src, err := os.ReadFile(p)
+		src, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		f, err := engine.CompileFlow(name, p, src)
+		f, err := engine.CompileFlow(name, display(root, p), src)
 		if err == nil {
 			err = engine.CheckFlow(f)
 		}
@@ -134,7 +145,6 @@ func Load(dir string) (*Suite, error) {
 			continue
 		}
 		s.Flows[name] = f
-		names[name] = true
 	}
 	// Scenarios naming a flow that failed to compile should say so, not
 	// that the flow is missing.
@@ -150,20 +160,20 @@ func Load(dir string) (*Suite, error) {
 	case paths["main"] != "":
 		defaultFlow = "main"
 	}
-	files, err := scenarioFiles(dir)
+	files, err := scenarioFiles(fsys)
 	if err != nil {
 		return nil, err
 	}
 	if len(files) == 0 {
-		errs = append(errs, fmt.Errorf("%s: no scenario files (*%s, or scenarios/*.toml)", dir, ScenarioSuffix))
+		errs = append(errs, fmt.Errorf("%s: no scenario files (*%s, or scenarios/*.toml)", root, ScenarioSuffix))
 	}
 	for _, p := range files {
-		text, err := os.ReadFile(p)
+		text, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		scs, err := parseFile(p, text, names, defaultFlow)
+		scs, err := parseFile(display(root, p), text, names, defaultFlow)
 		if err != nil {
 			errs = append(errs, err)
 			continue

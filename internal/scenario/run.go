@@ -297,7 +297,7 @@ func (r *rig) run(ctx context.Context) {
 			return // nothing more can happen; what is missing is reported
 		}
 		if next.Sub(r.start) > r.sc.limit {
-			r.fail("still going after %s of virtual time (limit = %q): %s", r.sc.limit, r.sc.limit.String(), r.pending())
+			r.fail("still going after %s of virtual time, the scenario's limit: %s", r.sc.limit, r.pending())
 			return
 		}
 		r.clk.AdvanceTo(next)
