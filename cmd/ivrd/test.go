@@ -33,8 +33,9 @@ func (c *TestCommand) Run(ctx context.Context, args []string) error {
 	verbose := fs.Bool("v", false, "print every scenario's transcript, not only the failures'")
 	run := fs.String("run", "", "run only the scenarios whose name matches this regular expression")
 	parallel := fs.Int("parallel", 0, "how many scenarios run at once (default: the number of CPUs)")
+	trace := fs.Bool("trace", false, "with each transcript printed, print the simulated OM's log: every command it received, report it sent and prompt it played")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: ivrd test [-v] [-run regexp] [dir ...]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: ivrd test [-v] [-trace] [-run regexp] [dir ...]\n\n"+
 			"Runs the scenario tests of each folder: its flows (*.lua, or flows/*.lua) and\n"+
 			"scenario files (*%s, or scenarios/*.toml), on a simulated OM and a\n"+
 			"virtual clock. A folder without scenario files is searched for folders that\n"+
@@ -88,7 +89,7 @@ func (c *TestCommand) Run(ctx context.Context, args []string) error {
 			continue
 		}
 		suiteBegan := time.Now()
-		results := suite.Run(ctx, scenario.Options{Parallel: *parallel, Match: match})
+		results := suite.Run(ctx, scenario.Options{Parallel: *parallel, Match: match, Trace: *trace})
 		var suiteFailed int
 		var suiteVirtual time.Duration
 		for _, res := range results {
@@ -99,10 +100,12 @@ func (c *TestCommand) Run(ctx context.Context, args []string) error {
 				res.WriteFailures(out, "    ")
 				fmt.Fprintln(out)
 				res.WriteTranscript(out, "    ")
+				res.WriteTrace(out, "    ")
 				fmt.Fprintln(out)
 			} else if *verbose {
 				fmt.Fprintf(out, "--- ok   %s (%s of calls)\n", res.Title(), shortDuration(res.Virtual))
 				res.WriteTranscript(out, "    ")
+				res.WriteTrace(out, "    ")
 				fmt.Fprintln(out)
 			}
 		}

@@ -140,6 +140,14 @@ target = "ext 201"
 	if err != nil || !strings.Contains(out, "--- ok   ") || !strings.Contains(out, "transfers the call to ext 201") {
 		t.Errorf("-v printed no transcript (err %v):\n%s", err, out)
 	}
+	if strings.Contains(out, "the simulated OM's log") {
+		t.Errorf("-v printed the device's log without -trace:\n%s", out)
+	}
+	out, err = runTest(t, "-v", "-trace", "-run", "^reception$", dir)
+	if err != nil || !strings.Contains(out, "the simulated OM's log") ||
+		!strings.Contains(out, `<Transfer attribute="Connect"><visitor id="1"/><ext id="201"/></Transfer>`) {
+		t.Errorf("-trace printed no device log with the transfer command (err %v):\n%s", err, out)
+	}
 }
 
 func TestTestCommandNamesFileLineAndFieldOfBadScenarios(t *testing.T) {

@@ -263,3 +263,14 @@ func (r *Result) WriteTranscript(w io.Writer, indent string) {
 func line(w io.Writer, format string, args ...any) {
 	fmt.Fprintln(w, strings.TrimRight(fmt.Sprintf(format, args...), " "))
 }
+
+// WriteTrace writes the simulated OM's log, when the run kept it.
+func (r *Result) WriteTrace(w io.Writer, indent string) {
+	if len(r.Trace) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%sthe simulated OM's log\n", indent)
+	for _, l := range r.Trace {
+		line(w, "%s%s", indent+"  ", l)
+	}
+}

@@ -31,6 +31,10 @@ type Options struct {
 	Parallel int
 	// Match, when set, picks the scenarios to run.
 	Match func(*Scenario) bool
+	// Trace keeps the simulated OM's own account of each scenario — every
+	// command it received, report it sent, prompt it played — in
+	// Result.Trace.
+	Trace bool
 }
 
 // Result is what became of one scenario.
@@ -52,6 +56,9 @@ type Result struct {
 	// Virtual is how much virtual time the scenario took; Elapsed how
 	// much real time.
 	Virtual, Elapsed time.Duration
+	// Trace is the simulated OM's log, one line per thing it did, when
+	// Options.Trace is set.
+	Trace []string
 }
 
 // Passed reports whether the scenario ran and every expectation held.
@@ -102,7 +109,7 @@ func (s *Suite) Run(ctx context.Context, opt Options) []*Result {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out[i] = s.RunScenario(ctx, sc)
+			out[i] = s.run(ctx, sc, opt.Trace)
 		}()
 	}
 	wg.Wait()
@@ -112,9 +119,13 @@ func (s *Suite) Run(ctx context.Context, opt Options) []*Result {
 // RunScenario runs one scenario of the suite on a simulator, engine and
 // state file of its own.
 func (s *Suite) RunScenario(ctx context.Context, sc *Scenario) *Result {
+	return s.run(ctx, sc, false)
+}
+
+func (s *Suite) run(ctx context.Context, sc *Scenario, trace bool) *Result {
 	began := time.Now()
 	res := &Result{Scenario: sc}
-	r, err := newRig(ctx, s, sc)
+	r, err := newRig(ctx, s, sc, trace)
 	if err != nil {
 		res.Err = err
 		return res
@@ -148,9 +159,11 @@ type rig struct {
 	next     int               // the next scripted call to place (calls sorted by at)
 	calls    []*callScript
 	failures []string
+	traceMu  sync.Mutex
+	trace    []string
 }
 
-func newRig(ctx context.Context, suite *Suite, sc *Scenario) (_ *rig, err error) {
+func newRig(ctx context.Context, suite *Suite, sc *Scenario, trace bool) (_ *rig, err error) {
 	r := &rig{sc: sc, clk: clock.NewVirtual(sc.start), start: sc.start, byCall: map[string]*party{}, attempts: map[string]int{}}
 	defer func() {
 		if err != nil {
@@ -188,6 +201,13 @@ func newRig(ctx context.Context, suite *Suite, sc *Scenario) (_ *rig, err error)
 	}
 	if r.sim, err = omsim.New(cfg, r.clk); err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
+	}
+	if trace {
+		r.sim.SetLogf(func(format string, args ...any) {
+			r.traceMu.Lock()
+			r.trace = append(r.trace, fmt.Sprintf("%8s  %s", clockText(r.since()), fmt.Sprintf(format, args...)))
+			r.traceMu.Unlock()
+		})
 	}
 	if err := r.sim.Start("127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
@@ -485,5 +505,8 @@ func (r *rig) collect(res *Result) {
 
 	r.check(jobs)
 	res.Failures = r.failures
+	r.traceMu.Lock()
+	res.Trace = append([]string(nil), r.trace...)
+	r.traceMu.Unlock()
 	res.Parties, res.Other = r.transcripts()
 }
