@@ -44,6 +44,7 @@ type setupTOML struct {
 	Flow     string         `toml:"flow"`
 	Start    any            `toml:"start"`
 	Limit    any            `toml:"limit"`
+	Stop     any            `toml:"stop"`
 	Routes   []routeTOML    `toml:"route"`
 	Device   deviceTOML     `toml:"device"`
 	Sim      simTOML        `toml:"sim"`
@@ -201,6 +202,7 @@ type Scenario struct {
 	routes   []engine.Route
 	start    time.Time
 	limit    time.Duration
+	stop     time.Duration // 0: run until nothing more is to happen
 	device   engine.Device // settings only: no name, no PBX
 	sim      omsim.Config
 	dial     engine.DialLimits
@@ -743,16 +745,13 @@ var tomlLineErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): 
 // looked up in the scenario being decoded (the library's own line for it
 // is that of the key's last use in the file).
 func decodeError(src *source, idx int, name string, err error) error {
-	var pe toml.ParseError
-	if errors.As(err, &pe) && idx < 0 && pe.LastKey == "" {
-		return &fieldError{file: src.path, line: pe.Position.Line, msg: pe.Message}
-	}
 	msg := err.Error()
+	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		msg = fmt.Sprintf("toml: line %d (last key %q): %s", pe.Position.Line, pe.LastKey, pe.Message)
 		if pe.LastKey == "" {
-			return &fieldError{file: src.path, line: pe.Position.Line, msg: pe.Message}
+			return &fieldError{file: src.path, line: pe.Position.Line, scen: name, msg: pe.Message}
 		}
+		msg = fmt.Sprintf("toml: line %d (last key %q): %s", pe.Position.Line, pe.LastKey, pe.Message)
 	}
 	m := tomlLineErr.FindStringSubmatch(msg)
 	if m == nil {

@@ -313,6 +313,13 @@ func (r *rig) run(ctx context.Context) {
 			return
 		}
 		next, ok := r.nextMoment()
+		if stop := r.sc.stop; stop > 0 && (!ok || next.Sub(r.start) > stop) {
+			// The scenario ends here, whatever is still going.
+			r.clk.AdvanceTo(r.start.Add(stop))
+			r.sim.Settle()
+			r.observe()
+			return
+		}
 		if !ok {
 			return // nothing more can happen; what is missing is reported
 		}

@@ -246,6 +246,27 @@ jobs = 1
 	}
 }
 
+func TestStopEndsTheScenarioWithTheJobStillScheduled(t *testing.T) {
+	s := suite(t, `
+[[scenario]]
+name = "stopped before the job is due"
+stop = "10m"
+[[scenario.dial]]
+to = "13800000006"
+at = "1h"
+[[scenario.expect.job]]
+state = "scheduled"
+attempts = 0
+`)
+	r := runOne(t, s)
+	if !r.Passed() {
+		t.Fatalf("failed:\n%s", report(r))
+	}
+	if r.Virtual.Minutes() != 10 {
+		t.Errorf("virtual time = %s, want 10m", r.Virtual)
+	}
+}
+
 func TestScheduledCallsAndHangUp(t *testing.T) {
 	s := suite(t, `
 [[scenario]]

@@ -21,6 +21,7 @@ type setup struct {
 	flow   string
 	start  *time.Time
 	limit  *time.Duration
+	stop   *time.Duration
 	routes []routeSetup
 
 	wait, silenceFile string
@@ -71,7 +72,7 @@ func (s setup) over(base setup) setup {
 	str(&out.window, s.window)
 	str(&out.tz, s.tz)
 	for _, p := range []struct{ dst, v **time.Duration }{
-		{&out.limit, &s.limit}, {&out.silenceLength, &s.silenceLength}, {&out.fileDuration, &s.fileDuration},
+		{&out.limit, &s.limit}, {&out.stop, &s.stop}, {&out.silenceLength, &s.silenceLength}, {&out.fileDuration, &s.fileDuration},
 		{&out.responseTimeout, &s.responseTimeout}, {&out.noAnswerTimeout, &s.noAnswerTimeout},
 		{&out.ringTimeout, &s.ringTimeout},
 	} {
@@ -158,6 +159,12 @@ func (p *parser) setup(t setupTOML) setup {
 			p.fail("limit", "", "must be more than zero")
 		}
 		s.limit = &d
+	}
+	if d, ok := p.duration("stop", t.Stop); ok {
+		if d == 0 {
+			p.fail("stop", "", "must be more than zero")
+		}
+		s.stop = &d
 	}
 	for i, r := range t.Routes {
 		f := fmt.Sprintf("route[%d]", i)
@@ -414,6 +421,12 @@ func (p *parser) scenario(t scenarioTOML, top setup, flows map[string]bool, defa
 	sc.limit = DefaultLimit
 	if s.limit != nil {
 		sc.limit = *s.limit
+	}
+	if s.stop != nil {
+		sc.stop = *s.stop
+		if sc.stop > sc.limit {
+			p.fail("stop", "", "%s is past the limit, %s", sc.stop, sc.limit)
+		}
 	}
 
 	// The device, as ivrd.toml's [[device]] would set it.
