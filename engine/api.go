@@ -214,14 +214,23 @@ func (s *Session) luaSayDigits(ctx context.Context) lua.LGFunction {
 			return retReason(L, "hangup")
 		}
 		digits := checkKey(L, 2, "digits")
+		gap := 0
 		if L.GetTop() >= 3 {
-			decodeOptions(L, 3, "call:say_digits", nil)
+			decodeOptions(L, 3, "call:say_digits", map[string]optFunc{
+				"gap": intOpt(L, "call:say_digits", "gap", 0, 5, &gap),
+			})
 		}
-		files := make([]string, 0, len(digits))
+		files := make([]string, 0, len(digits)*(1+gap))
 		for i := 0; i < len(digits); i++ {
 			d := digits[i]
 			if d < '0' || d > '9' {
 				L.RaiseError("call:say_digits: %q is not a digit", string(d))
+			}
+			if i > 0 {
+				// A pause between digits: the device's silence file.
+				for range gap {
+					files = append(files, s.Device.SilenceFile)
+				}
 			}
 			files = append(files, s.Device.DigitFiles[d-'0'])
 		}

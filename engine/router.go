@@ -52,7 +52,8 @@ type Config struct {
 	// HeapLimit stops running Lua steps when the process heap passes it,
 	// in bytes; zero turns the watchdog off.
 	HeapLimit uint64
-	// Modules are the embedded Lua modules flows may require.
+	// Modules are the Lua modules flows may require; nil offers the
+	// embedded stdlib (StdlibModules), an empty map none.
 	Modules map[string]*lua.FunctionProto
 	// Store keeps calls durable; nil keeps them in memory only.
 	Store Store

@@ -386,7 +386,7 @@ func (s *Session) run(ctx context.Context) {
 			})
 		}
 	default:
-		s.log.Error("flow failed; handing the call to the fallback", "error", err.Error())
+		s.log.Error("flow failed; handing the call to the fallback", "error", s.redact(err.Error()))
 		s.addPath("error", err.Error())
 		if !s.left && !s.hungUp {
 			s.endStepFallback(ctx, err.Error())
@@ -398,7 +398,7 @@ func (s *Session) run(ctx context.Context) {
 	s.inEnded = true
 	if handlers != nil && (s.dial == nil || s.dial.answered) {
 		if err := s.callEnded(ctx, handlers); err != nil && !errors.Is(err, errCallOver) {
-			s.log.Error("ended handler failed", "error", err.Error())
+			s.log.Error("ended handler failed", "error", s.redact(err.Error()))
 		}
 	}
 	if s.replaying() && !s.diverged {

@@ -567,7 +567,7 @@ func TestVerifyReadsTheCodeAndKeepsItSecret(t *testing.T) {
 local verify = require "ivr.verify"
 local f = {}
 function f.incoming(call)
-  local res, why = verify.run(call, { code = "4821", prompt = "user_code_is",
+  local res, why = verify.run(call, { code = "4821", prompt = "user_code_is", digit_gap = 0,
                                       repeat_prompt = "user_repeat", bye = "user_bye" })
   ivr.log.info("verify", { res = tostring(res), why = tostring(why) })
 end
@@ -629,7 +629,7 @@ func TestVerifyHangupAndDefaults(t *testing.T) {
 local verify = require "ivr.verify"
 local f = {}
 function f.incoming(call)
-  local res, why = verify.run(call, { code = "007007", times = 2, pause = 0 })
+  local res, why = verify.run(call, { code = "007007", times = 2, pause = 0, digit_gap = 0 })
   ivr.log.info("verify", { res = tostring(res), why = tostring(why) })
 end
 return f`
@@ -654,6 +654,40 @@ return f`
 	r.router.Wait()
 	if !r.logged("verify", "res=nil", "why=hangup") {
 		t.Fatalf("logs: %v", r.logs.all())
+	}
+}
+
+// By default the code is read slowly: the device's silence file between
+// two digits, in a chain still recognised as the secret.
+func TestVerifyReadsDigitsWithGaps(t *testing.T) {
+	const flow = `
+local verify = require "ivr.verify"
+local f = {}
+function f.incoming(call)
+  verify.run(call, { code = "4821", times = 1 })
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	call := r.call("1")
+	r.run(30*time.Second, time.Second)
+	r.router.Wait()
+	want := "user_digit_4 silence user_digit_8 silence user_digit_2 silence user_digit_1"
+	if got := strings.Join(heard(call), " "); got != want {
+		t.Fatalf("heard %s\nwant  %s", got, want)
+	}
+	for _, l := range r.logs.all() {
+		if strings.Contains(l, "4821") || strings.Contains(l, "user_digit_4+silence") {
+			t.Errorf("the code shows in a log line: %s", l)
+		}
+	}
+	hs, err := r.store.ListHistory(1)
+	if err != nil || len(hs) != 1 {
+		t.Fatal(hs, err)
+	}
+	for _, p := range hs[0].Path {
+		if strings.Contains(p.Value, "user_digit") {
+			t.Errorf("history shows the code's files: %+v", p)
+		}
 	}
 }
 

@@ -18,6 +18,8 @@
 --                  secret would blank every such digit run in the logs
 --   prompt         played once before the first reading ("your code is")
 --   times          readings in a row (default 3)
+--   digit_gap      silence files between two digits of a reading, 0–5
+--                  (default 1: the code is read slowly)
 --   pause          how many times pause_file plays between readings
 --                  (default 1; 0 for none)
 --   pause_file     the pause (default "silence", the device's one-second
@@ -54,6 +56,7 @@ local fields = U.spec("verify.run", {
   code = { code_check, required = true },
   prompt = { U.prompt },
   times = { U.count(1, 10) },
+  digit_gap = { U.count(0, 5) },
   pause = { U.count(0, 30) },
   pause_file = { U.prompt },
   repeat_prompt = { U.prompt },
@@ -94,7 +97,7 @@ function verify.run(call, opts)
         return false, why
       end
     end
-    return played(call:say_digits(code))
+    return played(call:say_digits(code, { gap = opts.digit_gap or 1 }))
   end
 
   for i = 1, times do

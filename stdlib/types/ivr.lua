@@ -33,6 +33,10 @@
 ---@field noinput_prompt? ivr.Prompt played after no input when tries are left
 ---@field flush? boolean drop keys typed before the prompt (default false)
 
+-- options: call:say_digits
+---@class ivr.SayDigitsOptions
+---@field gap? integer silence files played between two digits, 0–5 (default 0)
+
 -- options: call:transfer
 ---Where call:transfer sends the call: exactly one of ext, group, queue,
 ---number and menu.
@@ -82,9 +86,10 @@ function Call:gather(opts) end
 ---Reads a string of digits with the device's digit files, one per digit.
 ---A string marked with ivr.secret is hidden in traces and history.
 ---@param digits string
+---@param opts? ivr.SayDigitsOptions
 ---@return "done"|"interrupted"|nil result
 ---@return ivr.Reason? reason
-function Call:say_digits(digits) end
+function Call:say_digits(digits, opts) end
 
 ---Hands the call over. On success the call has left the IVR and further
 ---call methods raise.

@@ -6,6 +6,7 @@
 ---@field code string the digits to read, 4–32 (marked secret before anything else)
 ---@field prompt? ivr.Prompt played before the first reading and before each repeat
 ---@field times? integer readings in a row (default 3)
+---@field digit_gap? integer silence files between two digits of a reading, 0–5 (default 1)
 ---@field pause? integer how many times pause_file plays between readings (default 1)
 ---@field pause_file? string default "silence"
 ---@field repeat_prompt? ivr.Prompt "press 1 to hear it again", offered after the readings
