@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -71,6 +72,12 @@ type Config struct {
 	Limits LimitsConfig `toml:"limits"`
 	// History is how long ended calls stay in the state file.
 	History HistoryConfig `toml:"history"`
+	// Admin is the admin HTTP API: its listener, token and webhook secret.
+	Admin AdminConfig `toml:"admin"`
+	// Outbound bounds outbound calling (jobs from the API and ivr.dial).
+	Outbound OutboundConfig `toml:"outbound"`
+	// HTTP is what flows may reach with ivr.http.
+	HTTP HTTPConfig `toml:"http"`
 	// Devices are the OM devices ivrd drives; at least one.
 	Devices []DeviceConfig `toml:"device"`
 	// Routes choose the flow of each incoming call; the first match wins.
@@ -123,6 +130,163 @@ func (h HistoryConfig) retention() (maxAge time.Duration, maxCount int, err erro
 		return 0, 0, fmt.Errorf("history.max_count: %d is negative (0 keeps ended calls however many)", h.MaxCount)
 	}
 	return maxAge, h.MaxCount, nil
+}
+
+// Defaults of [admin] and [http].
+const (
+	// DefaultAdminURL is where "ivrd call" finds the admin API when
+	// nothing names it: admin.listen's usual value.
+	DefaultAdminURL = "http://127.0.0.1:8081"
+	// MinAdminToken is the shortest admin token accepted, in bytes.
+	MinAdminToken = 16
+	// DefaultHTTPTimeout bounds an ivr.http request.
+	DefaultHTTPTimeout = "5s"
+	// maxHTTPTimeout bounds http.timeout: a flow waits for its backend
+	// with the caller on the line.
+	maxHTTPTimeout = 5 * time.Minute
+)
+
+// AdminConfig is [admin]: the admin HTTP API (see the api package). It is
+// off unless Listen is set; it always needs a token.
+type AdminConfig struct {
+	// Listen is the API's own listener, host:port ("127.0.0.1:8081");
+	// empty turns the API off. It speaks plain HTTP: on another address
+	// than loopback, put it behind a TLS proxy.
+	Listen string `toml:"listen"`
+	// Token is the bearer token requests must carry (at least
+	// MinAdminToken bytes); TokenFile names a file holding it instead
+	// (surrounding white space is dropped). One of them is required when
+	// Listen is set.
+	Token     string `toml:"token"`
+	TokenFile string `toml:"token_file"`
+	// WebhookSecret signs job webhooks (X-Ivrd-Signature: sha256=HMAC of
+	// the body); empty sends them unsigned.
+	WebhookSecret string `toml:"webhook_secret"`
+}
+
+// token returns the admin token, reading TokenFile when it is the one
+// set; "" when neither is.
+func (a AdminConfig) token() (string, error) {
+	switch {
+	case a.Token != "" && a.TokenFile != "":
+		return "", errors.New("admin.token_file: give token or token_file, not both")
+	case a.TokenFile != "":
+		b, err := os.ReadFile(a.TokenFile)
+		if err != nil {
+			return "", fmt.Errorf("admin.token_file: %v", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", fmt.Errorf("admin.token_file: %s is empty", a.TokenFile)
+		}
+		if len(tok) < MinAdminToken {
+			return "", fmt.Errorf("admin.token_file: the token in %s is shorter than %d bytes", a.TokenFile, MinAdminToken)
+		}
+		return tok, nil
+	case a.Token != "" && len(a.Token) < MinAdminToken:
+		return "", fmt.Errorf("admin.token: shorter than %d bytes (make one with: openssl rand -hex 24)", MinAdminToken)
+	}
+	return a.Token, nil
+}
+
+func (a AdminConfig) validate() error {
+	tok, err := a.token()
+	if err != nil {
+		return err
+	}
+	if a.Listen == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+		return fmt.Errorf("admin.listen: %q is not host:port", a.Listen)
+	}
+	if tok == "" {
+		return errors.New("admin.token: the admin API needs a token (or token_file) when admin.listen is set")
+	}
+	return nil
+}
+
+// OutboundConfig is [outbound]: engine.DialLimits. Zero or empty fields
+// keep the engine's defaults (engine.DefaultMaxConcurrent,
+// DefaultPerSecond, DefaultPerNumber, DefaultRingTimeout).
+type OutboundConfig struct {
+	// MaxConcurrent caps live outbound calls over all devices.
+	MaxConcurrent int `toml:"max_concurrent"`
+	// PerSecond caps new outbound calls per second and device.
+	PerSecond float64 `toml:"per_second"`
+	// PerNumber caps live calls to one number.
+	PerNumber int `toml:"per_number"`
+	// Window is the daily calling window of jobs that name none
+	// ("08:00-21:00"), in TZ (an IANA name, "Asia/Shanghai"; default
+	// UTC); empty means any time. TZ is also the zone of the API's "at"
+	// given as a time of day.
+	Window string `toml:"window"`
+	TZ     string `toml:"tz"`
+	// RingTimeout ends an outbound call that has neither answered nor
+	// ended after it (a duration).
+	RingTimeout string `toml:"ring_timeout"`
+}
+
+func (o OutboundConfig) engine() (engine.DialLimits, error) {
+	out := engine.DialLimits{Window: o.Window, TZ: o.TZ}
+	if o.MaxConcurrent < 0 {
+		return out, fmt.Errorf("outbound.max_concurrent: %d is negative", o.MaxConcurrent)
+	}
+	if o.PerSecond < 0 || math.IsNaN(o.PerSecond) || math.IsInf(o.PerSecond, 0) {
+		return out, fmt.Errorf("outbound.per_second: %v is not a number of calls per second", o.PerSecond)
+	}
+	if o.PerNumber < 0 {
+		return out, fmt.Errorf("outbound.per_number: %d is negative", o.PerNumber)
+	}
+	out.MaxConcurrent, out.PerSecond, out.PerNumber = o.MaxConcurrent, o.PerSecond, o.PerNumber
+	if _, err := engine.ParseWindow(o.Window, o.TZ); err != nil {
+		return out, fmt.Errorf("outbound.%w", err)
+	}
+	var err error
+	if out.RingTimeout, err = parseDurationField("outbound.ring_timeout", o.RingTimeout); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// location returns outbound.tz's zone (UTC when empty); Validate has
+// checked it.
+func (o OutboundConfig) location() *time.Location {
+	if o.TZ == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(o.TZ)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// HTTPConfig is [http]: engine.HTTPOptions, what ivr.http may reach.
+type HTTPConfig struct {
+	// Allow lists the hosts flows may call: "crm.example.com" (any port)
+	// or "10.0.0.5:8080" (that port); empty allows none.
+	Allow []string `toml:"allow"`
+	// Timeout bounds each request (default DefaultHTTPTimeout, at most
+	// five minutes); a flow's own timeout may only be shorter.
+	Timeout string `toml:"timeout"`
+}
+
+func (h HTTPConfig) engine() (engine.HTTPOptions, error) {
+	out := engine.HTTPOptions{Allow: h.Allow}
+	for i, a := range h.Allow {
+		if err := engine.CheckHTTPAllow(a); err != nil {
+			return out, fmt.Errorf("http.allow[%d]: %v", i, err)
+		}
+	}
+	var err error
+	if out.Timeout, err = parseDurationField("http.timeout", h.Timeout); err != nil {
+		return out, err
+	}
+	if out.Timeout > maxHTTPTimeout {
+		return out, fmt.Errorf("http.timeout: %s is longer than %s", out.Timeout, maxHTTPTimeout)
+	}
+	return out, nil
 }
 
 // DeviceConfig is one [[device]].
@@ -227,6 +391,7 @@ func DefaultConfig() Config {
 		HeapLimit:    DefaultHeapLimit,
 		History:      HistoryConfig{MaxAge: DefaultHistoryMaxAge, MaxCount: DefaultHistoryMaxCount},
 		DrainTimeout: DefaultDrainTimeout,
+		HTTP:         HTTPConfig{Timeout: DefaultHTTPTimeout},
 	}
 }
 
@@ -298,6 +463,9 @@ func (c *Config) fill() {
 	if c.DrainTimeout == "" {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	if c.HTTP.Timeout == "" {
+		c.HTTP.Timeout = DefaultHTTPTimeout
+	}
 }
 
 var (
@@ -332,6 +500,15 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if _, _, err := c.History.retention(); err != nil {
+		return err
+	}
+	if err := c.Admin.validate(); err != nil {
+		return err
+	}
+	if _, err := c.Outbound.engine(); err != nil {
+		return err
+	}
+	if _, err := c.HTTP.engine(); err != nil {
 		return err
 	}
 	if len(c.Devices) == 0 {

@@ -9,6 +9,7 @@
 //	demo   a simulated OM and ivrd in one process, with scripted calls
 //	serve  the daemon (-config ivrd.toml)
 //	check  compile the flows and check their voice files against the devices
+//	call   place, schedule, list or cancel outbound calls through the daemon
 //	sim    run the OM simulator on its own
 //	state  show or compact the state file of a stopped daemon
 //	test   run flow scenario tests on a simulated OM and a virtual clock
@@ -62,6 +63,8 @@ Commands:
 	serve  the daemon: serve the devices in ivrd.toml (-config)
 	check  compile every flow and check the voice files they name against
 	       the devices
+	call   place or schedule an outbound call through a running daemon's
+	       admin API; -list, -show and -cancel its jobs
 	sim    run the OM simulator on its own, to point a test deployment at
 	state  the state file of a stopped daemon: ls (live calls), show CALL
 	       (a call's journal and path), history, compact
@@ -91,6 +94,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&ServeCommand{main: m}).Run(ctx, args[1:])
 	case "check":
 		return (&CheckCommand{main: m}).Run(ctx, args[1:])
+	case "call":
+		return (&CallCommand{main: m}).Run(ctx, args[1:])
 	case "sim":
 		return (&SimCommand{main: m}).Run(ctx, args[1:])
 	case "state":

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/ivrd/ivrd/api"
 	"github.com/ivrd/ivrd/engine"
 	"github.com/ivrd/ivrd/internal/ompbx"
 	"github.com/ivrd/ivrd/omproto"
@@ -50,7 +51,8 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 			"the devices. SIGHUP reloads the flows. SIGINT or SIGTERM stops taking new\n"+
 			"calls, waits up to drain_timeout for the live ones to end, and stops; a\n"+
 			"second signal stops at once. GET /healthz and /readyz on the listener\n"+
-			"answer probes (/readyz is 503 while draining).\n\nFlags:\n")
+			"answer probes (/readyz is 503 while draining). With [admin] listen set,\n"+
+			"the admin API serves there (see README.md, \"Admin API\").\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -168,6 +170,9 @@ type Server struct {
 	router  *engine.Router
 	srv     *http.Server
 	ln      net.Listener
+	hooks   *api.Webhooks
+	admin   *http.Server
+	adminLn net.Listener
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -218,6 +223,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}
 	s.pruner = startPruner(s.store, cfg.History, s.log.Named("history"))
 	limits, heap := cfg.engineLimits()
+	dial, _ := cfg.Outbound.engine()
+	httpOpts, _ := cfg.HTTP.engine()
+	s.hooks = api.NewWebhooks(api.WebhookOptions{Secret: cfg.Admin.WebhookSecret, Logger: s.log})
 	s.router, err = engine.NewRouter(engine.Config{
 		Devices:   devices,
 		Routes:    cfg.engineRoutes(),
@@ -227,6 +235,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		HeapLimit: heap,
 		Store:     s.store,
 		AfterStep: crashSwitch(),
+		Dial:      dial,
+		HTTP:      httpOpts,
+		JobEnded:  s.hooks.JobEnded,
 	})
 	if err != nil {
 		return err
@@ -251,6 +262,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 			s.log.Error("report listener stopped", "error", err)
 		}
 	}()
+	if err := s.openAdmin(); err != nil {
+		return err
+	}
 
 	wctx, cancel := context.WithCancel(context.Background())
 	s.stopWatch, s.watchDone = cancel, make(chan struct{})
@@ -262,6 +276,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}()
 
 	s.log.Info("serving", "listen", s.Addr(), "flows", cfg.Flows, "loaded", flowVersions(s.catalog.Flows()))
+	if s.adminLn != nil {
+		s.log.Info("admin API", "listen", s.AdminAddr())
+	}
 	for _, d := range cfg.Devices {
 		s.log.Info("device", "device", d.Name, "url", d.URL, "reports", s.URL()+"/om/"+d.Name)
 	}
@@ -348,6 +365,53 @@ func (s *Server) Addr() string {
 // URL returns http://ADDR, the base of the report URLs.
 func (s *Server) URL() string { return "http://" + s.Addr() }
 
+// openAdmin starts the admin API on admin.listen, when it is set.
+func (s *Server) openAdmin() error {
+	if s.cfg.Admin.Listen == "" {
+		return nil
+	}
+	token, err := s.cfg.Admin.token()
+	if err != nil {
+		return err
+	}
+	h, err := api.New(adminBackend{s}, api.Options{Token: token, Logger: s.log, TZ: s.cfg.Outbound.location()})
+	if err != nil {
+		return fmt.Errorf("admin: %w", err)
+	}
+	ln, err := net.Listen("tcp", s.cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	s.adminLn = ln
+	if !isLoopback(ln.Addr()) {
+		s.log.Warn("the admin API listens beyond this machine over plain HTTP; put a TLS proxy in front of it", "listen", ln.Addr().String())
+	}
+	s.admin = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	go func() {
+		if err := s.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin listener stopped", "error", err)
+		}
+	}()
+	if s.cfg.Admin.WebhookSecret == "" {
+		s.log.Warn("admin.webhook_secret is not set: job webhooks go out unsigned")
+	}
+	return nil
+}
+
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+// AdminAddr returns the admin listener's address, or "" when the admin API
+// is off.
+func (s *Server) AdminAddr() string {
+	if s.adminLn == nil {
+		return ""
+	}
+	return s.adminLn.Addr().String()
+}
+
 // Router returns the engine's router, for status and tests.
 func (s *Server) Router() *engine.Router { return s.router }
 
@@ -392,6 +456,15 @@ func (s *Server) Drain(ctx context.Context) int {
 // and the next Open recovers them; Drain first to let them end.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		if s.admin != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := s.admin.Shutdown(ctx); err != nil {
+				s.closeErr = fmt.Errorf("stop the admin listener: %w", err)
+			}
+			cancel()
+		} else if s.adminLn != nil {
+			s.adminLn.Close()
+		}
 		if s.router != nil {
 			if n := s.router.Live(); n > 0 {
 				s.log.Info("calls left in the state file for the next start to recover", "calls", n)
@@ -409,6 +482,12 @@ func (s *Server) Close() error {
 		}
 		if s.router != nil {
 			s.router.Close()
+		}
+		if s.hooks != nil {
+			// Webhooks of jobs that ended on the way out get a moment.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			s.hooks.Close(ctx)
+			cancel()
 		}
 		if s.pruner != nil {
 			s.pruner.Stop()
