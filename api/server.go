@@ -282,10 +282,12 @@ func (s *Server) errorOf(r *http.Request, err error) *Error {
 		return &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("the body passes %d bytes", mbe.Limit)}
 	case errors.Is(err, engine.ErrNoJob), errors.Is(err, engine.ErrNoCall), errors.Is(err, engine.ErrGone), errors.Is(err, ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Msg: err.Error()}
-	case errors.Is(err, engine.ErrJobOver), errors.Is(err, ErrConflict):
+	case errors.Is(err, engine.ErrJobOver), errors.Is(err, engine.ErrInIVR), errors.Is(err, ErrConflict):
 		return &Error{Status: http.StatusConflict, Msg: err.Error()}
 	case errors.Is(err, ErrNotAvailable):
 		return &Error{Status: http.StatusNotImplemented, Msg: err.Error()}
+	case errors.Is(err, engine.ErrShuttingDown):
+		return &Error{Status: http.StatusServiceUnavailable, Msg: err.Error()}
 	}
 	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	return &Error{Status: http.StatusInternalServerError, Msg: err.Error()}

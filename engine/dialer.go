@@ -68,6 +68,12 @@ var ErrNoJob = errors.New("no such job")
 // ErrJobOver is a job that can no longer be cancelled.
 var ErrJobOver = errors.New("the job has already ended")
 
+// ErrInIVR is a call Redirect was asked to move that already runs a flow.
+var ErrInIVR = errors.New("the call is in the IVR already")
+
+// ErrShuttingDown is a request refused because ivrd is stopping.
+var ErrShuttingDown = errors.New("ivrd is shutting down")
+
 // dialer schedules and places outbound jobs under the limits. Jobs not
 // yet final are kept in memory as well as in the store; every change is
 // stored before it takes effect, and an attempt is stored as started
@@ -689,7 +695,7 @@ func (r *Router) Redirect(device string, leg Leg, flow string, vars json.RawMess
 	busy := r.sessions[key] != nil
 	r.mu.Unlock()
 	if busy {
-		return "", fmt.Errorf("redirect: %s on %s is in the IVR already", leg, device)
+		return "", fmt.Errorf("redirect: %s on %s: %w", leg, device, ErrInIVR)
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, d.commandTimeout())
 	st, err := d.PBX.Query(ctx, leg)
@@ -707,12 +713,12 @@ func (r *Router) Redirect(device string, leg Leg, flow string, vars json.RawMess
 	if r.closed || r.draining {
 		r.mu.Unlock()
 		s.releaseAll()
-		return "", fmt.Errorf("redirect: ivrd is shutting down")
+		return "", fmt.Errorf("redirect: %w", ErrShuttingDown)
 	}
 	if r.sessions[key] != nil {
 		r.mu.Unlock()
 		s.releaseAll()
-		return "", fmt.Errorf("redirect: %s on %s is in the IVR already", leg, device)
+		return "", fmt.Errorf("redirect: %s on %s: %w", leg, device, ErrInIVR)
 	}
 	r.sessions[key] = s
 	r.wg.Add(1)

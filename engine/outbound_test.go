@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -443,6 +444,9 @@ return f`,
 		t.Fatal(err)
 	}
 	r.sim.Settle()
+	if _, err := r.router.Redirect("om1", engine.Leg{Kind: string(kind), ID: id}, "survey", nil); !errors.Is(err, engine.ErrInIVR) {
+		t.Errorf("redirecting a call already in the survey: %v, want ErrInIVR", err)
+	}
 	r.run(3*time.Second, time.Second)
 	r.press(c, "4")
 	r.run(5*time.Second, time.Second)
