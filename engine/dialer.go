@@ -124,11 +124,24 @@ func (d *dialer) window(j *Job) *Window {
 
 // Dial checks a request and schedules its job: it is dialled at once when
 // due and its window is open. The job is durable before Dial returns.
-func (r *Router) Dial(req DialRequest) (Job, error) {
+func (r *Router) Dial(req DialRequest) (Job, error) { return r.dial(req, 0) }
+
+// MaxFailedChain bounds how many failed handlers in a row may dial: a
+// failed handler that dials its own flow would otherwise ring forever.
+const MaxFailedChain = 3
+
+// ErrFailedChain is an ivr.dial from a failed handler past MaxFailedChain.
+var ErrFailedChain = fmt.Errorf("this job comes from %d failed handlers in a row; a failed handler's job may not dial again", MaxFailedChain)
+
+func (r *Router) dial(req DialRequest, chain int) (Job, error) {
+	if chain > MaxFailedChain {
+		return Job{}, ErrFailedChain
+	}
 	j, err := r.newJob(req)
 	if err != nil {
 		return Job{}, err
 	}
+	j.Chain = chain
 	got, created, err := r.dialer.jobs.CreateJob(j)
 	if err != nil {
 		return Job{}, fmt.Errorf("dial: %w", err)

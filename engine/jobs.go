@@ -193,6 +193,9 @@ type Job struct {
 	Ended   time.Time `json:"ended,omitzero"`
 	// Notified is set once a failed job's failed handler has run.
 	Notified bool `json:"notified,omitempty"`
+	// Chain counts the failed handlers that led to this job: a job
+	// dialled by the failed handler of a job with Chain n has n+1.
+	Chain int `json:"chain,omitempty"`
 }
 
 // Final reports whether the job will not dial again.

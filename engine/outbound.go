@@ -140,8 +140,9 @@ const (
 	failedCalledBusy    = 6
 )
 
-// jobHandlerID is the pseudo call id of a job's failed handler.
-func jobHandlerID(jobID string) string { return jobID + "-failed" }
+// jobHandlerID is the pseudo call id of a job's failed handler; jobs it
+// dials are named after it.
+func jobHandlerID(jobID string) string { return jobID + "-f" }
 
 // runJobHandler runs flow's failed(job, reason) for a job that gave up, in
 // a sandbox of its own with the ivr services and no call. It is not
@@ -155,6 +156,7 @@ func (r *Router) runJobHandler(flow *Flow, j Job, reason string) {
 	s := &Session{
 		ID: jobHandlerID(j.ID), Device: d, From: "", To: j.To, Direction: "job", Flow: flow,
 		Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1), noJournal: true, inEnded: true,
+		chain: j.Chain + 1,
 	}
 	s.log = r.log.With("job", j.ID, "flow", flow.Name, "flow_hash", flow.ShortHash())
 	s.runCtx = r.ctx
@@ -277,7 +279,7 @@ func (s *Session) luaDial(ctx context.Context) lua.LGFunction {
 				if s.noJournal {
 					s.handlerDials++
 				}
-				j, err := s.r.Dial(req)
+				j, err := s.r.dial(req, s.chain)
 				if err != nil {
 					return "", err
 				}

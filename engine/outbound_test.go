@@ -485,3 +485,39 @@ func TestRingTimeoutClearsTheCall(t *testing.T) {
 		t.Errorf("the simulated callee's call is %q after the ring timeout, want ended", st)
 	}
 }
+
+// A failed handler that dials its own flow would ring forever; the chain
+// stops after MaxFailedChain handlers, with the reason logged.
+func TestFailedHandlersCannotChainForever(t *testing.T) {
+	flow := `
+local f = {}
+function f.incoming(call) call:hangup() end
+function f.answered(call) end
+function f.failed(job, reason)
+  ivr.dial{ to = job.to, vars = { gen = (job.vars.gen or 0) + 1 } }
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{
+		sim: func(c *omsim.Config) { c.Numbers = map[string]omsim.Policy{"13800000013": {Answer: omsim.AnswerBusy}} },
+	})
+	if _, err := r.router.Dial(engine.DialRequest{To: "13800000013", Flow: "main"}); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	r.run(time.Minute, time.Second)
+	js, err := r.router.Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(js) != 1+engine.MaxFailedChain {
+		t.Fatalf("%d jobs, want %d", len(js), 1+engine.MaxFailedChain)
+	}
+	for _, j := range js {
+		if j.State != engine.JobFailed || len(j.ID) > 100 {
+			t.Errorf("job %s: %s", j.ID, j.State)
+		}
+	}
+	if !strings.Contains(strings.Join(r.logs.all(), ""), "may not dial again") {
+		t.Error("the refused dial is not logged")
+	}
+}

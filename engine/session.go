@@ -111,6 +111,7 @@ type Session struct {
 	// noJournal marks a job's failed handler: no call, no journal.
 	noJournal    bool
 	handlerDials int
+	chain        int // for a failed handler: its job's Chain + 1
 }
 
 // push hands a session an item; it never blocks. Items pushed after the
