@@ -39,12 +39,15 @@ type FlowSource interface {
 
 // CompileFlow compiles a flow's source. chunkName is what error messages
 // name the file by (flows/main.lua); a syntax error reads
-// "flows/main.lua:12: …".
+// "flows/main.lua:12: …". Multiple assignments are rewritten before
+// compiling, as gopher-lua gets them wrong (see rewriteAssignments).
 func CompileFlow(name, chunkName string, src []byte) (*Flow, error) {
 	chunk, err := parse.Parse(bytes.NewReader(src), chunkName)
 	if err != nil {
 		return nil, errors.New(tidyCompileError(chunkName, src, trimParseError(err.Error(), chunkName)))
 	}
+	// gopher-lua miscompiles multiple assignment (luafix.go).
+	rewriteAssignments(chunk)
 	proto, err := lua.Compile(chunk, chunkName)
 	if err != nil {
 		return nil, errors.New(tidyCompileError(chunkName, src, fmt.Sprintf("%s: %v", chunkName, err)))

@@ -95,9 +95,9 @@ var removed = map[string][]string{
 }
 
 // newSandbox returns a fresh Lua state with only base, table, string and
-// math (minus what removed lists), the capped and budgeted library
-// functions of installCapped, and require of the embedded modules in
-// modules.
+// math (minus what removed lists), pcall and xpcall mended (luafix.go),
+// the capped and budgeted library functions of installCapped, and require
+// of the embedded modules in modules.
 func newSandbox(lim Limits, modules map[string]*lua.FunctionProto) *lua.LState {
 	L := lua.NewState(lua.Options{
 		SkipOpenLibs:    true,
@@ -133,6 +133,10 @@ func newSandbox(lim Limits, modules map[string]*lua.FunctionProto) *lua.LState {
 			t.RawSetString(n, lua.LNil)
 		}
 	}
+	// pcall and xpcall that close only the upvalues of the frames they
+	// unwind (luafix.go); installCapped then charges their caught errors.
+	L.SetGlobal("pcall", L.NewFunction(sandboxPCall))
+	L.SetGlobal("xpcall", L.NewFunction(sandboxXPCall))
 	installCapped(L, lim)
 	L.SetGlobal("require", L.NewFunction(requireEmbedded(modules)))
 	return L
