@@ -379,7 +379,7 @@ func field(fields map[string]json.RawMessage, name, prefix string, v any, want s
 
 // The fields of POST /api/v1/calls: engine.DialRequest's, with "at" also
 // accepted as a local or time-of-day string (see ParseAt).
-var dialFields = []string{"to", "flow", "vars", "at", "tz", "window", "retry", "device", "trunk", "webhook", "id"}
+var dialFields = []string{"to", "flow", "vars", "secret", "at", "tz", "window", "retry", "device", "trunk", "webhook", "id"}
 
 var retryFields = []string{"attempts", "delay", "backoff", "on"}
 
@@ -405,6 +405,9 @@ func (s *Server) dialRequest(r *http.Request) (engine.DialRequest, error) {
 			return req, badField("vars", "must be a JSON object")
 		}
 		req.Vars = raw
+	}
+	if err := field(f, "secret", "", &req.Secret, "a list of var names"); err != nil {
+		return req, err
 	}
 	if raw, ok := f["retry"]; ok && string(raw) != "null" {
 		rf, err := objectFields(raw, "retry.", retryFields...)

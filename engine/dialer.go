@@ -195,6 +195,11 @@ func (r *Router) newJob(req DialRequest) (Job, error) {
 			return Job{}, &FieldError{"vars", fmt.Sprintf("passes the limit of %d bytes", r.limits.MaxVars)}
 		}
 	}
+	for _, n := range req.Secret {
+		if n == "" || len(n) > 64 {
+			return Job{}, &FieldError{"secret", "names the vars that are secret, each 1–64 bytes"}
+		}
+	}
 	if len(req.ID) > 128 {
 		return Job{}, &FieldError{"id", "is longer than 128 bytes"}
 	}
@@ -210,7 +215,7 @@ func (r *Router) newJob(req DialRequest) (Job, error) {
 		id = "job-" + r.newCallID()
 	}
 	return Job{
-		ID: id, To: req.To, Flow: req.Flow, Vars: req.Vars, Device: req.Device, Trunk: req.Trunk,
+		ID: id, To: req.To, Flow: req.Flow, Vars: req.Vars, Secret: req.Secret, Device: req.Device, Trunk: req.Trunk,
 		TZ: req.TZ, Window: req.Window, Retry: req.Retry.withDefaults(), Webhook: req.Webhook,
 		Source: req.Source, Created: now, Due: due, State: JobScheduled,
 	}, nil
@@ -531,7 +536,9 @@ func (d *dialer) place(j Job, n int) {
 		ID: r.newCallID(), Device: dev, Leg: leg, From: st.From, To: to, CallID: st.CallID,
 		Direction: "out", Flow: flow, Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
 		held: []func(){r.clk.Work()}, state: "dialing", dial: &dialState{job: j.ID, attempt: n}, initVars: j.Vars,
+		secretVars: j.Secret,
 	}
+	s.secrets = secretValues(j.Vars, j.Secret)
 	s.log = r.log.With("call_id", s.ID, "device", dev.Name, "leg", leg.String(), "flow", flow.Name,
 		"flow_hash", flow.ShortHash(), "job", j.ID, "attempt", n)
 	key := sessionKey{dev.Name, leg}

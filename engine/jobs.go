@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -134,6 +135,11 @@ type DialRequest struct {
 	Flow string `json:"flow"` // the flow whose answered(call) runs
 	// Vars become call.vars of each attempt's call (a JSON object).
 	Vars json.RawMessage `json:"vars,omitempty"`
+	// Secret names vars whose values are secrets (a verification code):
+	// each call marks them with ivr.secret before its flow runs, and every
+	// job, history entry and log line shown outside the state file shows
+	// them as [secret].
+	Secret []string `json:"secret,omitempty"`
 	// At is when to dial; zero dials now.
 	At time.Time `json:"at,omitzero"`
 	// TZ is the time zone of Window (an IANA name; default the
@@ -174,6 +180,7 @@ type Job struct {
 	To      string          `json:"to"`
 	Flow    string          `json:"flow"`
 	Vars    json.RawMessage `json:"vars,omitempty"`
+	Secret  []string        `json:"secret,omitempty"`
 	Device  string          `json:"device"`
 	Trunk   string          `json:"trunk,omitempty"`
 	TZ      string          `json:"tz,omitempty"`
@@ -196,6 +203,99 @@ type Job struct {
 	// Chain counts the failed handlers that led to this job: a job
 	// dialled by the failed handler of a job with Chain n has n+1.
 	Chain int `json:"chain,omitempty"`
+}
+
+// MarshalJSON writes the job with its secret vars redacted: every job that
+// leaves the process (API answers, webhooks) shows them as [secret]. The
+// store keeps them whole (storedJob).
+func (j Job) MarshalJSON() ([]byte, error) {
+	type plain Job
+	p := plain(j)
+	p.Vars = redactVars(j.Vars, j.Secret)
+	return json.Marshal(p)
+}
+
+// storedJob is a Job as the store keeps it: secrets included.
+type storedJob Job
+
+// secretValues returns the values of the named vars, as text.
+func secretValues(vars json.RawMessage, names []string) []string {
+	if len(vars) == 0 || len(names) == 0 {
+		return nil
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(vars))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil
+	}
+	var out []string
+	for _, n := range names {
+		switch v := m[n].(type) {
+		case string:
+			if v != "" {
+				out = append(out, v)
+			}
+		case json.Number:
+			out = append(out, v.String())
+		}
+	}
+	return out
+}
+
+// redactVars replaces the named vars' values with "[secret]".
+func redactVars(vars json.RawMessage, names []string) json.RawMessage {
+	if len(vars) == 0 || len(names) == 0 {
+		return vars
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(vars, &m); err != nil {
+		return json.RawMessage(`{}`)
+	}
+	for _, n := range names {
+		if _, ok := m[n]; ok {
+			m[n] = json.RawMessage(`"[secret]"`)
+		}
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	return out
+}
+
+// redactValues replaces with "[secret]" every top-level var whose value
+// is one of secrets (marked with ivr.secret during the call).
+func redactValues(vars json.RawMessage, secrets []string) json.RawMessage {
+	if len(vars) == 0 || len(secrets) == 0 {
+		return vars
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(vars, &m); err != nil {
+		return json.RawMessage(`{}`)
+	}
+	var names []string
+	for k, raw := range m {
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if dec.Decode(&v) != nil {
+			continue
+		}
+		text := ""
+		switch x := v.(type) {
+		case string:
+			text = x
+		case json.Number:
+			text = x.String()
+		}
+		for _, sec := range secrets {
+			if text != "" && text == sec {
+				names = append(names, k)
+			}
+		}
+	}
+	return redactVars(vars, names)
 }
 
 // Final reports whether the job will not dial again.

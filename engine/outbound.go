@@ -260,6 +260,19 @@ func (s *Session) luaDial(ctx context.Context) lua.LGFunction {
 				at = float64(n)
 			},
 			"retry": func(v lua.LValue) { req.Retry = retryOpt(L, fn, v) },
+			"secret": func(v lua.LValue) {
+				list, ok := v.(*lua.LTable)
+				if !ok {
+					L.RaiseError("%s: secret must be a list of var names, not %s", fn, describe(v))
+				}
+				list.ForEach(func(_, n lua.LValue) {
+					name, ok := n.(lua.LString)
+					if !ok {
+						L.RaiseError("%s: secret must be a list of var names, not a list holding %s", fn, describe(n))
+					}
+					req.Secret = append(req.Secret, string(name))
+				})
+			},
 		})
 		if req.To == "" {
 			L.RaiseError("%s: to is required", fn)

@@ -521,3 +521,48 @@ return f`
 		t.Error("the refused dial is not logged")
 	}
 }
+
+// Secret vars: the job as it leaves the process, and the call's history,
+// show them as [secret]; the flow and the state file have them whole.
+func TestSecretVarsAreRedactedOutsideTheStateFile(t *testing.T) {
+	flow := `
+local f = {}
+function f.answered(call)
+  call:say_digits(call.vars.code)
+  ivr.secret(call.vars.pin)
+  ivr.store.put("heard", #call.vars.code)
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	j, err := r.router.Dial(engine.DialRequest{To: "13800000014", Flow: "main",
+		Vars: json.RawMessage(`{"code":"4821","pin":"9911","order":"A-17"}`), Secret: []string{"code"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown, _ := json.Marshal(j)
+	if strings.Contains(string(shown), "4821") || !strings.Contains(string(shown), `"code":"[secret]"`) {
+		t.Errorf("the job as shown: %s", shown)
+	}
+	r.sim.Settle()
+	r.run(20*time.Second, time.Second)
+	got := r.job(j.ID)
+	if got.State != engine.JobDone || string(got.Vars) != `{"code":"4821","pin":"9911","order":"A-17"}` {
+		t.Fatalf("the stored job: %s %s", got.State, got.Vars)
+	}
+	if v, _, _ := r.store.Get("main", "heard"); string(v) != "4" {
+		t.Errorf("the flow saw a code of %s digits", v)
+	}
+	h, err := r.store.History(got.Attempts[0].CallID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars map[string]string
+	if err := json.Unmarshal(h.Vars, &vars); err != nil || vars["code"] != "[secret]" || vars["pin"] != "[secret]" || vars["order"] != "A-17" {
+		t.Errorf("history vars %s", h.Vars)
+	}
+	for _, l := range r.logs.all() {
+		if strings.Contains(l, "4821") || strings.Contains(l, "9911") {
+			t.Errorf("log line shows a secret: %s", l)
+		}
+	}
+}

@@ -555,7 +555,7 @@ func (r *Router) recoverCall(rec CallRecord) error {
 		ID: rec.ID, Device: d, Leg: rec.Leg, From: rec.From, To: rec.To, CallID: rec.CallID,
 		Direction: rec.Direction, Flow: flow, Started: rec.Started, r: r, notify: make(chan struct{}, 1),
 		state: "recovering", replay: journal, recovered: true, held: []func(){r.clk.Work()},
-		initVars: rec.Vars,
+		initVars: rec.Vars, secretVars: rec.SecretVars, secrets: secretValues(rec.Vars, rec.SecretVars),
 	}
 	if rec.Job != "" {
 		s.dial = &dialState{job: rec.Job, attempt: rec.Attempt}

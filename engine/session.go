@@ -106,8 +106,9 @@ type Session struct {
 	// dial is set on an outbound call: the job attempt that placed it.
 	dial *dialState
 	// initVars are call.vars at the start (an outbound job's, a
-	// redirected call's), a JSON object.
-	initVars json.RawMessage
+	// redirected call's), a JSON object; secretVars names the secret ones.
+	initVars   json.RawMessage
+	secretVars []string
 	// noJournal marks a job's failed handler: no call, no journal.
 	noJournal    bool
 	handlerDials int
@@ -428,7 +429,7 @@ func (s *Session) endStepFallback(ctx context.Context, why string) {
 func (s *Session) record() CallRecord {
 	rec := CallRecord{ID: s.ID, Device: s.Device.Name, Leg: s.Leg, From: s.From, To: s.To, CallID: s.CallID,
 		Direction: s.Direction, Flow: s.Flow.Name, FlowHash: s.Flow.Hash, Started: s.Started, Vars: s.initVars,
-		StdlibHash: s.r.libHash}
+		SecretVars: s.secretVars, StdlibHash: s.r.libHash}
 	if s.dial != nil {
 		rec.Job, rec.Attempt = s.dial.job, s.dial.attempt
 	}
@@ -450,7 +451,11 @@ func (s *Session) endCall() {
 		}
 	}
 	if st := s.r.store; st != nil {
-		h := HistoryEntry{CallRecord: s.record(), Ended: s.r.clk.Now(), Outcome: s.outcome, Target: s.target,
+		rec := s.record()
+		// History leaves the state file (the API shows it): the vars go
+		// with their secrets redacted.
+		rec.Vars = redactValues(redactVars(rec.Vars, rec.SecretVars), s.secrets)
+		h := HistoryEntry{CallRecord: rec, Ended: s.r.clk.Now(), Outcome: s.outcome, Target: s.target,
 			Path: s.redactedPath(), Steps: len(s.replay) + s.steps,
 			DialOutcome: a.Outcome, DialCode: a.Code, DialReason: a.Reason}
 		if err := st.EndCall(h); err != nil {

@@ -74,8 +74,9 @@ type CallRecord struct {
 	Job     string `json:"job,omitempty"`
 	Attempt int    `json:"attempt,omitempty"`
 	// Vars are the call.vars the call started with (an outbound job's, a
-	// redirected call's).
-	Vars json.RawMessage `json:"vars,omitempty"`
+	// redirected call's); SecretVars names those that are secrets.
+	Vars       json.RawMessage `json:"vars,omitempty"`
+	SecretVars []string        `json:"secret_vars,omitempty"`
 }
 
 // Step is one completed step of a call: a command and its result, an input,

@@ -25,7 +25,7 @@ type JobStore interface {
 
 // CreateJob stores j unless its id is taken.
 func (s *BoltStore) CreateJob(j Job) (Job, bool, error) {
-	enc, err := json.Marshal(j)
+	enc, err := json.Marshal(storedJob(j))
 	if err != nil {
 		return Job{}, false, err
 	}
@@ -53,7 +53,7 @@ func (s *BoltStore) CreateJob(j Job) (Job, bool, error) {
 
 // PutJob replaces a job.
 func (s *BoltStore) PutJob(j Job) error {
-	enc, err := json.Marshal(j)
+	enc, err := json.Marshal(storedJob(j))
 	if err != nil {
 		return err
 	}

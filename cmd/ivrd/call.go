@@ -61,7 +61,7 @@ Flags:
 // fieldFlags names the flag behind each field of the API's dial request,
 // so the daemon's refusals name what the user typed.
 var fieldFlags = map[string]string{
-	"to": "-to", "flow": "-flow", "vars": "-vars", "at": "-at", "tz": "-tz", "window": "-window",
+	"to": "-to", "flow": "-flow", "vars": "-vars", "secret": "-secret", "at": "-at", "tz": "-tz", "window": "-window",
 	"retry.attempts": "-retry-attempts", "retry.delay": "-retry-delay", "retry.backoff": "-retry-backoff",
 	"retry.on": "-retry-on", "device": "-device", "trunk": "-trunk", "webhook": "-webhook", "id": "-id",
 }
@@ -113,7 +113,7 @@ func (c *CallCommand) Run(ctx context.Context, args []string) error {
 		return errors.New("call: -state goes with -list")
 	}
 	if !placing {
-		for _, f := range []string{"at", "vars", "window", "retry-attempts", "retry-delay", "retry-backoff", "retry-on", "device", "trunk", "webhook", "id"} {
+		for _, f := range []string{"at", "vars", "secret", "window", "retry-attempts", "retry-delay", "retry-backoff", "retry-on", "device", "trunk", "webhook", "id"} {
 			if set[f] {
 				return fmt.Errorf("call: -%s goes with -to and -flow", f)
 			}
@@ -169,6 +169,7 @@ func (c *CallCommand) Run(ctx context.Context, args []string) error {
 // dialFlags are the flags that describe a call to place.
 type dialFlags struct {
 	to, flow, at, tz, vars, window string
+	secret                         string
 	attempts                       int
 	delay                          time.Duration
 	backoff                        float64
@@ -182,6 +183,7 @@ func (d *dialFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.at, "at", "", "when to call: \"07:00\", \"2026-11-26 07:00\" or RFC 3339 (default now)")
 	fs.StringVar(&d.tz, "tz", "", "the time zone of -at, -window and the times shown, an IANA name (\"Asia/Shanghai\")")
 	fs.StringVar(&d.vars, "vars", "", "call.vars of the call, a JSON object ('{\"room\":\"1203\"}')")
+	fs.StringVar(&d.secret, "secret", "", "the vars that are secrets, comma-separated (\"code\"): shown as [secret] outside the state file")
 	fs.StringVar(&d.window, "window", "", "the local time of day calls may be placed, \"07:00-22:00\" (default [outbound] window)")
 	fs.IntVar(&d.attempts, "retry-attempts", 0, "the most attempts, the first included (default 1)")
 	fs.DurationVar(&d.delay, "retry-delay", 0, "the wait before the second attempt, \"5m\" (default 60s)")
@@ -215,6 +217,13 @@ func (d *dialFlags) request(loc *time.Location, now time.Time) (engine.DialReque
 			return none, fmt.Errorf("call: -vars: %q is not a JSON object like '{\"room\":\"1203\"}'", d.vars)
 		}
 		req.Vars = json.RawMessage(d.vars)
+	}
+	if d.secret != "" {
+		for _, n := range strings.Split(d.secret, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				req.Secret = append(req.Secret, n)
+			}
+		}
 	}
 	if d.window != "" {
 		if _, err := engine.ParseWindow(d.window, d.tz); err != nil {

@@ -70,7 +70,11 @@ func startStack(t *testing.T, dir string, edit func(*Config)) *stack {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	srv := NewServer(cfg, hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}))
+	level := hclog.Debug
+	if cfg.LogLevel == "trace" {
+		level = hclog.Trace // the XML of every command and report
+	}
+	srv := NewServer(cfg, hclog.New(&hclog.LoggerOptions{Output: logs, Level: level}))
 	srv.Listener = ln
 	if err := srv.Open(context.Background()); err != nil {
 		ln.Close()

@@ -4,7 +4,7 @@
 -- API or `ivrd call`:
 --
 --   POST /api/v1/calls  {"to": "13800000001", "flow": "verify",
---                        "vars": {"code": "4821"},
+--                        "vars": {"code": "4821"}, "secret": ["code"],
 --                        "retry": {"attempts": 3, "delay": "30s"}}
 --
 -- When the callee answers they hear "your code is", the code three times,

@@ -139,6 +139,7 @@ function Call:sleep(seconds) end
 ---@field to string the number to call
 ---@field flow? string the flow whose answered(call) runs (default: this flow)
 ---@field vars? table call.vars of each attempt's call
+---@field secret? string[] names of vars that are secrets (a code): marked with ivr.secret in each call, shown as [secret] by the API, history and logs
 ---@field at? number when to dial, in seconds since 1970 as ivr.now() gives (default: now)
 ---@field tz? string the time zone of window ("Asia/Shanghai")
 ---@field window? string local hours calls may be placed, "08:00-21:00"
