@@ -324,8 +324,9 @@ func (f *fakePBX) Dial(_ context.Context, menu int, prompt, to, _ string) (engin
 	f.record(fmt.Sprintf("dial %s menu %d %s", to, menu, prompt))
 	return engine.Leg{Kind: engine.LegOuter, ID: "1"}, engine.LegStatus{CallID: "c1", To: to}, nil
 }
-func (f *fakePBX) Hangup(context.Context, engine.Leg) error        { f.record("hangup"); return nil }
-func (f *fakePBX) Waiting(context.Context) ([]engine.Event, error) { return nil, nil }
+func (f *fakePBX) Hangup(context.Context, engine.Leg) error           { f.record("hangup"); return nil }
+func (f *fakePBX) Waiting(context.Context) ([]engine.Event, error)    { return nil, nil }
+func (f *fakePBX) Outers(context.Context) ([]engine.LegStatus, error) { return nil, nil }
 func (f *fakePBX) Query(context.Context, engine.Leg) (engine.LegStatus, error) {
 	return engine.LegStatus{}, engine.ErrGone
 }

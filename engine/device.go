@@ -181,3 +181,10 @@ func IsSecret(ctx context.Context) bool {
 	v, _ := ctx.Value(secretKey{}).(bool)
 	return v
 }
+
+// ownsMenu reports whether a menu id (as the device writes it) is in the
+// range ivrd assigns.
+func (d *Device) ownsMenu(id string) bool {
+	n, err := strconv.Atoi(id)
+	return err == nil && n >= d.MenuFirst && n <= d.MenuLast
+}

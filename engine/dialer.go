@@ -302,6 +302,7 @@ func (d *dialer) resume(live map[string]int) error {
 	}
 	now := d.r.clk.Now()
 	var finish []func()
+	var orphans []Job
 	d.mu.Lock()
 	for i := range js {
 		j := js[i]
@@ -339,8 +340,7 @@ func (d *dialer) resume(live map[string]int) error {
 			}
 			d.active++
 			d.perNum[j.To]++
-			a := Attempt{Outcome: DialInterrupted, Reason: "ivrd stopped while the attempt was being placed"}
-			finish = append(finish, func() { d.attemptEnded(j.ID, n, a) })
+			orphans = append(orphans, j)
 		case JobScheduled:
 			if !j.Due.Before(now.Add(-time.Minute)) {
 				continue
@@ -363,6 +363,9 @@ func (d *dialer) resume(live map[string]int) error {
 	d.mu.Unlock()
 	for _, f := range finish {
 		f()
+	}
+	if len(orphans) > 0 {
+		d.adopt(orphans)
 	}
 	return nil
 }
@@ -528,6 +531,14 @@ func (d *dialer) place(j Job, n int) {
 		}
 		return
 	}
+	d.follow(dev, flow, j, n, leg, st, false, true)
+}
+
+// follow starts the session of attempt n's call on leg. answered says the
+// device showed the call answered already (a call placed before a crash);
+// dialing says a dial Connect of this device is counted in r.dialing.
+func (d *dialer) follow(dev *Device, flow *Flow, j Job, n int, leg Leg, st LegStatus, answered, dialing bool) {
+	r := d.r
 	to := j.To
 	if st.To != "" {
 		to = st.To
@@ -535,15 +546,17 @@ func (d *dialer) place(j Job, n int) {
 	s := &Session{
 		ID: r.newCallID(), Device: dev, Leg: leg, From: st.From, To: to, CallID: st.CallID,
 		Direction: "out", Flow: flow, Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
-		held: []func(){r.clk.Work()}, state: "dialing", dial: &dialState{job: j.ID, attempt: n}, initVars: j.Vars,
-		secretVars: j.Secret,
+		held: []func(){r.clk.Work()}, state: "dialing", initVars: j.Vars, secretVars: j.Secret,
+		dial: &dialState{job: j.ID, attempt: n, adoptedAnswered: answered},
 	}
 	s.secrets = secretValues(j.Vars, j.Secret)
 	s.log = r.log.With("call_id", s.ID, "device", dev.Name, "leg", leg.String(), "flow", flow.Name,
 		"flow_hash", flow.ShortHash(), "job", j.ID, "attempt", n)
 	key := sessionKey{dev.Name, leg}
 	r.mu.Lock()
-	r.doneDialingLocked(dev.Name)
+	if dialing {
+		r.doneDialingLocked(dev.Name)
+	}
 	early := r.early[key]
 	delete(r.early, key)
 	if r.closed {
@@ -563,6 +576,65 @@ func (d *dialer) place(j Job, n int) {
 	}
 	d.noteCall(j.ID, n, s.ID)
 	go s.run(runCtx)
+}
+
+// adopt looks on each device for the calls of attempts that were being
+// placed when ivrd stopped: the Connect may have reached the device
+// before the call was recorded. An outer call to the job's number that no
+// session holds, ringing or in one of ivrd's menus, is taken as the
+// attempt's call and followed; an attempt with none counts as
+// interrupted (and is not dialled again).
+func (d *dialer) adopt(orphans []Job) {
+	r := d.r
+	byDevice := map[string][]LegStatus{}
+	asked := map[string]bool{}
+	for _, j := range orphans {
+		n := len(j.Attempts)
+		dev := r.devices[j.Device]
+		flow, ok := r.flows.Flow(j.Flow)
+		if dev != nil && ok {
+			if !asked[dev.Name] {
+				asked[dev.Name] = true
+				ctx, cancel := context.WithTimeout(r.ctx, dev.commandTimeout())
+				legs, err := dev.PBX.Outers(ctx)
+				cancel()
+				if err != nil {
+					r.log.Warn("cannot ask the device for its outbound calls", "device", dev.Name, "error", err)
+				}
+				byDevice[dev.Name] = legs
+			}
+			if st, i, found := d.orphanCall(dev, j, byDevice[dev.Name]); found {
+				byDevice[dev.Name] = append(byDevice[dev.Name][:i], byDevice[dev.Name][i+1:]...)
+				answered := st.Connected != ""
+				r.log.Info("found the call of an attempt placed before the restart; following it",
+					"job", j.ID, "attempt", n, "leg", st.Leg.String(), "answered", answered)
+				d.follow(dev, flow, j, n, st.Leg, st, answered, false)
+				continue
+			}
+		}
+		d.attemptEnded(j.ID, n, Attempt{Outcome: DialInterrupted, Reason: "ivrd stopped while the attempt was being placed"})
+	}
+}
+
+// orphanCall finds an outer call to j's number that no session holds:
+// ringing, or connected to one of the device's menus.
+func (d *dialer) orphanCall(dev *Device, j Job, legs []LegStatus) (LegStatus, int, bool) {
+	for i, st := range legs {
+		if st.To != j.To || st.Leg.Kind != LegOuter {
+			continue
+		}
+		d.r.mu.Lock()
+		held := d.r.sessions[sessionKey{dev.Name, st.Leg}] != nil
+		d.r.mu.Unlock()
+		if held {
+			continue
+		}
+		kind, id, _ := strings.Cut(st.Connected, " ")
+		if st.Connected == "" || kind == "menu" && dev.ownsMenu(id) {
+			return st, i, true
+		}
+	}
+	return LegStatus{}, 0, false
 }
 
 // doneDialingLocked counts a Connect answered; with none left in flight on

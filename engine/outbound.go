@@ -19,9 +19,12 @@ type dialState struct {
 	job      string
 	attempt  int
 	answered bool
-	outcome  string // a Dial… outcome, once known
-	code     int
-	reason   string
+	// adoptedAnswered: the call was found answered at a restart, its
+	// ANSWERED report lost with the process.
+	adoptedAnswered bool
+	outcome         string // a Dial… outcome, once known
+	code            int
+	reason          string
 }
 
 // answerResult is the journaled end of the wait for an answer.
@@ -76,6 +79,10 @@ func (s *Session) awaitAnswer(ctx context.Context) (answerResult, error) {
 	if s.hungUp {
 		// A recovered call found gone: it ended while ivrd was down.
 		return answerResult{Outcome: DialInterrupted, Reason: "the call ended while ivrd was down"}, nil
+	}
+	if s.dial.adoptedAnswered {
+		s.addPath("dial", DialAnswered)
+		return answerResult{Outcome: DialAnswered}, nil
 	}
 	s.setState("dialing " + s.To)
 	ring := s.after(s.r.dialer.lim.RingTimeout)

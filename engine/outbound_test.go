@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/engine"
+	"github.com/ivrd/ivrd/omproto"
 	"github.com/ivrd/ivrd/omproto/omsim"
 )
 
@@ -563,6 +565,53 @@ return f`
 	for _, l := range r.logs.all() {
 		if strings.Contains(l, "4821") || strings.Contains(l, "9911") {
 			t.Errorf("log line shows a secret: %s", l)
+		}
+	}
+}
+
+// ivrd stopped after its Connect reached the device but before it
+// recorded the call: at the restart it finds the call on the device and
+// follows it, neither dialling again nor leaving the callee in silence.
+func TestCallPlacedBeforeACrashIsFoundAndFollowed(t *testing.T) {
+	for _, answered := range []bool{false, true} {
+		path := t.TempDir() + "/ivrd.db"
+		st, err := engine.OpenBolt(path, engine.BoltOptions{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		job := engine.Job{ID: "j1", To: "13800000015", Flow: "main", Device: "om1", Created: epoch, Due: epoch,
+			State: engine.JobDialing, Retry: engine.RetryPolicy{Attempts: 1, Delay: engine.Duration(time.Minute), Backoff: 1, On: engine.DefaultRetryOn},
+			Attempts: []engine.Attempt{{N: 1, Started: epoch}}}
+		if err := st.PutJob(job); err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		policy := omsim.Policy{Answer: omsim.AnswerAfter, Delay: 5 * time.Second, Keys: "1", KeysDelay: 2 * time.Second}
+		r := newRig(t, map[string]string{"main": wakeFlow}, rigOptions{store: path,
+			sim: func(c *omsim.Config) { c.Numbers = map[string]omsim.Policy{"13800000015": policy} }})
+		// The first run's Connect, as the device received it (ivrd parks
+		// and dials through its first menu id).
+		client, err := omproto.NewClient(r.sim.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Connect(context.Background(), omproto.Connect{
+			From: omproto.Ref{Kind: omproto.KindMenu, ID: "41"}, To: omproto.Ref{Kind: omproto.KindOuter, To: "13800000015"}, VoiceFile: "silence",
+		}); err != nil {
+			t.Fatal(err)
+		}
+		r.sim.Settle()
+		if answered {
+			r.run(6*time.Second, time.Second) // answered while ivrd was down
+		}
+		r.restart()
+		r.run(30*time.Second, time.Second)
+		got := r.job("j1")
+		if got.State != engine.JobDone || outcomes(got) != "answered" || len(r.sim.CallsTo("13800000015")) != 1 {
+			t.Errorf("answered before the restart %v: state %s, attempts %s, %d calls", answered, got.State, outcomes(got), len(r.sim.CallsTo("13800000015")))
+		}
+		if h := strings.Join(heard(r.sim.CallsTo("13800000015")[0]), " "); !strings.Contains(h, "user_thanks") {
+			t.Errorf("answered before the restart %v: the callee heard %q", answered, h)
 		}
 	}
 }

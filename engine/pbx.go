@@ -32,6 +32,9 @@ type PBX interface {
 	// Query asks whether a call leg is live, and which call holds its id
 	// now (ids are reused); a leg that is not live is ErrGone.
 	Query(ctx context.Context, leg Leg) (LegStatus, error)
+	// Outers lists the device's outgoing call legs, with what each is
+	// connected to ("" while it rings).
+	Outers(ctx context.Context) ([]LegStatus, error)
 	// Waiting lists the incoming calls that wait for a command, connected
 	// to nothing: calls whose INCOMING came while ivrd was down, as
 	// incoming events.
@@ -40,6 +43,7 @@ type PBX interface {
 
 // LegStatus is what the device says of a live call leg.
 type LegStatus struct {
+	Leg    Leg // in Outers' answer
 	CallID string
 	From   string
 	To     string

@@ -138,6 +138,29 @@ func (p *PBX) Query(ctx context.Context, leg engine.Leg) (engine.LegStatus, erro
 	return engine.LegStatus{}, engine.ErrGone
 }
 
+// Outers lists the device's outer call legs.
+func (p *PBX) Outers(ctx context.Context) ([]engine.LegStatus, error) {
+	st, err := p.Client.Query(ctx, omproto.KindOuter, "")
+	if errors.Is(err, omproto.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []engine.LegStatus
+	for _, c := range st.Calls {
+		if c.Kind != omproto.KindOuter || c.ID == "" {
+			continue
+		}
+		ls := engine.LegStatus{Leg: engine.Leg{Kind: engine.LegOuter, ID: c.ID}, CallID: c.CallID, From: c.From, To: c.To}
+		if len(c.Peers) > 0 {
+			ls.Connected = string(c.Peers[0].Kind) + " " + c.Peers[0].ID
+		}
+		out = append(out, ls)
+	}
+	return out, nil
+}
+
 // Waiting lists the visitors the device holds connected to nothing: calls
 // that wait for a command.
 func (p *PBX) Waiting(ctx context.Context) ([]engine.Event, error) {
