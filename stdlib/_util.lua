@@ -55,12 +55,11 @@ local fail = U.fail
 
 -- pack keeps a call's results, nils included: unpack(t, 1, t.n).
 --
--- The stdlib keeps no state in upvalues that a closure writes: when pcall
--- catches an error, gopher-lua closes every open upvalue of the whole call
--- stack, not only of the frames it unwinds, and a closure made before
--- then writes to a copy its maker no longer sees. A flow's option
--- function that pcalls something failing must not derail the module
--- that called it.
+-- The stdlib keeps no state in upvalues that a closure writes. Stock
+-- gopher-lua closes every open upvalue of the whole call stack when pcall
+-- catches an error, so that such a closure then writes to a copy its maker
+-- no longer sees; ivrd's sandbox pcall works around that (engine/luafix.go),
+-- and the stdlib does not depend on the workaround.
 function U.pack(...)
   return { n = select("#", ...), ... }
 end
