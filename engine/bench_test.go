@@ -13,6 +13,7 @@ import (
 
 	"github.com/ivrd/ivrd/engine"
 	"github.com/ivrd/ivrd/internal/clock"
+	"github.com/ivrd/ivrd/omproto/omsim"
 )
 
 // BenchmarkEndToEnd measures whole calls through every layer over real
@@ -157,4 +158,50 @@ return f`
 		}
 		b.ReportMetric(elapsed.Seconds(), "s/1000-calls")
 	}
+}
+
+// BenchmarkOutboundAnswered dials jobs in batches of 50 through the
+// simulator: each callee answers, hears one prompt and is hung up; the job
+// ends done. It measures the whole outbound path — job stored, attempt
+// marked, Connect, TRANSIENT, ALERT, ANSWERED, the flow's answered(call),
+// BYE, history, job done.
+func BenchmarkOutboundAnswered(b *testing.B) {
+	const flow = `local f = {}
+function f.answered(call) call:play("user_thanks") end
+return f`
+	r := newRigTB(b, map[string]string{"main": flow}, rigOptions{
+		sim: func(c *omsim.Config) {
+			c.Outside = omsim.Policy{Answer: omsim.AnswerAfter, Delay: 100 * time.Millisecond}
+		},
+		config: func(c *engine.Config) { c.Dial = engine.DialLimits{MaxConcurrent: 1000, PerSecond: 1e6, PerNumber: 1} },
+	})
+	b.ResetTimer()
+	start := time.Now()
+	for done := 0; done < b.N; {
+		n := min(50, b.N-done)
+		for i := 0; i < n; i++ {
+			if _, err := r.router.Dial(engine.DialRequest{To: "139" + strconv.Itoa(10000000+done+i), Flow: "main"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		r.sim.Settle()
+		for k := 0; k < 5; k++ {
+			r.clk.Advance(time.Second)
+			r.sim.Settle()
+		}
+		done += n
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	js, _ := r.router.Jobs()
+	ok := 0
+	for _, j := range js {
+		if j.State == engine.JobDone {
+			ok++
+		}
+	}
+	if ok != b.N {
+		b.Fatalf("%d of %d jobs done", ok, b.N)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "jobs/s")
 }
