@@ -195,13 +195,16 @@ func (r *Router) newJob(req DialRequest) (Job, error) {
 			return Job{}, &FieldError{"vars", fmt.Sprintf("passes the limit of %d bytes", r.limits.MaxVars)}
 		}
 	}
-	for _, n := range req.Secret {
+	for i, n := range req.Secret {
 		if n == "" || len(n) > 64 {
-			return Job{}, &FieldError{"secret", "names the vars that are secret, each 1–64 bytes"}
+			return Job{}, &FieldError{fmt.Sprintf("secret[%d]", i), "names a var that is secret: 1–64 bytes"}
 		}
 	}
 	if len(req.ID) > 128 {
 		return Job{}, &FieldError{"id", "is longer than 128 bytes"}
+	}
+	if strings.Trim(req.ID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+		return Job{}, &FieldError{"id", fmt.Sprintf("%q may hold only letters, digits, '.', '_' and '-'", req.ID)}
 	}
 	due := req.At
 	if due.IsZero() || due.Before(now) {
@@ -247,6 +250,12 @@ func (r *Router) CancelJob(id string) (Job, error) {
 		}
 		return got, ErrJobOver
 	}
+	if j.Final() {
+		// Cancelled already, or failed with its handler still to run.
+		out := *j
+		d.mu.Unlock()
+		return out, ErrJobOver
+	}
 	dialing := j.State == JobDialing
 	j.State, j.Ended, j.Reason = JobCancelled, r.clk.Now(), "cancelled"
 	if err := d.jobs.PutJob(*j); err != nil {
@@ -258,8 +267,10 @@ func (r *Router) CancelJob(id string) (Job, error) {
 	}
 	out := *j
 	d.mu.Unlock()
-	r.log.Info("outbound job cancelled", "job", id)
-	r.jobEnded(out)
+	r.log.Info("outbound job cancelled", "job", id, "attempt_under_way", dialing)
+	if !dialing {
+		r.jobEnded(out) // else when the attempt under way ends
+	}
 	d.kick()
 	return out, nil
 }
@@ -295,10 +306,14 @@ func (d *dialer) stop() {
 // interrupted (it is not dialled again). A job that came due while ivrd
 // was down runs now if the window it was due in is still open, and is
 // dropped otherwise.
-func (d *dialer) resume(live map[string]int) error {
+//
+// resume loads the jobs and counts the attempts under way at once; what
+// it returns finishes the rest (outcomes, adoption, failed handlers) and
+// is called once the recovered calls hold their legs.
+func (d *dialer) resume(live map[string]int) (func(), error) {
 	js, err := d.jobs.ListJobs()
 	if err != nil {
-		return err
+		return func() {}, err
 	}
 	now := d.r.clk.Now()
 	var finish []func()
@@ -361,13 +376,14 @@ func (d *dialer) resume(live map[string]int) error {
 		}
 	}
 	d.mu.Unlock()
-	for _, f := range finish {
-		f()
-	}
-	if len(orphans) > 0 {
-		d.adopt(orphans)
-	}
-	return nil
+	return func() {
+		for _, f := range finish {
+			f()
+		}
+		if len(orphans) > 0 {
+			d.adopt(orphans)
+		}
+	}, nil
 }
 
 func windowText(j *Job, lim DialLimits) string {
@@ -423,7 +439,9 @@ func (d *dialer) kick() {
 			later(slot)
 			continue
 		}
-		d.startLocked(j, now)
+		if !d.startLocked(j, now) {
+			later(j.Due)
+		}
 	}
 	d.armLocked(now, next)
 }
@@ -454,17 +472,21 @@ func (d *dialer) armLocked(now, next time.Time) {
 	if next.IsZero() {
 		return
 	}
-	d.timer = d.r.clk.AfterFunc(next.Sub(now), func() {
+	var t clock.Timer
+	t = d.r.clk.AfterFunc(next.Sub(now), func() {
 		d.mu.Lock()
-		d.timer, d.timerAt = nil, time.Time{}
+		if d.timer == t { // not re-armed since
+			d.timer, d.timerAt = nil, time.Time{}
+		}
 		d.mu.Unlock()
 		d.kick()
 	})
+	d.timer = t
 }
 
 // startLocked marks the job's next attempt as started, durably, and then
 // dials it.
-func (d *dialer) startLocked(j *Job, now time.Time) {
+func (d *dialer) startLocked(j *Job, now time.Time) bool {
 	n := len(j.Attempts) + 1
 	j.Attempts = append(j.Attempts, Attempt{N: n, Started: now})
 	j.State = JobDialing
@@ -474,7 +496,7 @@ func (d *dialer) startLocked(j *Job, now time.Time) {
 		j.State = JobScheduled
 		j.Due = now.Add(time.Duration(j.Retry.Delay))
 		d.r.log.Error("cannot store the attempt; dialling later", "job", j.ID, "error", err)
-		return
+		return false
 	}
 	d.active++
 	d.perNum[j.To]++
@@ -485,6 +507,7 @@ func (d *dialer) startLocked(j *Job, now time.Time) {
 		defer done()
 		d.place(job, n)
 	}()
+	return true
 }
 
 // place dials attempt n of job j and starts the session that follows it.
@@ -676,13 +699,13 @@ func (d *dialer) attemptEnded(jobID string, n int, a Attempt) {
 	}
 	now := r.clk.Now()
 	d.mu.Lock()
-	d.active--
 	j := d.pending[jobID]
 	if j == nil {
 		d.mu.Unlock()
 		r.log.Error("an attempt ended for a job that is not pending", "job", jobID, "attempt", n)
 		return
 	}
+	d.active--
 	if d.perNum[j.To]--; d.perNum[j.To] <= 0 {
 		delete(d.perNum, j.To)
 	}
@@ -780,6 +803,9 @@ func (r *Router) Redirect(device string, leg Leg, flow string, vars json.RawMess
 		var m map[string]any
 		if err := json.Unmarshal(vars, &m); err != nil || m == nil {
 			return "", &FieldError{"vars", "must be a JSON object"}
+		}
+		if len(vars) > r.limits.MaxVars {
+			return "", &FieldError{"vars", fmt.Sprintf("passes the limit of %d bytes", r.limits.MaxVars)}
 		}
 	}
 	key := sessionKey{device, leg}

@@ -100,8 +100,9 @@ var httpTransport = func() *http.Transport {
 }()
 
 // httpArgs identify an ivr.http request in the journal: what the flow
-// asked, not what the configuration made of it, so a replay under another
-// configuration still matches.
+// asked, not what the configuration made of it (the timeout it got), so a
+// replay under another timeout still matches. A host taken out of the
+// allow-list since is refused on replay too: the flow raises again.
 type httpArgs struct {
 	Method  string            `json:"method"`
 	URL     string            `json:"url"`
@@ -210,7 +211,10 @@ func (s *Session) luaHTTP(ctx context.Context, L *lua.LState, method string) int
 	})
 	s.raiseDiverged(err)
 	if err != nil {
-		return retReason(L, ReasonFailed) // the session is stopping
+		L.Push(lua.LNil) // the session is stopping
+		L.Push(lua.LString(ReasonFailed))
+		L.Push(lua.LString("the call is ending"))
+		return 3
 	}
 	if res.Reason != "" {
 		L.Push(lua.LNil)

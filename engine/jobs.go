@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -15,7 +16,7 @@ const (
 	DialBusy     = "busy"      // the number was busy
 	DialNoAnswer = "no_answer" // it rang until the device or ivrd gave up
 	DialFailed   = "failed"    // the call could not be placed (the OM's code is kept)
-	DialRejected = "rejected"  // ivrd's limits refused it (per-number cap, no device)
+	DialRejected = "rejected"  // ivrd could not place it: the flow or the device is no longer configured
 	// DialRetry is an answered attempt whose answered handler returned
 	// "retry": it counts as not done.
 	DialRetry = "retry"
@@ -267,12 +268,17 @@ func redactVars(vars json.RawMessage, names []string) json.RawMessage {
 // redactValues replaces with "[secret]" every top-level var whose value
 // is one of secrets (marked with ivr.secret during the call).
 func redactValues(vars json.RawMessage, secrets []string) json.RawMessage {
+	return redactVars(vars, secretVarNames(vars, secrets))
+}
+
+// secretVarNames names the top-level vars whose value is one of secrets.
+func secretVarNames(vars json.RawMessage, secrets []string) []string {
 	if len(vars) == 0 || len(secrets) == 0 {
-		return vars
+		return nil
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(vars, &m); err != nil {
-		return json.RawMessage(`{}`)
+		return nil
 	}
 	var names []string
 	for k, raw := range m {
@@ -295,7 +301,8 @@ func redactValues(vars json.RawMessage, secrets []string) json.RawMessage {
 			}
 		}
 	}
-	return redactVars(vars, names)
+	sort.Strings(names)
+	return names
 }
 
 // Final reports whether the job will not dial again.

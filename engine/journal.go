@@ -236,6 +236,7 @@ func (s *Session) checkAlive(ctx context.Context) bool {
 		return false
 	}
 	s.log.Info("the recovered call is still up; carrying on live", "replayed_steps", len(s.replay), "connected", st.Connected)
+	s.liveConnected = st.Connected
 	if kind, _, _ := strings.Cut(st.Connected, " "); st.Connected != "" && kind != "menu" {
 		// Connected to an extension, a group or an outside leg: the
 		// transfer under way at the crash had already been carried out.

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -80,7 +82,9 @@ func (s *Session) awaitAnswer(ctx context.Context) (answerResult, error) {
 		// A recovered call found gone: it ended while ivrd was down.
 		return answerResult{Outcome: DialInterrupted, Reason: "the call ended while ivrd was down"}, nil
 	}
-	if s.dial.adoptedAnswered {
+	if kind, id, _ := strings.Cut(s.liveConnected, " "); s.dial.adoptedAnswered || kind == "menu" && s.Device.ownsMenu(id) {
+		// Answered: found so at a restart, the ANSWERED report lost
+		// with the process (a ringing call is connected to nothing).
 		s.addPath("dial", DialAnswered)
 		return answerResult{Outcome: DialAnswered}, nil
 	}
@@ -153,8 +157,9 @@ func jobHandlerID(jobID string) string { return jobID + "-f" }
 
 // runJobHandler runs flow's failed(job, reason) for a job that gave up, in
 // a sandbox of its own with the ivr services and no call. It is not
-// journaled: if ivrd stops while it runs, it runs again at the next start,
-// and the jobs it dials keep the ids they had.
+// journaled: if ivrd stops while it runs, it runs again at the next
+// start; the jobs it dials keep the ids they had (so are not made twice),
+// but its ivr.store writes are made again.
 func (r *Router) runJobHandler(flow *Flow, j Job, reason string) {
 	d := r.devices[j.Device]
 	if d == nil {
@@ -283,6 +288,13 @@ func (s *Session) luaDial(ctx context.Context) lua.LGFunction {
 		})
 		if req.To == "" {
 			L.RaiseError("%s: to is required", fn)
+		}
+		// Vars the flow marked with ivr.secret stay secret in the job as
+		// it leaves the process, named or not.
+		for _, name := range secretVarNames(req.Vars, s.secrets) {
+			if !slices.Contains(req.Secret, name) {
+				req.Secret = append(req.Secret, name)
+			}
 		}
 		if at > 0 {
 			req.At = time.UnixMilli(int64(at * 1000)).UTC()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -277,6 +278,8 @@ func TestDialRequestErrorsNameTheField(t *testing.T) {
 		{engine.DialRequest{To: "123", Flow: "main", Vars: json.RawMessage(`[1]`)}, "vars"},
 		{engine.DialRequest{To: "123", Flow: "main", Device: "om9"}, "device"},
 		{engine.DialRequest{To: "123", Flow: "main", At: epoch.Add(-time.Hour)}, "at"},
+		{engine.DialRequest{To: "123", Flow: "main", ID: "a/b"}, "id"},
+		{engine.DialRequest{To: "123", Flow: "main", Secret: []string{"code", ""}}, "secret[1]"},
 	} {
 		_, err := r.router.Dial(c.req)
 		fe, ok := err.(*engine.FieldError)
@@ -613,5 +616,93 @@ func TestCallPlacedBeforeACrashIsFoundAndFollowed(t *testing.T) {
 		if h := strings.Join(heard(r.sim.CallsTo("13800000015")[0]), " "); !strings.Contains(h, "user_thanks") {
 			t.Errorf("answered before the restart %v: the callee heard %q", answered, h)
 		}
+	}
+}
+
+// The callee answers while ivrd is down: the recovered call finds it
+// answered on the device (its ANSWERED report lost) and runs the flow
+// instead of waiting for the ring timeout.
+func TestAnsweredWhileDownRunsTheFlow(t *testing.T) {
+	r := outboundRig(t, map[string]omsim.Policy{"13800000016": {Answer: omsim.AnswerAfter, Delay: 3 * time.Second, Keys: "1", KeysDelay: 4 * time.Second}}, engine.DialLimits{})
+	j, err := r.router.Dial(engine.DialRequest{To: "13800000016", Flow: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	r.advance(time.Second) // ringing
+	r.sim.Settle()
+	r.crash()
+	r.advance(3 * time.Second) // answered while ivrd is down
+	r.sim.Settle()
+	r.restart()
+	r.run(20*time.Second, time.Second)
+	got := r.job(j.ID)
+	if got.State != engine.JobDone || outcomes(got) != "answered" || len(r.sim.CallsTo("13800000016")) != 1 {
+		t.Fatalf("state %s, attempts %+v", got.State, got.Attempts)
+	}
+	if h := strings.Join(heard(r.sim.CallsTo("13800000016")[0]), " "); !strings.Contains(h, "user_welcome") || !strings.Contains(h, "user_thanks") {
+		t.Errorf("the callee heard %q", h)
+	}
+}
+
+// Cancelling a job whose attempt rings: no further attempt, one end told,
+// and a second cancel is refused.
+func TestCancelWhileDialing(t *testing.T) {
+	var ended []engine.Job
+	var mu sync.Mutex
+	r := newRig(t, map[string]string{"main": wakeFlow}, rigOptions{
+		sim: func(c *omsim.Config) {
+			c.Numbers = map[string]omsim.Policy{"13800000017": {Answer: omsim.AnswerNoAnswer}}
+		},
+		config: func(c *engine.Config) {
+			c.JobEnded = func(j engine.Job) { mu.Lock(); ended = append(ended, j); mu.Unlock() }
+		},
+	})
+	j, err := r.router.Dial(engine.DialRequest{To: "13800000017", Flow: "main", Retry: engine.RetryPolicy{Attempts: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	r.advance(time.Second)
+	r.sim.Settle()
+	if got, err := r.router.CancelJob(j.ID); err != nil || got.State != engine.JobCancelled {
+		t.Fatalf("cancel: %v %s", err, got.State)
+	}
+	if _, err := r.router.CancelJob(j.ID); !errors.Is(err, engine.ErrJobOver) {
+		t.Errorf("second cancel: %v, want ErrJobOver", err)
+	}
+	r.run(10*time.Minute, 10*time.Second)
+	got := r.job(j.ID)
+	if got.State != engine.JobCancelled || len(got.Attempts) != 1 || got.Attempts[0].Outcome != engine.DialNoAnswer {
+		t.Errorf("job: %s, attempts %+v", got.State, got.Attempts)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ended) != 1 || ended[0].State != engine.JobCancelled || ended[0].Attempts[0].Outcome == "" {
+		t.Errorf("JobEnded told %d times: %+v", len(ended), ended)
+	}
+}
+
+// A var the flow marked with ivr.secret stays secret in the job it dials,
+// even unnamed in secret.
+func TestIvrDialKeepsMarkedSecrets(t *testing.T) {
+	flow := `
+local f = {}
+function f.incoming(call)
+  local code = ivr.secret("5502")
+  ivr.dial{ to = "13800000018", at = ivr.now() + 3600, vars = { code = code, room = "12" } }
+  call:hangup()
+end
+function f.answered(call) end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	r.call("13800000001")
+	js, err := r.router.Jobs()
+	if err != nil || len(js) != 1 {
+		t.Fatal(js, err)
+	}
+	shown, _ := json.Marshal(js[0])
+	if strings.Contains(string(shown), "5502") || !strings.Contains(string(shown), `"room":"12"`) {
+		t.Errorf("the job as shown: %s", shown)
 	}
 }

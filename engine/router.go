@@ -477,6 +477,18 @@ func (r *Router) Recover(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("recover: %w", err)
 	}
+	// The jobs are loaded before any recovered call runs, so that an
+	// outbound call that ends at once finds its job.
+	live := map[string]int{}
+	for _, rec := range recs {
+		if rec.Job != "" {
+			live[rec.Job] = rec.Attempt
+		}
+	}
+	finishJobs, err := r.dialer.resume(live)
+	if err != nil {
+		r.log.Error("cannot read the outbound jobs", "error", err)
+	}
 	n := 0
 	for _, rec := range recs {
 		if err := r.recoverCall(rec); err != nil {
@@ -488,6 +500,10 @@ func (r *Router) Recover(ctx context.Context) (int, error) {
 			if err := r.store.EndCall(h); err != nil {
 				r.log.Error("cannot move the call to history", "call_id", rec.ID, "error", err)
 			}
+			if rec.Job != "" {
+				r.dialer.attemptEnded(rec.Job, rec.Attempt, Attempt{Outcome: DialFailed, CallID: rec.ID,
+					Reason: "the call could not be recovered: " + err.Error()})
+			}
 			continue
 		}
 		n++
@@ -495,17 +511,9 @@ func (r *Router) Recover(ctx context.Context) (int, error) {
 	if n > 0 {
 		r.log.Info("calls recovered", "count", n)
 	}
-	live := map[string]int{}
-	r.mu.Lock()
-	for _, s := range r.sessions {
-		if s.dial != nil {
-			live[s.dial.job] = s.dial.attempt
-		}
-	}
-	r.mu.Unlock()
-	if err := r.dialer.resume(live); err != nil {
-		r.log.Error("cannot read the outbound jobs", "error", err)
-	}
+	// Outcomes of attempts ivrd cannot follow any more, and calls placed
+	// but not recorded, once the recovered calls hold their legs.
+	finishJobs()
 	r.dialer.kick()
 	// Calls whose INCOMING came while ivrd was down (or was lost with it)
 	// still wait for a command until the device's timeout: take them.

@@ -97,8 +97,11 @@ type Session struct {
 	// that is not one of the IVR's menus: the transfer under way at the
 	// crash had been carried out.
 	leftBeforeRestart string
-	lastVars          []byte // call.vars as last journaled
-	steps             int    // steps journaled
+	// liveConnected is what the device showed the recovered call
+	// connected to ("menu 41"), when it was asked.
+	liveConnected string
+	lastVars      []byte // call.vars as last journaled
+	steps         int    // steps journaled
 	// secretChains are prompt chains built from secrets (say_digits of a
 	// value passed to ivr.secret), traced redacted.
 	secretChains []string
