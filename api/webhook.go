@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -154,13 +155,13 @@ func (w *Webhooks) JobEnded(j engine.Job) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		w.log.Warn("webhook not sent: ivrd is stopping", "job", j.ID, "url", j.Webhook)
+		w.log.Warn("webhook not sent: ivrd is stopping", "job", j.ID, "url", logURL(j.Webhook))
 		return
 	}
 	select {
 	case w.queue <- delivery{url: j.Webhook, job: j.ID, body: body}:
 	default:
-		w.log.Error("webhook dropped: too many deliveries are waiting", "job", j.ID, "url", j.Webhook, "queue", cap(w.queue))
+		w.log.Error("webhook dropped: too many deliveries are waiting", "job", j.ID, "url", logURL(j.Webhook), "queue", cap(w.queue))
 	}
 }
 
@@ -193,7 +194,7 @@ func (w *Webhooks) work() {
 	defer w.wg.Done()
 	for d := range w.queue {
 		if w.ctx.Err() != nil {
-			w.log.Warn("webhook not sent: ivrd is stopping", "job", d.job, "url", d.url)
+			w.log.Warn("webhook not sent: ivrd is stopping", "job", d.job, "url", logURL(d.url))
 			continue
 		}
 		w.deliver(d)
@@ -207,21 +208,21 @@ func (w *Webhooks) deliver(d delivery) {
 	for attempt := 1; ; attempt++ {
 		retry, after, err := w.post(d, attempt)
 		if err == nil {
-			w.log.Debug("webhook delivered", "job", d.job, "url", d.url, "attempt", attempt)
+			w.log.Debug("webhook delivered", "job", d.job, "url", logURL(d.url), "attempt", attempt)
 			return
 		}
 		if !retry || attempt == w.opt.Attempts {
-			w.log.Error("webhook not delivered; giving up", "job", d.job, "url", d.url, "attempts", attempt, "error", err)
+			w.log.Error("webhook not delivered; giving up", "job", d.job, "url", logURL(d.url), "attempts", attempt, "error", err)
 			return
 		}
 		delay := max(wait, after)
-		w.log.Warn("webhook not delivered; will retry", "job", d.job, "url", d.url, "attempt", attempt, "retry_in", delay, "error", err)
+		w.log.Warn("webhook not delivered; will retry", "job", d.job, "url", logURL(d.url), "attempt", attempt, "retry_in", delay, "error", err)
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-w.ctx.Done():
 			t.Stop()
-			w.log.Warn("webhook abandoned: ivrd is stopping", "job", d.job, "url", d.url, "attempts", attempt)
+			w.log.Warn("webhook abandoned: ivrd is stopping", "job", d.job, "url", logURL(d.url), "attempts", attempt)
 			return
 		}
 		wait *= 2
@@ -263,4 +264,14 @@ func (w *Webhooks) post(d delivery, attempt int) (retry bool, after time.Duratio
 		return true, after, err
 	}
 	return false, 0, err
+}
+
+// logURL is a webhook URL as logs show it: scheme, host and path, without
+// credentials or a query string, which may carry a token.
+func logURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Scheme + "://" + u.Host + u.Path
 }
