@@ -121,16 +121,26 @@ type Options struct {
 	TZ *time.Location
 	// Now is the clock "at" is read against (default time.Now).
 	Now func() time.Time
+	// Metrics, when set, serves GET /metrics (the daemon's Prometheus
+	// exposition). It needs a bearer token like /api/: Token, or
+	// MetricsToken, which opens /metrics and nothing else (for a
+	// scraper that should not be able to place calls).
+	Metrics      http.Handler
+	MetricsToken string
 }
 
 // Server is the admin API, an http.Handler. /healthz and /readyz answer
-// without a token; everything under /api/ needs it.
+// without a token; everything under /api/ needs it, and so does /metrics
+// when Options.Metrics is set.
 type Server struct {
 	b       Backend
 	opt     Options
 	log     hclog.Logger
 	mux     *http.ServeMux
 	tokenID [sha256.Size]byte
+	// metricsID is MetricsToken's digest; hasMetricsToken says it is set.
+	metricsID       [sha256.Size]byte
+	hasMetricsToken bool
 }
 
 // ErrNoToken is a Server configured without a token.
@@ -154,6 +164,9 @@ func New(b Backend, opt Options) (*Server, error) {
 		opt.Now = time.Now
 	}
 	s := &Server{b: b, opt: opt, log: opt.Logger.Named("api"), mux: http.NewServeMux(), tokenID: sha256.Sum256([]byte(opt.Token))}
+	if opt.MetricsToken != "" {
+		s.metricsID, s.hasMetricsToken = sha256.Sum256([]byte(opt.MetricsToken)), true
+	}
 	routes := map[string]func(*http.Request) (int, any, error){
 		"POST /api/v1/calls":              s.dial,
 		"GET /api/v1/calls":               s.liveCalls,
@@ -194,7 +207,18 @@ func probe(w http.ResponseWriter, status int, body string) {
 // ServeHTTP checks the token of /api/ requests and routes them. Paths and
 // methods the API does not have get JSON errors too.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/api/") && !s.authorized(w, r) {
+	if r.URL.Path == "/metrics" && s.opt.Metrics != nil {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSON(w, http.StatusMethodNotAllowed, &Error{Msg: "method not allowed here (allowed: GET, HEAD)"})
+			return
+		}
+		if s.authorized(w, r, true) {
+			s.opt.Metrics.ServeHTTP(w, r)
+		}
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/api/") && !s.authorized(w, r, false) {
 		return
 	}
 	s.mux.ServeHTTP(&jsonErrors{ResponseWriter: w}, r)
@@ -202,13 +226,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // authorized checks the bearer token in constant time (comparing digests,
 // so the token's length does not show either) and answers 401 when it is
-// missing or wrong.
-func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+// missing or wrong. metrics also accepts the metrics token.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request, metrics bool) bool {
 	auth := r.Header.Get("Authorization")
 	scheme, token, ok := strings.Cut(auth, " ")
 	if ok && strings.EqualFold(scheme, "Bearer") {
 		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		if subtle.ConstantTimeCompare(got[:], s.tokenID[:]) == 1 {
+		admin := subtle.ConstantTimeCompare(got[:], s.tokenID[:]) == 1
+		scrape := metrics && s.hasMetricsToken && subtle.ConstantTimeCompare(got[:], s.metricsID[:]) == 1
+		if admin || scrape {
 			return true
 		}
 	}

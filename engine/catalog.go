@@ -57,6 +57,10 @@ type Catalog struct {
 	snap    atomic.Pointer[catalogSnapshot]
 	scanMu  sync.Mutex // one rescan at a time
 	rescans atomic.Uint64
+	// loadErrors counts failures to load: a file content that does not
+	// load, once per content (and per error), and a folder that cannot be
+	// read, once per rescan.
+	loadErrors atomic.Uint64
 
 	mu      sync.Mutex
 	closed  bool
@@ -76,6 +80,12 @@ type catalogSnapshot struct {
 type loadFailure struct {
 	hash string // of the content that failed; empty when it could not be read
 	err  error
+}
+
+// same reports whether two failures are of the same content, for the
+// same reason.
+func (f loadFailure) same(g loadFailure) bool {
+	return f.hash == g.hash && f.err.Error() == g.err.Error()
 }
 
 // err joins the failures, in name order.
@@ -152,6 +162,11 @@ func (c *Catalog) Errors() map[string]string {
 // after changes).
 func (c *Catalog) Rescans() uint64 { return c.rescans.Load() }
 
+// LoadErrors counts, since the catalog was opened, the flow files whose
+// new content failed to load (each failing content once, however many
+// rescans see it) and the rescans that could not read the folder.
+func (c *Catalog) LoadErrors() uint64 { return c.loadErrors.Load() }
+
 // Reload rescans the whole folder now; SIGHUP calls it. It logs what
 // changed and what failed like Watch does, and returns the failures of the
 // files that do not load (their previous versions still serve), joined, so
@@ -171,7 +186,13 @@ func (c *Catalog) rescan(force bool) error {
 		// A folder that vanished or cannot be read is more likely a deploy
 		// in progress than a wish to serve no flows.
 		c.log.Error("cannot rescan the flows folder; keeping the flows loaded", "dir", c.dir, "error", err)
+		c.loadErrors.Add(1)
 		return err
+	}
+	for name, f := range next.failed {
+		if pf, ok := prev.failed[name]; !ok || !pf.same(f) {
+			c.loadErrors.Add(1)
+		}
 	}
 	c.snap.Store(next)
 	c.report(prev, next, force)
@@ -261,7 +282,7 @@ func (c *Catalog) report(prev, next *catalogSnapshot, force bool) {
 	}
 	for _, name := range sortedKeys(next.failed) {
 		f := next.failed[name]
-		if pf, ok := prev.failed[name]; ok && !force && pf.hash == f.hash && pf.err.Error() == f.err.Error() {
+		if pf, ok := prev.failed[name]; ok && !force && pf.same(f) {
 			continue
 		}
 		file := filepath.Join(c.dir, name+".lua")

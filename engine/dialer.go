@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -150,12 +151,19 @@ func (r *Router) dial(req DialRequest, chain int) (Job, error) {
 		return got, nil // asked before: the same job
 	}
 	r.log.Info("outbound job scheduled", "job", got.ID, "to", got.To, "flow", got.Flow, "due", got.Due.Format(time.RFC3339), "source", got.Source)
+	r.observeJob(JobEventScheduled)
 	d := r.dialer
 	d.mu.Lock()
 	d.pending[got.ID] = &got
 	d.mu.Unlock()
 	d.kick()
-	return got, nil
+	// The dialer may be changing the job already (an attempt's call id):
+	// the caller gets a copy taken under its lock, attempts included.
+	d.mu.Lock()
+	out := got
+	out.Attempts = slices.Clone(got.Attempts)
+	d.mu.Unlock()
+	return out, nil
 }
 
 // newJob checks a request and makes its job.
@@ -269,16 +277,64 @@ func (r *Router) CancelJob(id string) (Job, error) {
 	d.mu.Unlock()
 	r.log.Info("outbound job cancelled", "job", id, "attempt_under_way", dialing)
 	if !dialing {
+		r.observeJob(JobCancelled)
 		r.jobEnded(out) // else when the attempt under way ends
 	}
 	d.kick()
 	return out, nil
 }
 
+// withCallID adds the call_id of an attempt's call to log arguments, when
+// the attempt got as far as a call.
+func withCallID(args []any, callID string) []any {
+	if callID != "" {
+		args = append(args, "call_id", callID)
+	}
+	return args
+}
+
+// observeJob tells the observer of a job event.
+func (r *Router) observeJob(event string) {
+	if r.obs != nil {
+		r.obs.Job(event)
+	}
+}
+
 func (r *Router) jobEnded(j Job) {
 	if r.onJobEnded != nil {
 		r.onJobEnded(j)
 	}
+}
+
+// DialStats is the outbound dialer's state at one moment, for metrics.
+type DialStats struct {
+	// Scheduled counts the jobs waiting for their next attempt: not yet
+	// due, outside their calling window, or due.
+	Scheduled int
+	// Due counts the scheduled jobs whose time has come and that wait
+	// for a free slot (max_concurrent, per_second, per_number).
+	Due int
+	// Running counts the attempts being dialled or live.
+	Running int
+}
+
+// DialStats returns the outbound dialer's state now.
+func (r *Router) DialStats() DialStats {
+	d := r.dialer
+	now := r.clk.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := DialStats{Running: d.active}
+	for _, j := range d.pending {
+		if j.State != JobScheduled {
+			continue
+		}
+		st.Scheduled++
+		if !j.Due.After(now) {
+			st.Due++
+		}
+	}
+	return st
 }
 
 // startDialer lets due jobs be dialled.
@@ -370,6 +426,7 @@ func (d *dialer) resume(live map[string]int) (func(), error) {
 				}
 				delete(d.pending, j.ID)
 				d.r.log.Warn("outbound job dropped", "job", j.ID, "to", j.To, "reason", jp.Reason)
+				d.r.observeJob(JobDropped)
 				jj := *jp
 				finish = append(finish, func() { d.r.jobEnded(jj) })
 			}
@@ -726,7 +783,7 @@ func (d *dialer) attemptEnded(jobID string, n int, a Attempt) {
 		final = false
 		j.State = JobScheduled
 		j.Due = d.window(j).next(now.Add(j.Retry.delayBefore(n + 1)))
-		r.log.Info("outbound attempt ended; dialling again", "job", j.ID, "attempt", n, "outcome", a.Outcome, "due", j.Due.Format(time.RFC3339))
+		r.log.Info("outbound attempt ended; dialling again", withCallID([]any{"job", j.ID, "attempt", n, "outcome", a.Outcome, "due", j.Due.Format(time.RFC3339)}, a.CallID)...)
 	default:
 		j.State = JobFailed
 		j.Reason = a.Outcome
@@ -747,8 +804,16 @@ func (d *dialer) attemptEnded(jobID string, n int, a Attempt) {
 		delete(d.pending, jobID)
 	}
 	d.mu.Unlock()
+	if r.obs != nil {
+		r.obs.Attempt(a.Outcome)
+		if final {
+			r.obs.Job(out.State)
+		} else {
+			r.obs.Job(JobEventRetried)
+		}
+	}
 	if final {
-		r.log.Info("outbound job ended", "job", out.ID, "state", out.State, "outcome", out.Outcome, "attempts", n)
+		r.log.Info("outbound job ended", withCallID([]any{"job", out.ID, "state", out.State, "outcome", out.Outcome, "attempts", n}, a.CallID)...)
 		if out.State == JobFailed {
 			done := r.clk.Work()
 			go func() {

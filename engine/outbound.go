@@ -170,7 +170,8 @@ func (r *Router) runJobHandler(flow *Flow, j Job, reason string) {
 		Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1), noJournal: true, inEnded: true,
 		chain: j.Chain + 1,
 	}
-	s.log = r.log.With("job", j.ID, "flow", flow.Name, "flow_hash", flow.ShortHash())
+	// call_id is the handler's own id, the Source of the jobs it dials.
+	s.log = r.log.With("call_id", s.ID, "job", j.ID, "flow", flow.Name, "flow_hash", flow.ShortHash())
 	s.runCtx = r.ctx
 	defer s.releaseAll()
 	defer func() {

@@ -68,6 +68,9 @@ type Config struct {
 	// JobEnded, when set, is told each outbound job's end (done, failed,
 	// dropped, cancelled), after the job is stored. It must not block.
 	JobEnded func(Job)
+	// Observer, when set, is told of calls, reports, Lua steps, sandbox
+	// stops and outbound jobs, for metrics (see Observer).
+	Observer Observer
 }
 
 // Router maps each live OM call to its Session and delivers the device's
@@ -85,6 +88,7 @@ type Router struct {
 	store     Store
 	afterStep func(string, int)
 	http      HTTPOptions // what ivr.http may reach
+	obs       Observer    // nil: nothing is told
 	killed    atomic.Bool
 
 	ctx    context.Context
@@ -153,6 +157,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		store:     cfg.Store,
 		afterStep: cfg.AfterStep,
 		http:      cfg.HTTP,
+		obs:       cfg.Observer,
 		sessions:  map[sessionKey]*Session{},
 		invites:   map[sessionKey]string{},
 		exts:      map[string]map[string]string{},
@@ -290,6 +295,9 @@ func (r *Router) Deliver(ev Event) {
 	if d == nil {
 		r.log.Warn("report from an unknown device", "device", ev.Device, "kind", ev.Kind)
 		return
+	}
+	if r.obs != nil {
+		r.obs.Report(d.Name, ev.Kind)
 	}
 	r.trackExt(ev)
 	switch ev.Kind {

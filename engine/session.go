@@ -319,6 +319,10 @@ func (s *Session) run(ctx context.Context) {
 	s.runCtx = ctx
 	defer s.releaseAll()
 	defer s.r.finish(s)
+	if obs := s.r.obs; obs != nil {
+		obs.CallStarted(s.flowName(), s.Direction, s.recovered)
+		defer s.observeEnd(obs) // deferred first, so it runs after a panic's fallback
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("session panicked; handing the call to the fallback", "panic", fmt.Sprint(p))
@@ -411,6 +415,28 @@ func (s *Session) run(ctx context.Context) {
 	}
 	s.log.Info("call ended", "outcome", s.outcome, "target", s.target,
 		"duration", s.r.clk.Now().Sub(s.Started).Round(time.Millisecond))
+}
+
+// flowName is the flow the call runs, or the one its route names when
+// that is not loaded; "" when it has no route.
+func (s *Session) flowName() string {
+	if s.Flow != nil {
+		return s.Flow.Name
+	}
+	return s.routeFlow
+}
+
+// observeEnd tells the observer the call has ended, unless the router
+// crashed under it (the call stays in the store, for the next start).
+func (s *Session) observeEnd(obs Observer) {
+	if s.r.killed.Load() {
+		return
+	}
+	outcome := s.outcome
+	if outcome == "" {
+		outcome = OutcomeFailed // ended before the flow could run: the INVITE was not accepted
+	}
+	obs.CallEnded(s.flowName(), s.Direction, outcome, s.r.clk.Now().Sub(s.Started))
 }
 
 // endStepFallback hands a failed call to the fallback as a journaled step,
@@ -540,6 +566,11 @@ func (s *Session) step(ctx context.Context, f func() error) error {
 		return errCallOver
 	}
 	if reason != stopNone {
+		if obs := s.r.obs; obs != nil {
+			if why := stopReason(reason); why != "" {
+				obs.SandboxStop(s.flowName(), why)
+			}
+		}
 		lim := s.r.limits
 		return fmt.Errorf("flow stopped: %s (budgets: %d instructions per step, %d per call, %s per step; used %d instructions, %s)",
 			stopText[reason], lim.StepInstructions, lim.CallInstructions, lim.StepCPU,
@@ -575,7 +606,11 @@ func (s *Session) endStep() int32 {
 	s.budget = nil
 	s.r.watchdog.leave(s.stepToken)
 	s.instrUsed += b.used
-	s.cpuUsed += time.Since(s.stepStart)
+	d := time.Since(s.stepStart)
+	s.cpuUsed += d
+	if obs := s.r.obs; obs != nil {
+		obs.Step(s.flowName(), d)
+	}
 	return b.reason()
 }
 

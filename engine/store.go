@@ -155,6 +155,11 @@ type BoltOptions struct {
 	// LockTimeout is how long Open waits for another process to release
 	// the file (default 1 s).
 	LockTimeout time.Duration
+	// OnCommit, when set, is told of each group commit: how many writes
+	// it carried and how long it took, fsync included (and the retries
+	// one by one when a write failed). It runs on the committer's
+	// goroutine, between commits: it must return at once.
+	OnCommit func(writes int, d time.Duration)
 }
 
 // BoltStore is the Store in one bbolt file. Writes from many calls are
@@ -164,12 +169,13 @@ type BoltOptions struct {
 type BoltStore struct {
 	db *bolt.DB
 
-	mu      sync.Mutex
-	queue   []*commit
-	wake    chan struct{}
-	closed  bool
-	stopped chan struct{}
-	commits uint64
+	mu       sync.Mutex
+	queue    []*commit
+	wake     chan struct{}
+	closed   bool
+	stopped  chan struct{}
+	commits  uint64
+	onCommit func(int, time.Duration)
 }
 
 type commit struct {
@@ -211,7 +217,7 @@ func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &BoltStore{db: db, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	s := &BoltStore{db: db, wake: make(chan struct{}, 1), stopped: make(chan struct{}), onCommit: opt.OnCommit}
 	go s.committer()
 	return s, nil
 }
@@ -256,6 +262,7 @@ func (s *BoltStore) committer() {
 			<-s.wake
 			continue
 		}
+		start := time.Now()
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for _, c := range batch {
 				if err := c.fn(tx); err != nil {
@@ -274,6 +281,9 @@ func (s *BoltStore) committer() {
 			for _, c := range batch {
 				c.err = err
 			}
+		}
+		if s.onCommit != nil {
+			s.onCommit(len(batch), time.Since(start))
 		}
 		s.mu.Lock()
 		s.commits++

@@ -162,6 +162,10 @@ type AdminConfig struct {
 	// WebhookSecret signs job webhooks (X-Ivrd-Signature: sha256=HMAC of
 	// the body); empty sends them unsigned.
 	WebhookSecret string `toml:"webhook_secret"`
+	// MetricsToken, when set (at least MinAdminToken bytes), is a second
+	// bearer token that opens GET /metrics and nothing else, for a
+	// Prometheus scraper; the admin token opens /metrics too.
+	MetricsToken string `toml:"metrics_token"`
 }
 
 // token returns the admin token, reading TokenFile when it is the one
@@ -202,6 +206,14 @@ func (a AdminConfig) validate() error {
 	}
 	if tok == "" {
 		return errors.New("admin.token: the admin API needs a token (or token_file) when admin.listen is set")
+	}
+	if m := a.MetricsToken; m != "" {
+		if len(m) < MinAdminToken {
+			return fmt.Errorf("admin.metrics_token: shorter than %d bytes (make one with: openssl rand -hex 24)", MinAdminToken)
+		}
+		if m == tok {
+			return errors.New("admin.metrics_token: the same as the admin token; leave it out to scrape with the admin token")
+		}
 	}
 	return nil
 }

@@ -173,6 +173,10 @@ type Server struct {
 	hooks   *api.Webhooks
 	admin   *http.Server
 	adminLn net.Listener
+	// metrics is nil when the admin listener, which serves /metrics, is
+	// off; rvs are the report receivers by device, for their counts.
+	metrics *metrics
+	rvs     map[string]*omproto.Receiver
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -209,15 +213,25 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		}
 	}
 
+	var observer engine.Observer
+	storeOpts := engine.BoltOptions{}
+	if cfg.Admin.Listen != "" {
+		s.metrics = newMetrics(s)
+		observer = s.metrics
+		storeOpts.OnCommit = s.metrics.commit
+	}
 	devices := make([]*engine.Device, len(cfg.Devices))
 	for i := range cfg.Devices {
 		dc := &cfg.Devices[i]
 		dev := dc.engineDevice()
 		client, quiet := deviceClients(dc, s.log)
 		dev.PBX = &ompbx.PBX{Client: client, Quiet: quiet}
+		if s.metrics != nil {
+			dev.PBX = s.metrics.pbx(dc.Name, dev.PBX)
+		}
 		devices[i] = dev
 	}
-	s.store, err = engine.OpenBolt(cfg.State, engine.BoltOptions{})
+	s.store, err = engine.OpenBolt(cfg.State, storeOpts)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
@@ -238,6 +252,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Dial:      dial,
 		HTTP:      httpOpts,
 		JobEnded:  s.hooks.JobEnded,
+		Observer:  observer,
 	})
 	if err != nil {
 		return err
@@ -309,6 +324,7 @@ func deviceClients(dc *DeviceConfig, log hclog.Logger) (client, quiet *omproto.C
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
 	replog := s.log.Named("om")
+	s.rvs = map[string]*omproto.Receiver{}
 	for i := range s.cfg.Devices {
 		dc := &s.cfg.Devices[i]
 		name := dc.Name
@@ -327,6 +343,7 @@ func (s *Server) handler() http.Handler {
 				inner(r)
 			}
 		}
+		s.rvs[name] = rv
 		mux.Handle("/om/"+name, rv)
 	}
 	// Probes, outside /om/: the process is up; it takes new calls.
@@ -374,7 +391,11 @@ func (s *Server) openAdmin() error {
 	if err != nil {
 		return err
 	}
-	h, err := api.New(adminBackend{s}, api.Options{Token: token, Logger: s.log, TZ: s.cfg.Outbound.location()})
+	opt := api.Options{Token: token, Logger: s.log, TZ: s.cfg.Outbound.location(), MetricsToken: s.cfg.Admin.MetricsToken}
+	if s.metrics != nil {
+		opt.Metrics = s.metrics.handler()
+	}
+	h, err := api.New(adminBackend{s}, opt)
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}
@@ -417,6 +438,9 @@ func (s *Server) Router() *engine.Router { return s.router }
 
 // Catalog returns the flow catalogue.
 func (s *Server) Catalog() *engine.Catalog { return s.catalog }
+
+// receivers returns the report receivers by device name.
+func (s *Server) receivers() map[string]*omproto.Receiver { return s.rvs }
 
 // Reload rescans the flows folder now (what SIGHUP does). The catalogue
 // logs what changed and each flow that fails to load (it keeps its
