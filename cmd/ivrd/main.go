@@ -13,6 +13,7 @@
 //	sim    run the OM simulator on its own
 //	state  show or compact the state file of a stopped daemon
 //	test   run flow scenario tests on a simulated OM and a virtual clock
+//	bench  load-test ivrd against simulated OMs, beside a bare-HTTP ceiling
 //
 // Run "ivrd <command> -h" for a command's flags.
 package main
@@ -70,6 +71,8 @@ Commands:
 	       (a call's journal and path), history, compact
 	test   run the scenario tests of flows (callers, keys, expected
 	       prompts and outcomes) on a simulated OM, in virtual time
+	bench  measure calls/s, report-to-command latency and memory per call
+	       against simulated OMs, beside a bare responder (the ceiling)
 
 Run "ivrd <command> -h" for a command's flags.
 `
@@ -102,6 +105,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return (&StateCommand{main: m}).Run(ctx, args[1:])
 	case "test":
 		return (&TestCommand{main: m}).Run(ctx, args[1:])
+	case "bench":
+		return (&BenchCommand{main: m}).Run(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(m.Stdout, usage)
 		return nil
