@@ -46,6 +46,13 @@ type Device struct {
 	DigitFiles [10]string
 	// CommandTimeout bounds each command (default 5 s).
 	CommandTimeout time.Duration
+	// Reconcile is how long a waiting call may go without a report before
+	// ivrd asks the device whether it is still up, in case its hang-up
+	// report was lost (default DefaultReconcile).
+	Reconcile time.Duration
+	// MaxPrompt is how long a prompt may play before ivrd takes its end
+	// report as lost and carries on (default DefaultMaxPrompt).
+	MaxPrompt time.Duration
 
 	menus *menuPool
 }

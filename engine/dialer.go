@@ -652,7 +652,9 @@ func (d *dialer) follow(dev *Device, flow *Flow, j Job, n int, leg Leg, st LegSt
 	runCtx := r.ctx
 	r.mu.Unlock()
 	for i := range early {
-		s.push(item{ev: &early[i], done: r.clk.Work()})
+		if !s.staleCall(&early[i]) {
+			s.push(item{ev: &early[i], done: r.clk.Work()})
+		}
 	}
 	d.noteCall(j.ID, n, s.ID)
 	go s.run(runCtx)

@@ -199,6 +199,7 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 			return err
 		}
 		playing = true
+		s.promptStarted()
 		s.setState("gathering: playing " + s.redact(chain))
 		return nil
 	}

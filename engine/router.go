@@ -351,6 +351,14 @@ func (r *Router) Deliver(ev Event) {
 			r.log.Debug("report for no live call", "device", d.Name, "kind", ev.Kind, "leg", ev.Leg.String())
 			return
 		}
+		if s.staleCall(&ev) {
+			// The device reuses leg ids: a late report about the call
+			// that had this id before.
+			r.unknown.Add(1)
+			r.log.Debug("report for an earlier call on the same leg id", "device", d.Name, "kind", ev.Kind,
+				"leg", ev.Leg.String(), "callid", ev.CallID, "call_id", s.ID)
+			return
+		}
 		e := ev
 		s.push(item{ev: &e, done: r.clk.Work()})
 	}

@@ -106,6 +106,12 @@ type Session struct {
 	// value passed to ivr.secret), traced redacted.
 	secretChains []string
 
+	// Liveness (liveness.go): when the device last said something about
+	// the call, since when a prompt plays, and the pending check.
+	lastHeard   time.Time
+	promptSince time.Time
+	liveTimer   interface{ Stop() bool }
+
 	// dial is set on an outbound call: the job attempt that placed it.
 	dial *dialState
 	// initVars are call.vars at the start (an outbound job's, a
@@ -116,6 +122,12 @@ type Session struct {
 	noJournal    bool
 	handlerDials int
 	chain        int // for a failed handler: its job's Chain + 1
+}
+
+// staleCall reports whether a report names another call than the
+// session's: a late report about an earlier call on the same leg id.
+func (s *Session) staleCall(ev *Event) bool {
+	return ev.CallID != "" && s.CallID != "" && ev.CallID != s.CallID
 }
 
 // push hands a session an item; it never blocks. Items pushed after the
@@ -158,9 +170,25 @@ func (s *Session) popLocked() (item, bool) {
 func (s *Session) next(ctx context.Context) (item, bool) {
 	for {
 		s.mu.Lock()
-		if it, ok := s.popLocked(); ok {
-			s.mu.Unlock()
+		it, ok := s.popLocked()
+		s.mu.Unlock()
+		if ok {
+			if it.ev == nil && it.timer == livenessTimer {
+				if lost, ok := s.checkLiveness(ctx); ok {
+					return lost, true
+				}
+				continue
+			}
+			if it.ev != nil {
+				s.heard(it.ev)
+			}
 			return it, true
+		}
+		s.armLiveness()
+		s.mu.Lock()
+		if len(s.inbox) > 0 {
+			s.mu.Unlock()
+			continue
 		}
 		held := s.held
 		s.held = nil
@@ -187,6 +215,13 @@ func (s *Session) poll() bool {
 		s.mu.Unlock()
 		if !ok {
 			break
+		}
+		if it.ev == nil && it.timer == livenessTimer {
+			s.liveTimer = nil // checked at the next wait
+			continue
+		}
+		if it.ev != nil {
+			s.heard(it.ev)
 		}
 		if s.isBye(it) {
 			break
@@ -319,6 +354,7 @@ func (s *Session) run(ctx context.Context) {
 	s.runCtx = ctx
 	defer s.releaseAll()
 	defer s.r.finish(s)
+	defer s.stopLiveness()
 	if obs := s.r.obs; obs != nil {
 		obs.CallStarted(s.flowName(), s.Direction, s.recovered)
 		defer s.observeEnd(obs) // deferred first, so it runs after a panic's fallback
@@ -733,6 +769,7 @@ func (s *Session) playChain(ctx context.Context, chain string) (result string, e
 		}
 		return "", fmt.Errorf("play: %w", err)
 	}
+	s.promptStarted()
 	s.setState("playing " + s.redact(chain))
 	for {
 		it, ok := s.next(ctx)

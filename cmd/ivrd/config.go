@@ -334,6 +334,12 @@ type DeviceConfig struct {
 	DigitFiles []string `toml:"digit_files"`
 	// CommandTimeout bounds each command to the device (default "5s").
 	CommandTimeout string `toml:"command_timeout"`
+	// Reconcile is how long a waiting call may go without a report before
+	// ivrd asks the device whether it is still up (a lost BYE); MaxPrompt
+	// how long a prompt may play before its end report is taken as lost
+	// (defaults "2m", "10m").
+	Reconcile string `toml:"reconcile"`
+	MaxPrompt string `toml:"max_prompt"`
 }
 
 // RouteConfig is one [[route]]. Device, To and From are glob patterns
@@ -637,6 +643,18 @@ func (d *DeviceConfig) validate() error {
 	if _, err := parseDurationField("command_timeout", d.CommandTimeout); err != nil {
 		return err
 	}
+	for _, f := range []struct{ name, v string }{{"reconcile", d.Reconcile}, {"max_prompt", d.MaxPrompt}} {
+		if f.v == "" {
+			continue
+		}
+		v, err := parseDurationField(f.name, f.v)
+		if err != nil {
+			return err
+		}
+		if v < 10*time.Second {
+			return fmt.Errorf("%s: %s is shorter than 10s", f.name, f.v)
+		}
+	}
 	return nil
 }
 
@@ -690,6 +708,12 @@ func (d *DeviceConfig) engineDevice() *engine.Device {
 	ed := &engine.Device{
 		Name: d.Name, MenuFirst: d.Menus[0], MenuLast: d.Menus[1], Fallback: d.Fallback, Wait: d.Wait,
 		SilenceFile: d.SilenceFile, SilenceLength: silence, CommandTimeout: timeout,
+	}
+	if d.Reconcile != "" {
+		ed.Reconcile, _ = parseDurationField("reconcile", d.Reconcile)
+	}
+	if d.MaxPrompt != "" {
+		ed.MaxPrompt, _ = parseDurationField("max_prompt", d.MaxPrompt)
 	}
 	copy(ed.DigitFiles[:], d.DigitFiles)
 	return ed

@@ -79,6 +79,8 @@ silence_file = "quiet"
 silence_length = "2s"
 digit_files = ["d0","d1","d2","d3","d4","d5","d6","d7","d8","d9"]
 command_timeout = "3s"
+reconcile = "90s"
+max_prompt = "5m"
 
 [[route]]
 device = "front-desk"
@@ -108,6 +110,7 @@ flow = "main"
 		Name: "front-desk", MenuFirst: 31, MenuLast: 40, Fallback: "200", Wait: "silence",
 		SilenceFile: "quiet", SilenceLength: 2 * time.Second, CommandTimeout: 3 * time.Second,
 		DigitFiles: [10]string{"d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9"},
+		Reconcile:  90 * time.Second, MaxPrompt: 5 * time.Minute,
 	}
 	if !reflect.DeepEqual(ed, want) {
 		t.Errorf("engine device:\n got %+v\nwant %+v", ed, want)
@@ -199,6 +202,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"digit_files count", dev(`digit_files = ["a", "b"]`), "device[0].digit_files: "},
 		{"digit_files name", dev(`digit_files = ["d0","d1","d2","d3","d4","d5","d6","d7","d8","d 9"]`), "device[0].digit_files[9]: "},
 		{"command_timeout", dev(`command_timeout = "0s"`), "device[0].command_timeout: "},
+		{"reconcile", dev(`reconcile = "soon"`), "device[0].reconcile: \"soon\" is not a positive duration"},
+		{"reconcile too short", dev(`reconcile = "1s"`), "device[0].reconcile: 1s is shorter than 10s"},
+		{"max_prompt", dev(`max_prompt = "5s"`), "device[0].max_prompt: 5s is shorter than 10s"},
 		{"second device", oneDevice + "[[device]]\nname = \"om2\"\nurl = \"http://10.0.0.3\"\nwait = \"x\"\n", "device[1].wait: "},
 		{"route flow missing", oneDevice + "[[route]]\nto = \"*\"\n", "route[0].flow: "},
 		{"route flow name", oneDevice + "[[route]]\nflow = \"../etc/passwd\"\n", "route[0].flow: "},
