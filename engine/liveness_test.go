@@ -85,7 +85,7 @@ return f`
 		d.Reconcile = time.Minute
 		d.MaxPrompt = 2 * time.Minute
 	}})
-	c := r.call("13800000001") // the prompt plays
+	c := r.call("13800000001")                    // the prompt plays
 	r.sim.SetFaults(omsim.Faults{DropReports: 1}) // the next report: its EndOfAnn
 	r.run(time.Minute, 10*time.Second)
 	if h := strings.Join(heard(c), " "); strings.Contains(h, "user_thanks") {
