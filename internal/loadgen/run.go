@@ -336,10 +336,10 @@ func Run(ctx context.Context, sys System, opts Options) (Result, error) {
 	}
 	res.LiveAvg, res.LiveMax = sampler.avg(), sampler.liveMax
 
-	r.waitReportsDelivered(5 * time.Second)
 	if n := r.waitSystemIdle(r.opts.Drain); n > 0 {
 		r.fail("calls left in the system", n)
 	}
+	r.waitReportsDelivered(5 * time.Second)
 	sysClosed = true
 	if err := sys.Close(); err != nil {
 		r.fail("system close failed", 1)
@@ -385,9 +385,9 @@ func (r *run) newDevice(name, reportBase string) (*device, error) {
 	// Silence loops under outbound calls until the first prompt: it
 	// keeps its real length so that it does not spin.
 	cfg.VoiceFiles[promptSilence] = omsim.DefaultSilenceDuration
-	cfg.Exts = nil
+	cfg.Exts, cfg.Operator = nil, "2000"
 	cfg.ExtPolicies = map[string]omsim.Policy{}
-	for i := 200; i <= 299; i++ {
+	for i := 2000; i <= 2999; i++ {
 		x := strconv.Itoa(i)
 		cfg.Exts = append(cfg.Exts, x)
 		cfg.ExtPolicies[x] = omsim.Policy{Answer: omsim.AnswerAfter, Delay: o.Answer}
@@ -829,17 +829,19 @@ func (r *run) waitReportsDelivered(timeout time.Duration) {
 	}
 }
 
-// waitSystemIdle waits for the system to hold no call and returns how many
-// it still holds when timeout passes.
+// waitSystemIdle waits for the system to hold no call, as long as it keeps
+// ending some: it gives up when timeout passes with no call ended, and
+// returns how many it still holds.
 func (r *run) waitSystemIdle(timeout time.Duration) int {
+	last := r.sys.Live()
 	deadline := time.Now().Add(timeout)
-	for {
-		n := r.sys.Live()
-		if n <= 0 || time.Now().After(deadline) {
-			return max(n, 0)
-		}
+	for last > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
+		if n := r.sys.Live(); n < last {
+			last, deadline = n, time.Now().Add(timeout)
+		}
 	}
+	return max(last, 0)
 }
 
 // ---- sampling ----

@@ -86,11 +86,11 @@ func (w Workload) callerKey(n int, prompt string) string {
 	return ""
 }
 
-// transferExt is the extension a call from caller is transferred to: 2NN,
-// NN the caller's last two digits, as the flows compute it.
+// transferExt is the extension a call from caller is transferred to:
+// 2NNN, NNN the caller's last three digits, as the flows compute it.
 func transferExt(caller string) string {
-	if len(caller) < 2 {
+	if len(caller) < 3 {
 		return "2" + caller
 	}
-	return "2" + caller[len(caller)-2:]
+	return "2" + caller[len(caller)-3:]
 }

@@ -1,8 +1,8 @@
 -- survey: the bench's default workload. Three questions answered on the
 -- keypad, the answers counted in ivr.store, then a transfer to a manager
 -- for a guest who rated the stay 1, or a hang-up. The manager is extension
--- 2NN, NN the caller's last two digits, so that transfers spread over the
--- simulator's hundred extensions.
+-- 2NNN, NNN the caller's last three digits, so that transfers spread over
+-- the simulator's thousand extensions.
 local QUESTIONS = { "user_survey_q1", "user_survey_q2", "user_survey_q3" }
 
 local flow = {}
@@ -18,7 +18,7 @@ function flow.incoming(call)
   call.vars.answers = answers
   ivr.store.incr("survey:" .. answers[1])
   if answers[1] == "1" then
-    call:transfer{ ext = "2" .. call.from:sub(-2) }
+    call:transfer{ ext = "2" .. call.from:sub(-3) }
   else
     call:hangup()
   end
