@@ -439,6 +439,14 @@ func (r *Router) startCall(d *Device, ev Event) {
 		return
 	}
 	delete(r.invites, key)
+	if old := r.sessions[key]; old != nil && ev.CallID != "" && old.CallID == ev.CallID {
+		// The same report again (a device retry, a duplicate on the
+		// network): the call already has its session.
+		r.mu.Unlock()
+		done()
+		r.log.Debug("duplicate report of a call already taken", "device", d.Name, "kind", ev.Kind, "leg", ev.Leg.String(), "call_id", old.ID)
+		return
+	}
 	if old := r.sessions[key]; old != nil {
 		// The id was reused: the old call ended without our seeing its
 		// BYE. Tell its session, and start the new call.
