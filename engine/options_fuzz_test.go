@@ -64,20 +64,39 @@ func constantTable(src string) bool {
 	if !ok || len(ret.Exprs) != 1 {
 		return false
 	}
+	// Arithmetic only on numbers and concatenation only of strings and
+	// numbers, so that building the table never raises.
+	var number, text func(e ast.Expr, depth int) bool
+	number = func(e ast.Expr, depth int) bool {
+		switch x := e.(type) {
+		case *ast.NumberExpr:
+			return true
+		case *ast.UnaryMinusOpExpr:
+			return depth < 12 && number(x.Expr, depth+1)
+		case *ast.ArithmeticOpExpr:
+			return depth < 12 && number(x.Lhs, depth+1) && number(x.Rhs, depth+1)
+		}
+		return false
+	}
+	text = func(e ast.Expr, depth int) bool {
+		switch x := e.(type) {
+		case *ast.StringExpr:
+			return true
+		case *ast.StringConcatOpExpr:
+			return depth < 12 && text(x.Lhs, depth+1) && text(x.Rhs, depth+1)
+		}
+		return number(e, depth)
+	}
 	var constant func(e ast.Expr, depth int) bool
 	constant = func(e ast.Expr, depth int) bool {
 		if depth > 12 {
 			return false
 		}
 		switch x := e.(type) {
-		case *ast.NilExpr, *ast.TrueExpr, *ast.FalseExpr, *ast.NumberExpr, *ast.StringExpr:
+		case *ast.NilExpr, *ast.TrueExpr, *ast.FalseExpr:
 			return true
-		case *ast.UnaryMinusOpExpr:
-			return constant(x.Expr, depth+1)
-		case *ast.ArithmeticOpExpr:
-			return constant(x.Lhs, depth+1) && constant(x.Rhs, depth+1)
-		case *ast.StringConcatOpExpr:
-			return constant(x.Lhs, depth+1) && constant(x.Rhs, depth+1)
+		case *ast.NumberExpr, *ast.StringExpr, *ast.UnaryMinusOpExpr, *ast.ArithmeticOpExpr, *ast.StringConcatOpExpr:
+			return text(e, depth)
 		case *ast.FunctionExpr:
 			return len(x.Stmts) == 0
 		case *ast.TableExpr:
