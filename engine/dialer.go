@@ -85,14 +85,17 @@ type dialer struct {
 	win  *Window // the default calling window
 	jobs JobStore
 
-	mu       sync.Mutex
-	pending  map[string]*Job // jobs not final, by id
-	timer    clock.Timer
-	timerAt  time.Time
-	running  bool
-	active   int                  // attempts dialling or live
-	perNum   map[string]int       // attempts dialling or live, by number
-	nextSlot map[string]time.Time // by device: the earliest next dial
+	mu      sync.Mutex
+	pending map[string]*Job // jobs not final, by id
+	timer   clock.Timer
+	timerAt time.Time
+	running bool
+	active  int            // attempts dialling or live
+	perNum  map[string]int // attempts dialling or live, by number
+	// The per-device rate: a token bucket holding up to one second's
+	// worth of dials, refilled at PerSecond.
+	tokens   map[string]float64
+	refilled map[string]time.Time
 }
 
 func newDialer(r *Router, lim DialLimits, st Store) (*dialer, error) {
@@ -102,7 +105,7 @@ func newDialer(r *Router, lim DialLimits, st Store) (*dialer, error) {
 		return nil, fmt.Errorf("dial limits: %w", err)
 	}
 	d := &dialer{r: r, lim: lim, win: win, pending: map[string]*Job{},
-		perNum: map[string]int{}, nextSlot: map[string]time.Time{}}
+		perNum: map[string]int{}, tokens: map[string]float64{}, refilled: map[string]time.Time{}}
 	if st != nil {
 		d.jobs = st
 	} else {
@@ -266,6 +269,7 @@ func (r *Router) CancelJob(id string) (Job, error) {
 	}
 	dialing := j.State == JobDialing
 	j.State, j.Ended, j.Reason = JobCancelled, r.clk.Now(), "cancelled"
+	j.Rev++
 	if err := d.jobs.PutJob(*j); err != nil {
 		d.mu.Unlock()
 		return Job{}, fmt.Errorf("cancel %s: %w", id, err)
@@ -400,6 +404,9 @@ func (d *dialer) resume(live map[string]int) (func(), error) {
 				continue // its recovered call reports the outcome
 			}
 			at := j.Attempts[n-1]
+			if at.CallID == "" {
+				at.CallID, _ = d.jobs.AttemptCall(j.ID, n)
+			}
 			if at.CallID != "" && d.r.store != nil {
 				if h, err := d.r.store.History(at.CallID); err == nil && h.DialOutcome != "" {
 					d.active++
@@ -421,6 +428,7 @@ func (d *dialer) resume(live map[string]int) (func(), error) {
 				jp.State, jp.Ended = JobDropped, now
 				jp.Reason = fmt.Sprintf("came due at %s while ivrd was down; its calling window %s has closed since",
 					j.Due.In(w.Loc).Format("2006-01-02 15:04 MST"), windowText(jp, d.lim))
+				jp.Rev++
 				if err := d.jobs.PutJob(*jp); err != nil {
 					d.r.log.Error("cannot store a dropped job", "job", j.ID, "error", err)
 				}
@@ -469,6 +477,7 @@ func (d *dialer) kick() {
 			next = t
 		}
 	}
+	var starts []*Job
 	for _, j := range d.sortedLocked() {
 		if j.State != JobScheduled {
 			continue
@@ -479,6 +488,7 @@ func (d *dialer) kick() {
 		}
 		if w := d.window(j); !w.open(now) {
 			j.Due = w.next(now)
+			j.Rev++
 			if err := d.jobs.PutJob(*j); err != nil {
 				d.r.log.Error("cannot store a job", "job", j.ID, "error", err)
 			}
@@ -492,15 +502,49 @@ func (d *dialer) kick() {
 		if d.perNum[j.To] >= d.lim.PerNumber {
 			continue
 		}
-		if slot := d.nextSlot[j.Device]; slot.After(now) {
-			later(slot)
+		if wait := d.takeToken(j.Device, now); wait > 0 {
+			later(now.Add(wait))
 			continue
 		}
-		if !d.startLocked(j, now) {
+		d.markLocked(j, now)
+		starts = append(starts, j)
+	}
+	if len(starts) > 0 && !d.startLocked(starts, now) {
+		for _, j := range starts {
 			later(j.Due)
 		}
 	}
 	d.armLocked(now, next)
+}
+
+// takeToken takes a dial from the device's bucket; with none left it
+// returns how long until one is.
+func (d *dialer) takeToken(device string, now time.Time) time.Duration {
+	rate := d.lim.PerSecond
+	burst := max(1, rate)
+	tok, ok := d.tokens[device]
+	if !ok {
+		tok = burst
+	} else {
+		tok = min(burst, tok+now.Sub(d.refilled[device]).Seconds()*rate)
+	}
+	d.refilled[device] = now
+	if tok < 1 {
+		d.tokens[device] = tok
+		return time.Duration((1 - tok) / rate * float64(time.Second))
+	}
+	d.tokens[device] = tok - 1
+	return 0
+}
+
+// markLocked counts a job's next attempt as started, in memory.
+func (d *dialer) markLocked(j *Job, now time.Time) {
+	n := len(j.Attempts) + 1
+	j.Attempts = append(j.Attempts, Attempt{N: n, Started: now})
+	j.State = JobDialing
+	j.Rev++
+	d.active++
+	d.perNum[j.To]++
 }
 
 func (d *dialer) sortedLocked() []*Job {
@@ -541,29 +585,34 @@ func (d *dialer) armLocked(now, next time.Time) {
 	d.timer = t
 }
 
-// startLocked marks the job's next attempt as started, durably, and then
-// dials it.
-func (d *dialer) startLocked(j *Job, now time.Time) bool {
-	n := len(j.Attempts) + 1
-	j.Attempts = append(j.Attempts, Attempt{N: n, Started: now})
-	j.State = JobDialing
-	if err := d.jobs.PutJob(*j); err != nil {
+// startLocked stores the attempts kick marked, in one transaction, and
+// then dials them; when they cannot be stored it undoes the marks.
+func (d *dialer) startLocked(js []*Job, now time.Time) bool {
+	snaps := make([]Job, len(js))
+	for i, j := range js {
+		snaps[i] = *j
+	}
+	if err := d.jobs.PutJobs(snaps...); err != nil {
 		// Not durable: dialling now could dial twice after a crash.
-		j.Attempts = j.Attempts[:n-1]
-		j.State = JobScheduled
-		j.Due = now.Add(time.Duration(j.Retry.Delay))
-		d.r.log.Error("cannot store the attempt; dialling later", "job", j.ID, "error", err)
+		for _, j := range js {
+			j.Attempts = j.Attempts[:len(j.Attempts)-1]
+			j.State = JobScheduled
+			j.Due = now.Add(time.Duration(j.Retry.Delay))
+			d.active--
+			if d.perNum[j.To]--; d.perNum[j.To] <= 0 {
+				delete(d.perNum, j.To)
+			}
+		}
+		d.r.log.Error("cannot store the attempts; dialling later", "jobs", len(js), "error", err)
 		return false
 	}
-	d.active++
-	d.perNum[j.To]++
-	d.nextSlot[j.Device] = now.Add(time.Duration(float64(time.Second) / d.lim.PerSecond))
-	job := *j
-	done := d.r.clk.Work()
-	go func() {
-		defer done()
-		d.place(job, n)
-	}()
+	for _, job := range snaps {
+		done := d.r.clk.Work()
+		go func() {
+			defer done()
+			d.place(job, len(job.Attempts))
+		}()
+	}
 	return true
 }
 
@@ -742,10 +791,10 @@ func (d *dialer) noteCall(jobID string, n int, callID string) {
 	if j == nil || len(j.Attempts) < n {
 		return
 	}
+	// Kept in memory only, to spare a synced write per call: the call's
+	// own record names the job and attempt, which is what a restart
+	// needs; the attempt's end stores it with the job.
 	j.Attempts[n-1].CallID = callID
-	if err := d.jobs.PutJob(*j); err != nil {
-		d.r.log.Error("cannot store a job", "job", j.ID, "error", err)
-	}
 }
 
 // attemptEnded records attempt n's outcome and decides what follows: done,
@@ -798,14 +847,17 @@ func (d *dialer) attemptEnded(jobID string, n int, a Attempt) {
 	if final {
 		j.Ended = now
 	}
-	if err := d.jobs.PutJob(*j); err != nil {
-		r.log.Error("cannot store a job", "job", j.ID, "error", err)
-	}
+	j.Rev++
 	out := *j
 	if final && j.State != JobFailed {
 		delete(d.pending, jobID)
 	}
 	d.mu.Unlock()
+	// Written outside the lock, so that attempts ending together share a
+	// commit and dialling goes on meanwhile; Rev keeps the order.
+	if err := d.jobs.PutJob(out); err != nil {
+		r.log.Error("cannot store a job", "job", out.ID, "error", err)
+	}
 	if r.obs != nil {
 		r.obs.Attempt(a.Outcome)
 		if final {
@@ -842,7 +894,11 @@ func (d *dialer) runFailed(j Job) {
 		return
 	}
 	d.mu.Lock()
+	if p := d.pending[j.ID]; p != nil {
+		j = *p
+	}
 	j.Notified = true
+	j.Rev++
 	if err := d.jobs.PutJob(j); err != nil {
 		r.log.Error("cannot store a job", "job", j.ID, "error", err)
 	}

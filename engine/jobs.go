@@ -201,6 +201,10 @@ type Job struct {
 	Ended   time.Time `json:"ended,omitzero"`
 	// Notified is set once a failed job's failed handler has run.
 	Notified bool `json:"notified,omitempty"`
+	// Rev counts the job's changes; the store keeps the newest it is
+	// given, so writes made out of order cannot bring back an older
+	// state.
+	Rev int64 `json:"rev,omitempty"`
 	// Chain counts the failed handlers that led to this job: a job
 	// dialled by the failed handler of a job with Chain n has n+1.
 	Chain int `json:"chain,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -237,6 +238,14 @@ func (s *Session) checkAlive(ctx context.Context) bool {
 	}
 	s.log.Info("the recovered call is still up; carrying on live", "replayed_steps", len(s.replay), "connected", st.Connected)
 	s.liveConnected = st.Connected
+	if kind, id, _ := strings.Cut(st.Connected, " "); kind == "menu" {
+		// The prompt playing at the crash may still report its end or
+		// keys: the next prompt takes the other menu id, so those are
+		// told apart as stale.
+		if n, err := strconv.Atoi(id); err == nil {
+			s.curMenu = n
+		}
+	}
 	if kind, _, _ := strings.Cut(st.Connected, " "); st.Connected != "" && kind != "menu" {
 		// Connected to an extension, a group or an outside leg: the
 		// transfer under way at the crash had already been carried out.

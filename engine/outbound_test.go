@@ -706,3 +706,47 @@ return f`
 		t.Errorf("the job as shown: %s", shown)
 	}
 }
+
+// The call an attempt placed is found from the job and attempt (a restart
+// needs it when the job's own record of it was not yet written), until
+// the call's history is pruned.
+func TestAttemptCallIndex(t *testing.T) {
+	r := outboundRig(t, map[string]omsim.Policy{"13800000019": {Keys: "1", KeysDelay: time.Second}}, engine.DialLimits{})
+	j, err := r.router.Dial(engine.DialRequest{To: "13800000019", Flow: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	r.run(20*time.Second, time.Second)
+	got := r.job(j.ID)
+	id, err := r.store.AttemptCall(j.ID, 1)
+	if err != nil || id == "" || id != got.Attempts[0].CallID {
+		t.Fatalf("AttemptCall: %q, %v; the job says %q", id, err, got.Attempts[0].CallID)
+	}
+	if _, err := r.store.Prune(r.clk.Now().Add(time.Hour), time.Minute, 0); err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := r.store.AttemptCall(j.ID, 1); id != "" {
+		t.Errorf("the index outlived the call's history: %q", id)
+	}
+}
+
+// Job writes that land out of order keep the newest state.
+func TestPutJobKeepsTheNewestRevision(t *testing.T) {
+	st, err := engine.OpenBolt(t.TempDir()+"/ivrd.db", engine.BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	newer := engine.Job{ID: "j", State: engine.JobCancelled, Rev: 3}
+	older := engine.Job{ID: "j", State: engine.JobScheduled, Rev: 2}
+	if err := st.PutJob(newer); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutJob(older); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.GetJob("j"); got.State != engine.JobCancelled || got.Rev != 3 {
+		t.Fatalf("stored %s rev %d, want cancelled rev 3", got.State, got.Rev)
+	}
+}

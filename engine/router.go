@@ -338,9 +338,12 @@ func (r *Router) Deliver(ev Event) {
 		if ev.Kind == EvBye {
 			delete(r.invites, key)
 		}
-		if s == nil && ev.Leg.Kind == LegOuter && r.dialing[d.Name] > 0 && len(r.early[key]) < maxEarly {
-			// Perhaps the leg a dial in flight is creating: kept for
-			// its session.
+		// An outer leg no session holds, or one whose session is an
+		// earlier call the device gave the same id (it reuses them at
+		// once): while a dial is in flight this may be the leg it is
+		// creating, kept for the session its answer starts.
+		stale := s != nil && s.staleCall(&ev)
+		if (s == nil || stale) && ev.Leg.Kind == LegOuter && r.dialing[d.Name] > 0 && len(r.early[key]) < maxEarly {
 			r.early[key] = append(r.early[key], ev)
 			r.mu.Unlock()
 			return
@@ -351,9 +354,8 @@ func (r *Router) Deliver(ev Event) {
 			r.log.Debug("report for no live call", "device", d.Name, "kind", ev.Kind, "leg", ev.Leg.String())
 			return
 		}
-		if s.staleCall(&ev) {
-			// The device reuses leg ids: a late report about the call
-			// that had this id before.
+		if stale {
+			// A late report about the call that had this id before.
 			r.unknown.Add(1)
 			r.log.Debug("report for an earlier call on the same leg id", "device", d.Name, "kind", ev.Kind,
 				"leg", ev.Leg.String(), "callid", ev.CallID, "call_id", s.ID)
@@ -450,7 +452,11 @@ func (r *Router) startCall(d *Device, ev Event) {
 	if old := r.sessions[key]; old != nil {
 		// The id was reused: the old call ended without our seeing its
 		// BYE. Tell its session, and start the new call.
-		r.log.Warn("call id reused while its session ran; ending the old session", "device", d.Name, "leg", ev.Leg.String(), "old_call_id", old.ID)
+		level := hclog.Warn
+		if old.State() == "ended" {
+			level = hclog.Debug // it was on its way out
+		}
+		r.log.Log(level, "call id reused while its session ran; ending the old session", "device", d.Name, "leg", ev.Leg.String(), "old_call_id", old.ID)
 		old.push(item{ev: &Event{Device: d.Name, Kind: EvBye, Leg: ev.Leg}})
 	}
 	if r.draining {

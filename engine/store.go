@@ -144,6 +144,7 @@ var (
 	bucketJobs    = []byte("jobs")
 	bucketCdrIdx  = []byte("cdr_index")
 	bucketCdrWait = []byte("cdr_pending")
+	bucketAttempt = []byte("attempt_calls") // job/attempt → call id
 	keyVersion    = []byte("schema_version")
 )
 
@@ -198,7 +199,7 @@ func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketJournal, bucketFlows, bucketKV, bucketHistory, bucketByEnd, bucketJobs, bucketCdrIdx, bucketCdrWait} {
+		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketJournal, bucketFlows, bucketKV, bucketHistory, bucketByEnd, bucketJobs, bucketCdrIdx, bucketCdrWait, bucketAttempt} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -337,6 +338,11 @@ func (s *BoltStore) StartCall(rec CallRecord, flowSource []byte) error {
 		}
 		if rec.CallID != "" {
 			if err := tx.Bucket(bucketCdrIdx).Put(cdrKey(rec.Device, rec.CallID), []byte(rec.ID)); err != nil {
+				return err
+			}
+		}
+		if rec.Job != "" {
+			if err := tx.Bucket(bucketAttempt).Put(attemptKey(rec.Job, rec.Attempt), []byte(rec.ID)); err != nil {
 				return err
 			}
 		}
@@ -651,6 +657,11 @@ func (s *BoltStore) Prune(now time.Time, maxAge time.Duration, maxCount int) (in
 						if err := cdrIdx.Delete(key); err != nil {
 							return err
 						}
+					}
+				}
+				if rec.Job != "" {
+					if err := tx.Bucket(bucketAttempt).Delete(attemptKey(rec.Job, rec.Attempt)); err != nil {
+						return err
 					}
 				}
 			}

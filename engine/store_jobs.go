@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -17,11 +18,34 @@ type JobStore interface {
 	CreateJob(j Job) (Job, bool, error)
 	// PutJob replaces a job; it returns once the job is durable.
 	PutJob(j Job) error
+	// PutJobs replaces jobs in one transaction.
+	PutJobs(js ...Job) error
 	// GetJob returns a job, or ErrNoJob.
 	GetJob(id string) (Job, error)
 	// ListJobs returns every job, oldest first.
 	ListJobs() ([]Job, error)
+	// AttemptCall returns the id of the call an attempt placed, or "".
+	AttemptCall(job string, attempt int) (string, error)
 }
+
+func attemptKey(job string, attempt int) []byte {
+	return []byte(job + "/" + strconv.Itoa(attempt))
+}
+
+// AttemptCall returns the id of the call an attempt placed, recorded with
+// the call itself.
+func (s *BoltStore) AttemptCall(job string, attempt int) (string, error) {
+	var id string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketAttempt).Get(attemptKey(job, attempt)); v != nil {
+			id = string(v)
+		}
+		return nil
+	})
+	return id, err
+}
+
+func (m *memJobs) AttemptCall(string, int) (string, error) { return "", nil }
 
 // CreateJob stores j unless its id is taken.
 func (s *BoltStore) CreateJob(j Job) (Job, bool, error) {
@@ -52,12 +76,35 @@ func (s *BoltStore) CreateJob(j Job) (Job, bool, error) {
 }
 
 // PutJob replaces a job.
-func (s *BoltStore) PutJob(j Job) error {
-	enc, err := json.Marshal(storedJob(j))
-	if err != nil {
-		return err
+func (s *BoltStore) PutJob(j Job) error { return s.PutJobs(j) }
+
+// PutJobs replaces jobs in one transaction.
+func (s *BoltStore) PutJobs(js ...Job) error {
+	encs := make([][]byte, len(js))
+	for i, j := range js {
+		enc, err := json.Marshal(storedJob(j))
+		if err != nil {
+			return err
+		}
+		encs[i] = enc
 	}
-	return s.write(func(tx *bolt.Tx) error { return tx.Bucket(bucketJobs).Put([]byte(j.ID), enc) })
+	return s.write(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketJobs)
+		for i, j := range js {
+			if v := b.Get([]byte(j.ID)); v != nil {
+				var old struct {
+					Rev int64 `json:"rev"`
+				}
+				if json.Unmarshal(v, &old) == nil && old.Rev > j.Rev {
+					continue // a newer state of the job is stored already
+				}
+			}
+			if err := b.Put([]byte(j.ID), encs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // GetJob returns a job.
@@ -132,10 +179,17 @@ func (m *memJobs) CreateJob(j Job) (Job, bool, error) {
 	return j, true, nil
 }
 
-func (m *memJobs) PutJob(j Job) error {
+func (m *memJobs) PutJob(j Job) error { return m.PutJobs(j) }
+
+func (m *memJobs) PutJobs(js ...Job) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.jobs[j.ID] = j
+	for _, j := range js {
+		if old, ok := m.jobs[j.ID]; ok && old.Rev > j.Rev {
+			continue
+		}
+		m.jobs[j.ID] = j
+	}
 	return nil
 }
 
