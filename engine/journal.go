@@ -243,7 +243,7 @@ func (s *Session) checkAlive(ctx context.Context) bool {
 		// keys: the next prompt takes the other menu id, so those are
 		// told apart as stale.
 		if n, err := strconv.Atoi(id); err == nil {
-			s.curMenu = n
+			s.curMenu, s.avoidMenu = n, n
 		}
 	}
 	if kind, _, _ := strings.Cut(st.Connected, " "); st.Connected != "" && kind != "menu" {

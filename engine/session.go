@@ -86,6 +86,7 @@ type Session struct {
 	stepToken uint64
 	overErr   *lua.LUserData
 	curMenu   int // the menu id of the current or last prompt
+	avoidMenu int // a recovered call's menu at the restart (nextMenu)
 
 	// Journal and replay (see journal.go).
 	replay      []Step // the journal of a recovered call, answered in order
@@ -800,14 +801,34 @@ func (s *Session) playChain(ctx context.Context, chain string) (result string, e
 // previous prompt (keys typed before this one began, an EndOfAnn already
 // in flight) is told apart by its menu id. With a single id in the range
 // the two cannot be told apart.
+//
+// A recovered call also avoids, while a third id is to be had, the menu
+// the device showed it in at the restart: reports of the prompt playing
+// then may come late (the device retries those ivrd missed), and must
+// stay stale for the whole call.
 func (s *Session) nextMenu(ctx context.Context) (int, error) {
-	ids, err := s.Device.menus.ids(ctx, s.Device, playMenu, 2)
+	want := 2
+	if s.avoidMenu != 0 {
+		want = 3
+	}
+	ids, err := s.Device.menus.ids(ctx, s.Device, playMenu, want)
 	if err != nil {
 		return 0, err
 	}
 	id := ids[0]
-	if len(ids) > 1 && id == s.curMenu {
-		id = ids[1]
+	for _, c := range ids {
+		if c != s.curMenu && c != s.avoidMenu {
+			id = c
+			break
+		}
+	}
+	if id == s.curMenu && len(ids) > 1 {
+		for _, c := range ids {
+			if c != s.curMenu {
+				id = c
+				break
+			}
+		}
 	}
 	s.curMenu = id
 	return id, nil

@@ -173,7 +173,8 @@ url = %q
 		in := c.call.Info()
 		key := fmt.Sprint(1 + i%3)
 		if !strings.HasPrefix(in.Keys, key) || !heardDone(in, "user_thanks") {
-			t.Errorf("caller %d: keys %q, heard %+v; want key %s and the thank-you", i, in.Keys, in.Heard, key)
+			t.Errorf("caller %d: keys %q, heard %+v; want key %s and the thank-you\n%s", i, in.Keys, in.Heard, key,
+				linesWith(d.output()+d2.output(), fmt.Sprintf("138%08d", i))+"\n"+simTrace(sim, c.call))
 		}
 	}
 	for _, n := range numbers {
@@ -224,4 +225,46 @@ func tail(s string) string {
 		return "…" + s[len(s)-4000:]
 	}
 	return s
+}
+
+// linesWith returns the log lines that mention s, and those of the calls
+// they name.
+func linesWith(log, s string) string {
+	var ids []string
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, s) {
+			if i := strings.Index(l, "call_id="); i >= 0 {
+				ids = append(ids, strings.Fields(l[i:])[0])
+			}
+		}
+	}
+	for _, l := range strings.Split(log, "\n") {
+		keep := strings.Contains(l, s)
+		for _, id := range ids {
+			keep = keep || strings.Contains(l, id)
+		}
+		if keep {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// simTrace lists what the simulated OM said and was told about a call.
+func simTrace(sim *omsim.Sim, c *omsim.Call) string {
+	kind, id := c.Leg()
+	tag := fmt.Sprintf(`<%s id="%s"`, kind, id)
+	var out []string
+	for _, r := range sim.Reports() {
+		if strings.Contains(r.Body, tag) {
+			out = append(out, fmt.Sprintf("%s report %s %s", r.Time.Format("15:04:05.000"), r.Result, r.Body))
+		}
+	}
+	for _, cmd := range sim.Commands() {
+		if strings.Contains(cmd.Body, tag) {
+			out = append(out, fmt.Sprintf("%s command %s", cmd.Time.Format("15:04:05.000"), cmd.Body))
+		}
+	}
+	return strings.Join(out, "\n")
 }
