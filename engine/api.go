@@ -520,11 +520,11 @@ func decodeOptions(L *lua.LState, n int, fn string, opts map[string]optFunc) {
 func intOpt(L *lua.LState, fn, name string, lo, hi int, dst *int) optFunc {
 	return func(v lua.LValue) {
 		n, ok := v.(lua.LNumber)
-		if !ok || float64(n) != math.Trunc(float64(n)) {
+		if !ok || float64(n) != math.Trunc(float64(n)) || math.IsInf(float64(n), 0) {
 			L.RaiseError("%s: %s must be a whole number, not %s", fn, name, describe(v))
 		}
-		if int(n) < lo || int(n) > hi {
-			L.RaiseError("%s: %s must be within %d–%d, not %d", fn, name, lo, hi, int(n))
+		if float64(n) < float64(lo) || float64(n) > float64(hi) {
+			L.RaiseError("%s: %s must be within %d–%d, not %s", fn, name, lo, hi, v.String())
 		}
 		*dst = int(n)
 	}

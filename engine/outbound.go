@@ -267,7 +267,8 @@ func (s *Session) luaDial(ctx context.Context) lua.LGFunction {
 			},
 			"at": func(v lua.LValue) {
 				n, ok := v.(lua.LNumber)
-				if !ok || math.IsNaN(float64(n)) || n < 0 {
+				// Up to the year 9999, which the journal can write.
+				if !ok || math.IsNaN(float64(n)) || n < 0 || n > 253402300799 {
 					L.RaiseError("%s: at must be a time in seconds, as ivr.now() gives, not %s", fn, describe(v))
 				}
 				at = float64(n)
@@ -347,13 +348,13 @@ func retryOpt(L *lua.LState, fn string, v lua.LValue) RetryPolicy {
 			intOpt(L, fn, "retry.attempts", 1, 100, &p.Attempts)(val)
 		case "delay":
 			n, ok := val.(lua.LNumber)
-			if !ok || n < 0 || n > 7*24*3600 {
+			if !ok || math.IsNaN(float64(n)) || n < 0 || n > 7*24*3600 {
 				L.RaiseError("%s: retry.delay must be a number of seconds within 0–604800, not %s", fn, describe(val))
 			}
 			delay = time.Duration(float64(n) * float64(time.Second))
 		case "backoff":
 			n, ok := val.(lua.LNumber)
-			if !ok || n < 1 || n > 10 {
+			if !ok || math.IsNaN(float64(n)) || n < 1 || n > 10 {
 				L.RaiseError("%s: retry.backoff must be a number within 1–10, not %s", fn, describe(val))
 			}
 			p.Backoff = float64(n)

@@ -415,6 +415,9 @@ func TestIvrDialOptionErrors(t *testing.T) {
 		{`ivr.dial{ to = "1", retry = { on = { "sometimes" } } }`, `retry.on: "sometimes" is not an outcome`},
 		{`ivr.dial{ to = "1", at = "tomorrow" }`, `ivr.dial: at must be a time in seconds`},
 		{`ivr.dial{ to = "1", flow = "nope" }`, `ivr.dial: flow: no flow "nope" is loaded`},
+		{`ivr.dial{ to = "1", at = 1/0 }`, `ivr.dial: at must be a time in seconds`},
+		{`ivr.dial{ to = "1", retry = { delay = 0/0 } }`, `ivr.dial: retry.delay must be a number of seconds`},
+		{`ivr.dial{ to = "1", retry = { attempts = 1e300 } }`, `ivr.dial: retry.attempts must be within 1–100, not 1e+300`},
 	} {
 		flow := "local f = {}\nfunction f.incoming(call)\n  " + c.call + "\nend\nreturn f"
 		r := newRig(t, map[string]string{"main": flow}, rigOptions{})

@@ -88,6 +88,7 @@ func TestParseConfigAdminOutboundHTTPErrors(t *testing.T) {
 		{"short token", "[admin]\nlisten = \"127.0.0.1:8081\"\ntoken = \"abc\"", "admin.token: shorter than 16 bytes"},
 		{"token and token_file", "[admin]\ntoken = \"" + adminToken + "\"\ntoken_file = \"" + empty + "\"", "admin.token_file: give token or token_file, not both"},
 		{"missing token_file", "[admin]\nlisten = \"127.0.0.1:8081\"\ntoken_file = \"" + filepath.Join(dir, "nope") + "\"", "admin.token_file: open"},
+		{"token_file not a regular file", "[admin]\nlisten = \"127.0.0.1:8081\"\ntoken_file = \"" + dir + "\"", "is not a regular file"},
 		{"empty token_file", "[admin]\nlisten = \"127.0.0.1:8081\"\ntoken_file = \"" + empty + "\"", "admin.token_file: " + empty + " is empty"},
 		{"short token_file", "[admin]\nlisten = \"127.0.0.1:8081\"\ntoken_file = \"" + short + "\"", "admin.token_file: the token in"},
 		{"listen not host:port", "[admin]\nlisten = \"8081\"\ntoken = \"" + adminToken + "\"", "admin.listen: \"8081\" is not host:port"},

@@ -175,7 +175,7 @@ func (a AdminConfig) token() (string, error) {
 	case a.Token != "" && a.TokenFile != "":
 		return "", errors.New("admin.token_file: give token or token_file, not both")
 	case a.TokenFile != "":
-		b, err := os.ReadFile(a.TokenFile)
+		b, err := readSmallFile(a.TokenFile, 4096)
 		if err != nil {
 			return "", fmt.Errorf("admin.token_file: %v", err)
 		}
@@ -728,4 +728,25 @@ func (d *DeviceConfig) allowPrefixes() []netip.Prefix {
 		}
 	}
 	return out
+}
+
+// readSmallFile reads a regular file of at most max bytes: a FIFO or a
+// device named by mistake would block the start or fill memory.
+func readSmallFile(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if st.Size() > max {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, max)
+	}
+	return io.ReadAll(io.LimitReader(f, max))
 }
