@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"math"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -442,11 +443,13 @@ func (d *dialer) resume(live map[string]int) (func(), error) {
 	}
 	d.mu.Unlock()
 	return func() {
-		for _, f := range finish {
-			f()
-		}
+		// Adoption first: it asks the device for its outer calls before
+		// any outcome below lets a new dial start.
 		if len(orphans) > 0 {
 			d.adopt(orphans)
+		}
+		for _, f := range finish {
+			f()
 		}
 	}, nil
 }
@@ -531,7 +534,7 @@ func (d *dialer) takeToken(device string, now time.Time) time.Duration {
 	d.refilled[device] = now
 	if tok < 1 {
 		d.tokens[device] = tok
-		return time.Duration((1 - tok) / rate * float64(time.Second))
+		return time.Duration(math.Ceil((1 - tok) / rate * float64(time.Second)))
 	}
 	d.tokens[device] = tok - 1
 	return 0

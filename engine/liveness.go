@@ -41,7 +41,9 @@ const livenessTimer = -1
 // heard notes that the device said something about the call.
 func (s *Session) heard(ev *Event) {
 	s.lastHeard = s.r.clk.Now()
-	if ev.Kind == EvEndOfAnn || ev.Kind == EvDTMF {
+	// Only the current prompt's end or keys end its guard: a late report
+	// of an earlier prompt (another menu id) must not.
+	if (ev.Kind == EvEndOfAnn || ev.Kind == EvDTMF && ev.Digits != "T") && !s.stale(ev) {
 		s.promptSince = time.Time{}
 	}
 }
@@ -50,6 +52,7 @@ func (s *Session) heard(ev *Event) {
 func (s *Session) promptStarted() {
 	now := s.r.clk.Now()
 	s.promptSince, s.lastHeard = now, now
+	s.stopLiveness() // re-armed, with the prompt's guard, at the next wait
 }
 
 // armLiveness makes sure a liveness check is pending while the session
@@ -61,10 +64,12 @@ func (s *Session) armLiveness() {
 	if s.lastHeard.IsZero() {
 		s.lastHeard = s.r.clk.Now()
 	}
-	wait := s.Device.reconcile()
+	now := s.r.clk.Now()
+	wait := s.Device.reconcile() - now.Sub(s.lastHeard)
 	if !s.promptSince.IsZero() {
-		wait = min(wait, s.Device.maxPrompt())
+		wait = min(wait, s.Device.maxPrompt()-now.Sub(s.promptSince))
 	}
+	wait = max(wait, time.Second)
 	clk := s.r.clk
 	s.liveTimer = clk.AfterFunc(wait, func() {
 		s.push(item{timer: livenessTimer, done: clk.Work()})

@@ -335,7 +335,7 @@ func (r *Router) Deliver(ev Event) {
 		r.mu.Lock()
 		key := sessionKey{d.Name, ev.Leg}
 		s := r.sessions[key]
-		if ev.Kind == EvBye {
+		if ev.Kind == EvBye && (ev.CallID == "" || r.invites[key] == ev.CallID) {
 			delete(r.invites, key)
 		}
 		// An outer leg no session holds, or one whose session is an
@@ -440,8 +440,7 @@ func (r *Router) startCall(d *Device, ev Event) {
 		done()
 		return
 	}
-	delete(r.invites, key)
-	if old := r.sessions[key]; old != nil && ev.CallID != "" && old.CallID == ev.CallID {
+	if old := r.sessions[key]; old != nil && ev.CallID != "" && old.CallID == ev.CallID && old.State() != "ended" {
 		// The same report again (a device retry, a duplicate on the
 		// network): the call already has its session.
 		r.mu.Unlock()
@@ -449,6 +448,7 @@ func (r *Router) startCall(d *Device, ev Event) {
 		r.log.Debug("duplicate report of a call already taken", "device", d.Name, "kind", ev.Kind, "leg", ev.Leg.String(), "call_id", old.ID)
 		return
 	}
+	delete(r.invites, key)
 	if old := r.sessions[key]; old != nil {
 		// The id was reused: the old call ended without our seeing its
 		// BYE. Tell its session, and start the new call.

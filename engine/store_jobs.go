@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -173,8 +174,10 @@ func (m *memJobs) CreateJob(j Job) (Job, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if old, ok := m.jobs[j.ID]; ok {
+		old.Attempts = slices.Clone(old.Attempts)
 		return old, false, nil
 	}
+	j.Attempts = slices.Clone(j.Attempts)
 	m.jobs[j.ID] = j
 	return j, true, nil
 }
@@ -188,6 +191,7 @@ func (m *memJobs) PutJobs(js ...Job) error {
 		if old, ok := m.jobs[j.ID]; ok && old.Rev > j.Rev {
 			continue
 		}
+		j.Attempts = slices.Clone(j.Attempts)
 		m.jobs[j.ID] = j
 	}
 	return nil
@@ -200,6 +204,7 @@ func (m *memJobs) GetJob(id string) (Job, error) {
 	if !ok {
 		return Job{}, fmt.Errorf("job %s: %w", id, ErrNoJob)
 	}
+	j.Attempts = slices.Clone(j.Attempts)
 	return j, nil
 }
 
@@ -208,6 +213,7 @@ func (m *memJobs) ListJobs() ([]Job, error) {
 	defer m.mu.Unlock()
 	out := make([]Job, 0, len(m.jobs))
 	for _, j := range m.jobs {
+		j.Attempts = slices.Clone(j.Attempts)
 		out = append(out, j)
 	}
 	sortJobs(out)
