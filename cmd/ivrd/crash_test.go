@@ -33,7 +33,7 @@ var (
 )
 
 // ivrdBinary builds the ivrd binary once per test run.
-func ivrdBinary(t *testing.T) string {
+func ivrdBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "ivrd-bin-")
@@ -84,7 +84,7 @@ type daemon struct {
 	done chan error
 }
 
-func startDaemon(t *testing.T, config string, crashAfter int) *daemon {
+func startDaemon(t testing.TB, config string, crashAfter int) *daemon {
 	t.Helper()
 	cmd := exec.Command(ivrdBinary(t), "serve", "-config", config)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", crashEnv, crashAfter))
