@@ -102,6 +102,11 @@ func TestDialAnsweredAndConfirmed(t *testing.T) {
 	if !ok || !strings.Contains(string(v), `"confirmed":true`) {
 		t.Errorf("ended saw %s", v)
 	}
+	// The OM's call record, matched by its callid, as for inbound calls.
+	r.run(2*time.Second, time.Second)
+	if h, _ = r.store.History(got.Attempts[0].CallID); h.Cdr == nil || h.Cdr.Type != "OU" || h.Cdr.CDPN != "13800000001" {
+		t.Errorf("the call's record: %+v", h.Cdr)
+	}
 }
 
 func TestDialRetriesBusyThenGivesUp(t *testing.T) {
