@@ -102,13 +102,13 @@ func newSandbox(lim Limits, modules map[string]*lua.FunctionProto) *lua.LState {
 	L := lua.NewState(lua.Options{
 		SkipOpenLibs:    true,
 		CallStackSize:   lim.CallStack,
-		RegistrySize:    1024,
+		RegistrySize:    512,
 		RegistryMaxSize: lim.Registry,
 		// gopher-lua grows the value stack by this many slots at a time,
 		// copying it each time: with its default of 32, one unpack or
 		// string.byte of a few hundred thousand values spent 15 s in Go,
 		// out of the budget's reach.
-		RegistryGrowStep:    max(lim.Registry/16, 1024),
+		RegistryGrowStep:    max(lim.Registry/64, 1024),
 		MinimizeStackMemory: true,
 	})
 	for _, lib := range []struct {
