@@ -758,3 +758,56 @@ func TestPutJobKeepsTheNewestRevision(t *testing.T) {
 		t.Fatalf("stored %s rev %d, want cancelled rev 3", got.State, got.Rev)
 	}
 }
+
+// failingJobs is a store whose next job writes fail.
+type failingJobs struct {
+	*engine.BoltStore
+	mu    sync.Mutex
+	fails int
+}
+
+func (f *failingJobs) PutJobs(js ...engine.Job) error {
+	f.mu.Lock()
+	if f.fails > 0 {
+		f.fails--
+		f.mu.Unlock()
+		return errors.New("disk full")
+	}
+	f.mu.Unlock()
+	return f.BoltStore.PutJobs(js...)
+}
+
+// An attempt that cannot be stored as started is not dialled: the job
+// waits its retry delay and is dialled then, once.
+func TestAttemptNotStoredIsNotDialled(t *testing.T) {
+	st, err := engine.OpenBolt(t.TempDir()+"/ivrd.db", engine.BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fj := &failingJobs{BoltStore: st, fails: 1}
+	r := newRig(t, map[string]string{"main": wakeFlow}, rigOptions{noStore: true,
+		sim: func(c *omsim.Config) {
+			c.Numbers = map[string]omsim.Policy{"13800000020": {Keys: "1", KeysDelay: time.Second}}
+		},
+		config: func(c *engine.Config) { c.Store = fj }})
+	j, err := r.router.Dial(engine.DialRequest{To: "13800000020", Flow: "main", Retry: engine.RetryPolicy{Delay: engine.Duration(time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	if n := len(r.sim.CallsTo("13800000020")); n != 0 {
+		t.Fatalf("%d calls placed although the attempt could not be stored", n)
+	}
+	if got := r.job(j.ID); got.State != engine.JobScheduled || len(got.Attempts) != 0 {
+		t.Fatalf("after the failed write: state %s, %d attempts", got.State, len(got.Attempts))
+	}
+	r.run(50*time.Second, 5*time.Second)
+	if n := len(r.sim.CallsTo("13800000020")); n != 0 {
+		t.Fatalf("%d calls placed before the retry delay", n)
+	}
+	r.run(40*time.Second, 5*time.Second)
+	if got := r.job(j.ID); got.State != engine.JobDone || len(r.sim.CallsTo("13800000020")) != 1 {
+		t.Fatalf("state %s, %d calls", got.State, len(r.sim.CallsTo("13800000020")))
+	}
+}
