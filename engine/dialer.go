@@ -191,21 +191,13 @@ func (r *Router) newJob(req DialRequest) (Job, error) {
 		return Job{}, &FieldError{"device", fmt.Sprintf("no device %q is configured", req.Device)}
 	}
 	if _, err := ParseWindow(req.Window, req.TZ); err != nil {
-		field, msg, _ := strings.Cut(err.Error(), ": ")
-		return Job{}, &FieldError{field, msg}
+		return Job{}, err // a *FieldError
 	}
 	if err := req.Retry.validate(); err != nil {
-		field, msg, _ := strings.Cut(err.Error(), ": ")
-		return Job{}, &FieldError{field, msg}
+		return Job{}, err
 	}
-	if len(req.Vars) > 0 {
-		var m map[string]any
-		if err := json.Unmarshal(req.Vars, &m); err != nil || m == nil {
-			return Job{}, &FieldError{"vars", "must be a JSON object"}
-		}
-		if len(req.Vars) > r.limits.MaxVars {
-			return Job{}, &FieldError{"vars", fmt.Sprintf("passes the limit of %d bytes", r.limits.MaxVars)}
-		}
+	if err := r.checkVars(req.Vars); err != nil {
+		return Job{}, err
 	}
 	for i, n := range req.Secret {
 		if n == "" || len(n) > 64 {
@@ -234,6 +226,22 @@ func (r *Router) newJob(req DialRequest) (Job, error) {
 		TZ: req.TZ, Window: req.Window, Retry: req.Retry.withDefaults(), Webhook: req.Webhook,
 		Source: req.Source, Created: now, Due: due, State: JobScheduled,
 	}, nil
+}
+
+// checkVars checks the vars a call starts with: a JSON object (or none)
+// within MaxVars.
+func (r *Router) checkVars(vars json.RawMessage) error {
+	if len(vars) == 0 {
+		return nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(vars, &m); err != nil || m == nil {
+		return &FieldError{"vars", "must be a JSON object"}
+	}
+	if len(vars) > r.limits.MaxVars {
+		return &FieldError{"vars", fmt.Sprintf("passes the limit of %d bytes", r.limits.MaxVars)}
+	}
+	return nil
 }
 
 // Jobs returns every job the store holds, newest first.
@@ -925,14 +933,8 @@ func (r *Router) Redirect(device string, leg Leg, flow string, vars json.RawMess
 	if !ok {
 		return "", &FieldError{"flow", fmt.Sprintf("no flow %q is loaded", flow)}
 	}
-	if len(vars) > 0 {
-		var m map[string]any
-		if err := json.Unmarshal(vars, &m); err != nil || m == nil {
-			return "", &FieldError{"vars", "must be a JSON object"}
-		}
-		if len(vars) > r.limits.MaxVars {
-			return "", &FieldError{"vars", fmt.Sprintf("passes the limit of %d bytes", r.limits.MaxVars)}
-		}
+	if err := r.checkVars(vars); err != nil {
+		return "", err
 	}
 	key := sessionKey{device, leg}
 	r.mu.Lock()

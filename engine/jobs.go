@@ -70,19 +70,19 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 
 func (p RetryPolicy) validate() error {
 	if p.Attempts > 100 {
-		return fmt.Errorf("retry.attempts: %d is more than 100", p.Attempts)
+		return &FieldError{"retry.attempts", fmt.Sprintf("%d is more than 100", p.Attempts)}
 	}
 	if p.Backoff > 10 {
-		return fmt.Errorf("retry.backoff: %g is more than 10", p.Backoff)
+		return &FieldError{"retry.backoff", fmt.Sprintf("%g is more than 10", p.Backoff)}
 	}
 	if p.Delay < 0 || time.Duration(p.Delay) > 7*24*time.Hour {
-		return fmt.Errorf("retry.delay: %s is not between 0 and a week", time.Duration(p.Delay))
+		return &FieldError{"retry.delay", fmt.Sprintf("%s is not between 0 and a week", time.Duration(p.Delay))}
 	}
 	for _, o := range p.On {
 		switch o {
 		case DialBusy, DialNoAnswer, DialFailed, DialRetry, DialInterrupted, DialRejected:
 		default:
-			return fmt.Errorf("retry.on: %q is not an outcome (busy, no_answer, failed, retry, interrupted, rejected)", o)
+			return &FieldError{"retry.on", fmt.Sprintf("%q is not an outcome (busy, no_answer, failed, retry, interrupted, rejected)", o)}
 		}
 	}
 	return nil
@@ -335,12 +335,12 @@ func ParseWindow(s, tz string) (*Window, error) {
 	}
 	a, b, ok := strings.Cut(s, "-")
 	if !ok {
-		return nil, fmt.Errorf("window: %q is not like \"08:00-21:00\"", s)
+		return nil, &FieldError{"window", fmt.Sprintf("%q is not like \"08:00-21:00\"", s)}
 	}
 	from, err1 := clockMinutes(strings.TrimSpace(a))
 	to, err2 := clockMinutes(strings.TrimSpace(b))
 	if err1 != nil || err2 != nil || from == to {
-		return nil, fmt.Errorf("window: %q is not like \"08:00-21:00\"", s)
+		return nil, &FieldError{"window", fmt.Sprintf("%q is not like \"08:00-21:00\"", s)}
 	}
 	return &Window{From: from, To: to, Loc: loc}, nil
 }
@@ -351,7 +351,7 @@ func loadZone(tz string) (*time.Location, error) {
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
-		return nil, fmt.Errorf("tz: unknown time zone %q (use an IANA name like \"Asia/Shanghai\")", tz)
+		return nil, &FieldError{"tz", fmt.Sprintf("unknown time zone %q (use an IANA name like \"Asia/Shanghai\")", tz)}
 	}
 	return loc, nil
 }
