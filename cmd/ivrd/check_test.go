@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ivrd/ivrd/internal/clock"
 	"github.com/ivrd/ivrd/omproto/omsim"
 )
 
@@ -18,19 +17,6 @@ func checkConfig(t *testing.T, url, dir, extra string) string {
 	path := filepath.Join(t.TempDir(), "ivrd.toml")
 	writeFile(t, path, "flows = \""+dir+"\"\n\n[[device]]\nname = \"om1\"\nurl = \""+url+"\"\n"+extra)
 	return path
-}
-
-func startSim(t *testing.T) *omsim.Sim {
-	t.Helper()
-	sim, err := omsim.New(omsim.DefaultConfig(), clock.Real{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	return sim
 }
 
 func runCheck(t *testing.T, args ...string) (string, error) {
@@ -44,7 +30,7 @@ func runCheck(t *testing.T, args ...string) (string, error) {
 // TestCheckShippedFlows: the shipped flows compile and name only voice
 // files a default device holds.
 func TestCheckShippedFlows(t *testing.T) {
-	sim := startSim(t)
+	sim := startSim(t, omsim.DefaultConfig())
 	out, err := runCheck(t, "-config", checkConfig(t, sim.URL(), repoFlows, ""))
 	if err != nil {
 		t.Fatalf("check failed: %v\n%s", err, out)
@@ -60,7 +46,7 @@ func TestCheckShippedFlows(t *testing.T) {
 // flow that does not compile, a route to a missing flow, and the digit
 // files of a flow that says digits are all reported, and check fails.
 func TestCheckFindsProblems(t *testing.T) {
-	sim := startSim(t)
+	sim := startSim(t, omsim.DefaultConfig())
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "main.lua"), `local flow = {}
 function flow.incoming(call)

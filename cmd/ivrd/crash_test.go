@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/engine"
-	"github.com/ivrd/ivrd/internal/clock"
 	"github.com/ivrd/ivrd/omproto"
 	"github.com/ivrd/ivrd/omproto/omsim"
 )
@@ -182,14 +181,7 @@ func runCrash(t *testing.T, crashAfter int, edit func(flowFile string)) crashRun
 	simCfg.Outside = omsim.Policy{Answer: omsim.AnswerAfter, Delay: 300 * time.Millisecond}
 	simCfg.ExtPolicies = map[string]omsim.Policy{"201": {Answer: omsim.AnswerAfter, Delay: 300 * time.Millisecond}}
 	simCfg.ReportURL = "http://" + listen + "/om/om1"
-	sim, err := omsim.New(simCfg, clock.Real{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := startSim(t, simCfg)
 
 	config := filepath.Join(dir, "ivrd.toml")
 	writeFile(t, config, fmt.Sprintf(`

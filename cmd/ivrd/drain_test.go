@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/engine"
-	"github.com/ivrd/ivrd/internal/clock"
 	"github.com/ivrd/ivrd/omproto/omsim"
 )
 
@@ -190,14 +189,7 @@ func daemonSetup(t *testing.T, sleep, drainTimeout string) (config, listen, stat
 	listen = freeAddr(t)
 	simCfg := fastSim()
 	simCfg.ReportURL = "http://" + listen + "/om/om1"
-	sim, err := omsim.New(simCfg, clock.Real{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim = startSim(t, simCfg)
 	state = filepath.Join(dir, "ivrd.db")
 	config = filepath.Join(dir, "ivrd.toml")
 	writeFile(t, config, fmt.Sprintf(`

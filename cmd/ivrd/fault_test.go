@@ -14,7 +14,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/ivrd/ivrd/internal/clock"
 	"github.com/ivrd/ivrd/omproto"
 	"github.com/ivrd/ivrd/omproto/omsim"
 )
@@ -42,14 +41,7 @@ return f`)
 	simCfg := fastSim()
 	simCfg.ReportURL = reportURL
 	simCfg.ReportSecret = secret
-	sim, err := omsim.New(simCfg, clock.Real{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := startSim(t, simCfg)
 	cfg := DefaultConfig()
 	cfg.Flows = dir
 	cfg.State = filepath.Join(t.TempDir(), "ivrd.db")

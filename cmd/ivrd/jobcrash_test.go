@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/engine"
-	"github.com/ivrd/ivrd/internal/clock"
 	"github.com/ivrd/ivrd/omproto/omsim"
 )
 
@@ -39,14 +38,7 @@ return flow
 	// The first number rings long enough for the kill to find it ringing.
 	simCfg.Numbers = map[string]omsim.Policy{"13800000031": {Answer: omsim.AnswerAfter, Delay: 3 * time.Second}}
 	simCfg.ReportURL = "http://" + listen + "/om/om1"
-	sim, err := omsim.New(simCfg, clock.Real{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := startSim(t, simCfg)
 	config := filepath.Join(dir, "ivrd.toml")
 	writeFile(t, config, fmt.Sprintf(`
 listen = %q

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ivrd/ivrd/internal/clock"
 	"github.com/ivrd/ivrd/omproto/omsim"
 )
 
@@ -34,13 +33,7 @@ return flow
 		simCfg.FileDuration = 10 * time.Millisecond
 		simCfg.ResponseTimeout = time.Minute
 		simCfg.ReportURL = "http://" + listen + "/om/om1"
-		sim, err := omsim.New(simCfg, clock.Real{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := sim.Start("127.0.0.1:0"); err != nil {
-			b.Fatal(err)
-		}
+		sim := startSim(b, simCfg)
 		config := filepath.Join(dir, "ivrd.toml")
 		writeFile(b, config, fmt.Sprintf(`
 listen = %q
@@ -103,7 +96,6 @@ url = %q
 		if strings.Contains(d2.output(), "[ERROR]") {
 			b.Logf("second run:\n%s", d2.output())
 		}
-		sim.Close()
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/ivrd/ivrd/internal/clock"
 	"github.com/ivrd/ivrd/omproto/omsim"
 )
 
@@ -49,14 +48,7 @@ func startStack(t *testing.T, dir string, edit func(*Config)) *stack {
 	}
 	simCfg := fastSim()
 	simCfg.ReportURL = "http://" + ln.Addr().String() + "/om/om1"
-	sim, err := omsim.New(simCfg, clock.Real{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := startSim(t, simCfg)
 
 	cfg := DefaultConfig()
 	cfg.Flows = dir
@@ -226,14 +218,7 @@ func TestServeCommand(t *testing.T) {
 	listen := freeAddr(t)
 	simCfg := fastSim()
 	simCfg.ReportURL = "http://" + listen + "/om/front"
-	sim, err := omsim.New(simCfg, clock.Real{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := startSim(t, simCfg)
 
 	path := filepath.Join(t.TempDir(), "ivrd.toml")
 	writeFile(t, path, `
