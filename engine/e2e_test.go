@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -403,5 +404,52 @@ func TestHistoryHasPathAndCdr(t *testing.T) {
 	}
 	if h.Cdr == nil || h.Cdr.CPN != "13800000001" || h.Cdr.Duration != 22 || h.Cdr.Type != "IN" {
 		t.Fatalf("cdr = %+v", h.Cdr)
+	}
+}
+
+// cdrGate holds each AttachCdr until released.
+type cdrGate struct {
+	*engine.BoltStore
+	entered  chan string
+	release  chan struct{}
+	attached atomic.Int32
+}
+
+func (g *cdrGate) AttachCdr(device, callid string, cdr engine.CdrRecord) error {
+	g.entered <- callid
+	<-g.release
+	g.attached.Add(1)
+	return g.BoltStore.AttachCdr(device, callid, cdr)
+}
+
+// The OM sends its next report only once a report is answered, so a call
+// record's durable write must not hold up the report that carried it.
+func TestCdrWriteDoesNotHoldTheReport(t *testing.T) {
+	gate := &cdrGate{entered: make(chan string, 1), release: make(chan struct{})}
+	r := hotel(t, rigOptions{config: func(c *engine.Config) {
+		gate.BoltStore = c.Store.(*engine.BoltStore)
+		c.Store = gate
+	}})
+	delivered := make(chan struct{})
+	go func() {
+		r.router.Deliver(engine.Event{Device: "om1", Kind: engine.EvCdr, CallID: "77",
+			Cdr: &engine.CdrRecord{ID: "c77", Type: "IN", CPN: "13800000001"}})
+		close(delivered)
+	}()
+	if got := <-gate.entered; got != "77" {
+		t.Fatalf("AttachCdr for callid %q", got)
+	}
+	select {
+	case <-delivered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Deliver waited for the call record's write")
+	}
+	if n := gate.attached.Load(); n != 0 {
+		t.Fatalf("%d records written before the gate opened", n)
+	}
+	close(gate.release)
+	r.sim.Settle() // the write is work in flight on the virtual clock
+	if n := gate.attached.Load(); n != 1 {
+		t.Fatalf("%d records written after the gate opened, want 1", n)
 	}
 }

@@ -324,9 +324,7 @@ func (r *Router) Deliver(ev Event) {
 	case EvCdr:
 		r.log.Debug("call record", "device", d.Name, "callid", ev.CallID)
 		if r.store != nil && ev.Cdr != nil {
-			if err := r.store.AttachCdr(d.Name, ev.CallID, *ev.Cdr); err != nil {
-				r.log.Warn("cannot keep the call record", "device", d.Name, "callid", ev.CallID, "error", err)
-			}
+			r.attachCdr(d.Name, ev.CallID, *ev.Cdr)
 		}
 	default:
 		if !callEvent(ev.Kind) || ev.Leg.ID == "" {
@@ -364,6 +362,35 @@ func (r *Router) Deliver(ev Event) {
 		e := ev
 		s.push(item{ev: &e, done: r.clk.Work()})
 	}
+}
+
+// attachCdr keeps a call record off the report's goroutine: the OM waits
+// for the answer to one report before it sends the next, so waiting here
+// for a durable commit would hold up every call on the device. A record
+// that arrives after Close is written before Deliver returns.
+func (r *Router) attachCdr(device, callid string, cdr CdrRecord) {
+	attach := func() {
+		if r.killed.Load() {
+			return
+		}
+		if err := r.store.AttachCdr(device, callid, cdr); err != nil {
+			r.log.Warn("cannot keep the call record", "device", device, "callid", callid, "error", err)
+		}
+	}
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		attach()
+		return
+	}
+	r.wg.Add(1)
+	r.mu.Unlock()
+	done := r.clk.Work()
+	go func() {
+		defer r.wg.Done()
+		defer done()
+		attach()
+	}()
 }
 
 // UnknownReports counts call reports that matched no live call.
