@@ -249,7 +249,25 @@ func (s *BoltStore) write(fn func(*bolt.Tx) error) error {
 }
 
 func (s *BoltStore) committer() {
-	defer close(s.stopped)
+	// A goroutine of its own wakes the writers of a committed batch, so
+	// the committer starts its next commit at once. ivrd bench (survey,
+	// 512 calls, GOMAXPROCS 3): 0.63 and 0.64 of the ceiling with it,
+	// 0.61 and 0.59 with the committer waking them itself.
+	answered := make(chan []*commit, 64)
+	waker := make(chan struct{})
+	go func() {
+		defer close(waker)
+		for batch := range answered {
+			for _, c := range batch {
+				close(c.done)
+			}
+		}
+	}()
+	defer func() {
+		close(answered)
+		<-waker
+		close(s.stopped)
+	}()
 	for {
 		s.mu.Lock()
 		batch := s.queue
@@ -289,9 +307,7 @@ func (s *BoltStore) committer() {
 		s.mu.Lock()
 		s.commits++
 		s.mu.Unlock()
-		for _, c := range batch {
-			close(c.done)
-		}
+		answered <- batch
 	}
 }
 
