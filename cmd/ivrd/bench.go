@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
@@ -50,6 +51,7 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 	dir := fs.String("dir", "", "folder for the state file (default: the system's temporary folder, /dev/shm with -nosync)")
 	ceiling := fs.Bool("ceiling", true, "also run the bare responder and print ivrd's ratio to it")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the ivrd run to this file")
+	traceFile := fs.String("trace", "", "write an execution trace of the ivrd run to this file (go tool trace; keep -duration short)")
 	verbose := fs.Bool("v", false, "print progress and ivrd's warnings as they happen")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: ivrd bench [flags]\n\n"+
@@ -112,6 +114,8 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 	}
 	opts.Progress = progress
 	out := c.main.Stdout
+	// As ivrd serve does; set here so the ceiling runs with it too.
+	spareProc()
 	load := loadAverage()
 	fmt.Fprintf(out, "ivrd bench: %s\n", describeBench(opts, stateParent, *noSync))
 	fmt.Fprintf(out, "machine: %d CPUs, GOMAXPROCS %d, load average %s at the start\n\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), load)
@@ -135,9 +139,22 @@ func (c *BenchCommand) Run(ctx context.Context, args []string) error {
 			return fmt.Errorf("bench: -cpuprofile: %w", err)
 		}
 	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return fmt.Errorf("bench: -trace: %w", err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return fmt.Errorf("bench: -trace: %w", err)
+		}
+	}
 	mine, err := loadgen.Run(ctx, sys, opts)
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
+	}
+	if *traceFile != "" {
+		trace.Stop()
 	}
 	if err != nil {
 		return fmt.Errorf("bench: ivrd: %w", err)

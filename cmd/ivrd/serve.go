@@ -231,6 +231,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		}
 		devices[i] = dev
 	}
+	spareProc()
 	s.store, err = engine.OpenBolt(cfg.State, storeOpts)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
