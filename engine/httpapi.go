@@ -137,22 +137,10 @@ var managedHeaders = map[string]bool{
 	"Host": true, "Content-Length": true, "Transfer-Encoding": true, "Connection": true,
 }
 
-// httpTable builds ivr.http: get(url [, opts]) and post(url, body [,
-// opts]) to the hosts the configuration allows. Each request is one
-// journaled step: a replayed call gets the recorded response and the
-// backend is not asked again.
-func (s *Session) httpTable(ctx context.Context) *lua.LTable {
-	L := s.L
-	t := L.NewTable()
-	t.RawSetString("get", L.NewFunction(func(L *lua.LState) int {
-		return s.luaHTTP(ctx, L, http.MethodGet)
-	}))
-	t.RawSetString("post", L.NewFunction(func(L *lua.LState) int {
-		return s.luaHTTP(ctx, L, http.MethodPost)
-	}))
-	return t
-}
-
+// luaHTTP serves ivr.http.get(url [, opts]) and post(url, body [, opts])
+// to the hosts the configuration allows. Each request is one journaled
+// step: a replayed call gets the recorded response and the backend is not
+// asked again.
 func (s *Session) luaHTTP(ctx context.Context, L *lua.LState, method string) int {
 	fn := "ivr.http." + strings.ToLower(method)
 	args := httpArgs{Method: method}

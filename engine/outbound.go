@@ -234,103 +234,101 @@ func (s *Session) varsFromJSON(raw json.RawMessage) *lua.LTable {
 // device=, trunk=}: it schedules an outbound job and returns its id. The
 // job's id is derived from the call and the journal position, so a replay
 // or a crash between the job and its journal step never makes two.
-func (s *Session) luaDial(ctx context.Context) lua.LGFunction {
-	return func(L *lua.LState) int {
-		const fn = "ivr.dial"
-		req := DialRequest{Flow: s.Flow.Name, Device: s.Device.Name, Source: s.ID}
-		var at float64
-		str := func(name string, dst *string) optFunc {
-			return func(v lua.LValue) {
-				switch x := v.(type) {
-				case lua.LString:
-					*dst = string(x)
-				case lua.LNumber:
-					*dst = x.String()
-				default:
-					L.RaiseError("%s: %s must be a string, not %s", fn, name, describe(v))
-				}
+func (s *Session) luaDial(ctx context.Context, L *lua.LState) int {
+	const fn = "ivr.dial"
+	req := DialRequest{Flow: s.Flow.Name, Device: s.Device.Name, Source: s.ID}
+	var at float64
+	str := func(name string, dst *string) optFunc {
+		return func(v lua.LValue) {
+			switch x := v.(type) {
+			case lua.LString:
+				*dst = string(x)
+			case lua.LNumber:
+				*dst = x.String()
+			default:
+				L.RaiseError("%s: %s must be a string, not %s", fn, name, describe(v))
 			}
 		}
-		decodeOptions(L, 1, fn, map[string]optFunc{
-			"to": str("to", &req.To), "flow": str("flow", &req.Flow), "tz": str("tz", &req.TZ),
-			"window": str("window", &req.Window), "device": str("device", &req.Device), "trunk": str("trunk", &req.Trunk),
-			"vars": func(v lua.LValue) {
-				t, ok := v.(*lua.LTable)
-				if !ok {
-					L.RaiseError("%s: vars must be a table, not %s", fn, describe(v))
-				}
-				var b bytes.Buffer
-				if err := encodeJSON(&b, t, 0, s.r.limits.MaxVars); err != nil {
-					L.RaiseError("%s: vars: %v", fn, err)
-				}
-				req.Vars = b.Bytes()
-			},
-			"at": func(v lua.LValue) {
-				n, ok := v.(lua.LNumber)
-				// Up to the year 9999, which the journal can write.
-				if !ok || math.IsNaN(float64(n)) || n < 0 || n > 253402300799 {
-					L.RaiseError("%s: at must be a time in seconds, as ivr.now() gives, not %s", fn, describe(v))
-				}
-				at = float64(n)
-			},
-			"retry": func(v lua.LValue) { req.Retry = retryOpt(L, fn, v) },
-			"secret": func(v lua.LValue) {
-				list, ok := v.(*lua.LTable)
-				if !ok {
-					L.RaiseError("%s: secret must be a list of var names, not %s", fn, describe(v))
-				}
-				list.ForEach(func(_, n lua.LValue) {
-					name, ok := n.(lua.LString)
-					if !ok {
-						L.RaiseError("%s: secret must be a list of var names, not a list holding %s", fn, describe(n))
-					}
-					req.Secret = append(req.Secret, string(name))
-				})
-			},
-		})
-		if req.To == "" {
-			L.RaiseError("%s: to is required", fn)
-		}
-		// Vars the flow marked with ivr.secret stay secret in the job as
-		// it leaves the process, named or not.
-		for _, name := range secretVarNames(req.Vars, s.secrets) {
-			if !slices.Contains(req.Secret, name) {
-				req.Secret = append(req.Secret, name)
-			}
-		}
-		if at > 0 {
-			req.At = time.UnixMilli(int64(at * 1000)).UTC()
-		}
-		if b, err := json.Marshal(req); err == nil && len(b) > 2*s.r.limits.MaxVars {
-			L.RaiseError("%s: the request is too large", fn)
-		}
-		var id string
-		s.blocking(ctx, func() {
-			var err error
-			id, err = journaled(s, "dial", req, func() (string, error) {
-				req := req
-				req.ID = s.ID + "-d" + strconv.Itoa(s.pos+s.steps+s.handlerDials)
-				if s.noJournal {
-					s.handlerDials++
-				}
-				j, err := s.r.dial(req, s.chain)
-				if err != nil {
-					return "", err
-				}
-				return j.ID, nil
-			})
-			s.raiseDiverged(err)
-			if err != nil {
-				var fe *FieldError
-				if errors.As(err, &fe) {
-					L.RaiseError("%s: %s: %s", fn, fe.Field, fe.Msg)
-				}
-				L.RaiseError("%s: %v", fn, err)
-			}
-		})
-		L.Push(lua.LString(id))
-		return 1
 	}
+	decodeOptions(L, 1, fn, map[string]optFunc{
+		"to": str("to", &req.To), "flow": str("flow", &req.Flow), "tz": str("tz", &req.TZ),
+		"window": str("window", &req.Window), "device": str("device", &req.Device), "trunk": str("trunk", &req.Trunk),
+		"vars": func(v lua.LValue) {
+			t, ok := v.(*lua.LTable)
+			if !ok {
+				L.RaiseError("%s: vars must be a table, not %s", fn, describe(v))
+			}
+			var b bytes.Buffer
+			if err := encodeJSON(&b, t, 0, s.r.limits.MaxVars); err != nil {
+				L.RaiseError("%s: vars: %v", fn, err)
+			}
+			req.Vars = b.Bytes()
+		},
+		"at": func(v lua.LValue) {
+			n, ok := v.(lua.LNumber)
+			// Up to the year 9999, which the journal can write.
+			if !ok || math.IsNaN(float64(n)) || n < 0 || n > 253402300799 {
+				L.RaiseError("%s: at must be a time in seconds, as ivr.now() gives, not %s", fn, describe(v))
+			}
+			at = float64(n)
+		},
+		"retry": func(v lua.LValue) { req.Retry = retryOpt(L, fn, v) },
+		"secret": func(v lua.LValue) {
+			list, ok := v.(*lua.LTable)
+			if !ok {
+				L.RaiseError("%s: secret must be a list of var names, not %s", fn, describe(v))
+			}
+			list.ForEach(func(_, n lua.LValue) {
+				name, ok := n.(lua.LString)
+				if !ok {
+					L.RaiseError("%s: secret must be a list of var names, not a list holding %s", fn, describe(n))
+				}
+				req.Secret = append(req.Secret, string(name))
+			})
+		},
+	})
+	if req.To == "" {
+		L.RaiseError("%s: to is required", fn)
+	}
+	// Vars the flow marked with ivr.secret stay secret in the job as
+	// it leaves the process, named or not.
+	for _, name := range secretVarNames(req.Vars, s.secrets) {
+		if !slices.Contains(req.Secret, name) {
+			req.Secret = append(req.Secret, name)
+		}
+	}
+	if at > 0 {
+		req.At = time.UnixMilli(int64(at * 1000)).UTC()
+	}
+	if b, err := json.Marshal(req); err == nil && len(b) > 2*s.r.limits.MaxVars {
+		L.RaiseError("%s: the request is too large", fn)
+	}
+	var id string
+	s.blocking(ctx, func() {
+		var err error
+		id, err = journaled(s, "dial", req, func() (string, error) {
+			req := req
+			req.ID = s.ID + "-d" + strconv.Itoa(s.pos+s.steps+s.handlerDials)
+			if s.noJournal {
+				s.handlerDials++
+			}
+			j, err := s.r.dial(req, s.chain)
+			if err != nil {
+				return "", err
+			}
+			return j.ID, nil
+		})
+		s.raiseDiverged(err)
+		if err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				L.RaiseError("%s: %s: %s", fn, fe.Field, fe.Msg)
+			}
+			L.RaiseError("%s: %v", fn, err)
+		}
+	})
+	L.Push(lua.LString(id))
+	return 1
 }
 
 // retryOpt reads ivr.dial's retry = {attempts=, delay=, backoff=, on=}.

@@ -775,3 +775,51 @@ return flow`
 		t.Fatalf("library checks failed: %v", r.logs.all())
 	}
 }
+
+// The API's functions are shared by every call, its tables are not: a
+// flow that rewrites ivr or call changes nothing for another call.
+func TestAPITablesArePerCall(t *testing.T) {
+	const flow = `local f = {}
+function f.incoming(call)
+  if call.from == "1" then
+    ivr.log.info = nil
+    ivr.store.get = nil
+    ivr.json.encode = function() return "hijacked" end
+    ivr.now = nil
+    call.play = function() error("hijacked") end
+    print = nil
+    ivr.log.warn("rewritten")
+    call:sleep(3600)
+    return
+  end
+  local played = call:play("user_welcome")
+  print("printed")
+  ivr.log.info("second", { json = ivr.json.encode({ a = 1 }), played = played, now = type(ivr.now()),
+                           get = type(ivr.store.get) })
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	r.call("1")
+	r.advance(time.Second)
+	r.call("2")
+	r.advance(10 * time.Second)
+	var rewritten, printed, second string
+	for _, l := range r.logs.all() {
+		switch {
+		case strings.Contains(l, "rewritten"):
+			rewritten = l
+		case strings.Contains(l, "printed"):
+			printed = l
+		case strings.Contains(l, "second"):
+			second = l
+		}
+	}
+	if rewritten == "" || printed == "" {
+		t.Fatalf("rewritten %q, printed %q: %v", rewritten, printed, r.logs.all())
+	}
+	for _, want := range []string{`json="{\"a\":1}"`, "played=done", "now=number", "get=function"} {
+		if !strings.Contains(second, want) {
+			t.Errorf("second call's line %q lacks %s", second, want)
+		}
+	}
+}

@@ -70,9 +70,10 @@ type Session struct {
 	// Owned by the session goroutine.
 	L         *lua.LState
 	callTable *lua.LTable
-	keys      []byte // keys typed ahead, kept for the next gather
-	hungUp    bool   // the caller hung up (BYE)
-	left      bool   // the call left the IVR (transfer, hang-up by the flow)
+	apiCtx    context.Context // the context of the flow's commands (installAPI)
+	keys      []byte          // keys typed ahead, kept for the next gather
+	hungUp    bool            // the caller hung up (BYE)
+	left      bool            // the call left the IVR (transfer, hang-up by the flow)
 	outcome   string
 	target    string
 	path      []PathEntry
