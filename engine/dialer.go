@@ -694,11 +694,13 @@ func (d *dialer) follow(dev *Device, flow *Flow, j Job, n int, leg Leg, st LegSt
 		"flow_hash", flow.ShortHash(), "job", j.ID, "attempt", n)
 	key := sessionKey{dev.Name, leg}
 	r.mu.Lock()
+	// This leg's early reports are taken before the dial is counted done:
+	// with no other dial in flight on the device, that drops the rest.
+	early := r.early[key]
+	delete(r.early, key)
 	if dialing {
 		r.doneDialingLocked(dev.Name)
 	}
-	early := r.early[key]
-	delete(r.early, key)
 	if r.closed {
 		r.mu.Unlock()
 		s.releaseAll()
