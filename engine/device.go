@@ -174,21 +174,6 @@ func (p *menuPool) reassign(ctx context.Context, d *Device) error {
 	return first
 }
 
-type secretKey struct{}
-
-// WithSecret marks a command's context as carrying a secret (a prompt chain
-// built from a value the flow passed to ivr.secret): whoever traces the
-// command must show it redacted.
-func WithSecret(ctx context.Context) context.Context {
-	return context.WithValue(ctx, secretKey{}, true)
-}
-
-// IsSecret reports whether ctx was marked by WithSecret.
-func IsSecret(ctx context.Context) bool {
-	v, _ := ctx.Value(secretKey{}).(bool)
-	return v
-}
-
 // ownsMenu reports whether a menu id (as the device writes it) is in the
 // range ivrd assigns.
 func (d *Device) ownsMenu(id string) bool {

@@ -630,8 +630,9 @@ func (d *dialer) startLocked(js []*Job, now time.Time) bool {
 // place dials attempt n of job j and starts the session that follows it.
 func (d *dialer) place(j Job, n int) {
 	r := d.r
+	var id string // the call's, once the dial is sent: its trace names it
 	fail := func(outcome, reason string, code int) {
-		r.log.Info("outbound attempt not placed", "job", j.ID, "attempt", n, "to", j.To, "outcome", outcome, "reason", reason)
+		r.log.Info("outbound attempt not placed", withCallID([]any{"job", j.ID, "attempt", n, "to", j.To, "outcome", outcome, "reason", reason}, id)...)
 		d.attemptEnded(j.ID, n, Attempt{Outcome: outcome, Reason: reason, Code: code})
 	}
 	dev := r.devices[j.Device]
@@ -650,16 +651,20 @@ func (d *dialer) place(j Job, n int) {
 		fail(DialFailed, "cannot assign the dial menu: "+err.Error(), 0)
 		return
 	}
+	// The call's id is minted before the dial, so that the dial's trace
+	// names the call it places.
+	id = r.newCallID()
 	r.mu.Lock()
 	r.dialing[dev.Name]++
 	r.mu.Unlock()
-	cctx, cancel := context.WithTimeout(ctx, dev.commandTimeout())
+	cctx, cancel := context.WithTimeout(WithCallID(ctx, id), dev.commandTimeout())
 	leg, st, err := dev.PBX.Dial(cctx, menu, dev.SilenceFile, j.To, j.Trunk)
 	cancel()
 	if err != nil {
 		r.mu.Lock()
-		r.doneDialingLocked(dev.Name)
+		dropped := r.doneDialingLocked(dev.Name)
 		r.mu.Unlock()
+		r.traceDropped(dropped)
 		var ref *Refusal
 		switch {
 		case errors.As(err, &ref) && (ref.Reason == ReasonBusy || ref.Reason == ReasonTalking):
@@ -671,20 +676,24 @@ func (d *dialer) place(j Job, n int) {
 		}
 		return
 	}
-	d.follow(dev, flow, j, n, leg, st, false, true)
+	d.follow(id, dev, flow, j, n, leg, st, false, true)
 }
 
-// follow starts the session of attempt n's call on leg. answered says the
-// device showed the call answered already (a call placed before a crash);
-// dialing says a dial Connect of this device is counted in r.dialing.
-func (d *dialer) follow(dev *Device, flow *Flow, j Job, n int, leg Leg, st LegStatus, answered, dialing bool) {
+// follow starts the session of attempt n's call on leg, with ivrd's call
+// id id ("" mints one). answered says the device showed the call answered
+// already (a call placed before a crash); dialing says a dial Connect of
+// this device is counted in r.dialing.
+func (d *dialer) follow(id string, dev *Device, flow *Flow, j Job, n int, leg Leg, st LegStatus, answered, dialing bool) {
 	r := d.r
 	to := j.To
 	if st.To != "" {
 		to = st.To
 	}
+	if id == "" {
+		id = r.newCallID()
+	}
 	s := &Session{
-		ID: r.newCallID(), Device: dev, Leg: leg, From: st.From, To: to, CallID: st.CallID,
+		ID: id, Device: dev, Leg: leg, From: st.From, To: to, CallID: st.CallID,
 		Direction: "out", Flow: flow, Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
 		held: []func(){r.clk.Work()}, state: "dialing", initVars: j.Vars, secretVars: j.Secret,
 		dial: &dialState{job: j.ID, attempt: n, adoptedAnswered: answered},
@@ -698,12 +707,14 @@ func (d *dialer) follow(dev *Device, flow *Flow, j Job, n int, leg Leg, st LegSt
 	// with no other dial in flight on the device, that drops the rest.
 	early := r.early[key]
 	delete(r.early, key)
+	var dropped []Event
 	if dialing {
-		r.doneDialingLocked(dev.Name)
+		dropped = r.doneDialingLocked(dev.Name)
 	}
 	if r.closed {
 		r.mu.Unlock()
 		s.releaseAll()
+		r.traceDropped(append(dropped, early...))
 		return
 	}
 	if old := r.sessions[key]; old != nil {
@@ -713,10 +724,14 @@ func (d *dialer) follow(dev *Device, flow *Flow, j Job, n int, leg Leg, st LegSt
 	r.wg.Add(1)
 	runCtx := r.ctx
 	r.mu.Unlock()
+	r.traceDropped(dropped)
 	for i := range early {
-		if !s.staleCall(&early[i]) {
-			s.push(item{ev: &early[i], done: r.clk.Work()})
+		if s.staleCall(&early[i]) {
+			r.traceReport(&early[i], nil)
+			continue
 		}
+		r.traceReport(&early[i], s)
+		s.push(item{ev: &early[i], done: r.clk.Work()})
 	}
 	d.noteCall(j.ID, n, s.ID)
 	go s.run(runCtx)
@@ -752,7 +767,7 @@ func (d *dialer) adopt(orphans []Job) {
 				answered := st.Connected != ""
 				r.log.Info("found the call of an attempt placed before the restart; following it",
 					"job", j.ID, "attempt", n, "leg", st.Leg.String(), "answered", answered)
-				d.follow(dev, flow, j, n, st.Leg, st, answered, false)
+				d.follow("", dev, flow, j, n, st.Leg, st, answered, false)
 				continue
 			}
 		}
@@ -782,18 +797,22 @@ func (d *dialer) orphanCall(dev *Device, j Job, legs []LegStatus) (LegStatus, in
 }
 
 // doneDialingLocked counts a Connect answered; with none left in flight on
-// the device, reports kept for legs not yet known are dropped.
-func (r *Router) doneDialingLocked(device string) {
+// the device, reports kept for legs not yet known are dropped, and
+// returned for their trace.
+func (r *Router) doneDialingLocked(device string) []Event {
 	r.dialing[device]--
 	if r.dialing[device] > 0 {
-		return
+		return nil
 	}
 	delete(r.dialing, device)
-	for k := range r.early {
+	var dropped []Event
+	for k, evs := range r.early {
 		if k.device == device {
+			dropped = append(dropped, evs...)
 			delete(r.early, k)
 		}
 	}
+	return dropped
 }
 
 // noteCall records which call an attempt placed.
@@ -945,14 +964,17 @@ func (r *Router) Redirect(device string, leg Leg, flow string, vars json.RawMess
 	if busy {
 		return "", fmt.Errorf("redirect: %s on %s: %w", leg, device, ErrInIVR)
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, d.commandTimeout())
+	// The query is the redirected call's first command: its trace names
+	// the call.
+	id := r.newCallID()
+	ctx, cancel := context.WithTimeout(WithCallID(r.ctx, id), d.commandTimeout())
 	st, err := d.PBX.Query(ctx, leg)
 	cancel()
 	if err != nil {
 		return "", fmt.Errorf("redirect: %s on %s: %w", leg, device, err)
 	}
 	s := &Session{
-		ID: r.newCallID(), Device: d, Leg: leg, From: st.From, To: st.To, CallID: st.CallID,
+		ID: id, Device: d, Leg: leg, From: st.From, To: st.To, CallID: st.CallID,
 		Direction: "in", Flow: fl, Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
 		held: []func(){r.clk.Work()}, state: "starting", initVars: vars,
 	}

@@ -415,7 +415,7 @@ type cdrGate struct {
 	attached atomic.Int32
 }
 
-func (g *cdrGate) AttachCdr(device, callid string, cdr engine.CdrRecord) error {
+func (g *cdrGate) AttachCdr(device, callid string, cdr engine.CdrRecord) (string, error) {
 	g.entered <- callid
 	<-g.release
 	g.attached.Add(1)

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +74,8 @@ func earlyRig(t *testing.T, h *holdingPBX, numbers ...string) *rig {
 		pol[n] = omsim.Policy{Answer: omsim.AnswerManual}
 	}
 	return newRig(t, earlyFlows, rigOptions{
-		sim: func(c *omsim.Config) { c.Numbers = pol },
+		trace: true,
+		sim:   func(c *omsim.Config) { c.Numbers = pol },
 		device: func(d *engine.Device) {
 			h.PBX = d.PBX
 			d.PBX = h
@@ -110,14 +112,47 @@ func receive[T any](t *testing.T, what string, ch <-chan T) T {
 	return zero
 }
 
-// answeredCall checks that job j's only attempt was answered and that the
-// callee on number heard the flow's prompt.
-func answeredCall(t *testing.T, r *rig, j engine.Job, number string) {
+// reportTraces returns the call_id of each trace line of a report of kind
+// about the device call callid ("" for a line without one).
+func reportTraces(r *rig, kind, callid string) []string {
+	var out []string
+	for _, l := range r.logs.all() {
+		// The XML follows on lines of its own.
+		head, _, _ := strings.Cut(l, "\n")
+		if !strings.Contains(head, "[TRACE]") || !strings.Contains(head, " report: ") || !regexp.MustCompile(` kind=`+kind+`(\s|$)`).MatchString(head) ||
+			!strings.Contains(l, `callid="`+callid+`"`) {
+			continue
+		}
+		id := ""
+		if i := strings.Index(l, " call_id="); i >= 0 {
+			id = strings.Fields(l[i+len(" call_id="):])[0]
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+// tracedOnce checks that a report of kind about the device call callid
+// was traced exactly once, naming ivrd's call id.
+func tracedOnce(t *testing.T, r *rig, kind, callid, id string) {
+	t.Helper()
+	if got := reportTraces(r, kind, callid); len(got) != 1 || got[0] != id {
+		t.Errorf("%s of callid %s traced with call ids %q, want once with %s", kind, callid, got, id)
+	}
+}
+
+// answeredCall checks that job j's only attempt was answered, that the
+// callee on number heard the flow's prompt, and that the reports that came
+// before the dial returned were traced, once each, with the call's id.
+func answeredCall(t *testing.T, r *rig, j engine.Job, number, callid string) {
 	t.Helper()
 	got := r.job(j.ID)
 	if got.State != engine.JobDone || outcomes(got) != engine.DialAnswered {
 		t.Fatalf("job to %s: state %s, attempts %q; want done, answered (the ANSWERED that came before the dial returned was lost)",
 			number, got.State, outcomes(got))
+	}
+	for _, kind := range []string{engine.EvAlert, engine.EvAnswered} {
+		tracedOnce(t, r, kind, callid, got.Attempts[0].CallID)
 	}
 	calls := r.sim.CallsTo(number)
 	if len(calls) != 1 {
@@ -156,7 +191,7 @@ func TestReportsBeforeTheDialReturnsReachTheCall(t *testing.T) {
 	close(release)
 	r.sim.Settle()
 	r.run(10*time.Second, time.Second) // well inside the 60 s ring timeout
-	answeredCall(t, r, j, number)
+	answeredCall(t, r, j, number, p.st.CallID)
 }
 
 // The device gives the new call the outer id of a call that has just
@@ -229,10 +264,11 @@ func TestReportsOnAnEndingCallsLegReachTheNewCall(t *testing.T) {
 	r.sim.Settle()
 	r.run(10*time.Second, time.Second)
 
-	answeredCall(t, r, second, secondNum)
+	answeredCall(t, r, second, secondNum, p.st.CallID)
 	if got := r.job(first.ID); got.State != engine.JobDone || outcomes(got) != engine.DialAnswered {
 		t.Errorf("first job: state %s, attempts %q; want done, answered", got.State, outcomes(got))
 	}
+	tracedOnce(t, r, engine.EvBye, old.CallID, old.ID)
 	if len(r.router.Sessions()) != 0 {
 		t.Errorf("sessions left: %v", r.router.Sessions())
 	}

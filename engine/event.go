@@ -16,6 +16,12 @@ type Event struct {
 	Code   int        // FAILED code
 	Reason string     // FAILED reason (the device's words)
 	Cdr    *CdrRecord // the call record of EvCdr
+	// Wire is the report as it came from the device, set by the adapter
+	// only when it is to be traced. The engine never reads it: it writes
+	// it at trace level, once per report, through the logger of the call
+	// it routes the report to (so the line carries the call's call_id),
+	// or its own when the report belongs to no call.
+	Wire string
 }
 
 // Event kinds.

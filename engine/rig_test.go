@@ -64,6 +64,8 @@ type rigOptions struct {
 	sim     func(*omsim.Config)
 	device  func(*engine.Device)
 	config  func(*engine.Config)
+	// trace logs at trace level, with each report's XML (Event.Wire).
+	trace bool
 }
 
 // logSink keeps log lines for assertions.
@@ -104,7 +106,11 @@ func newRigTB(t testing.TB, flows map[string]string, o rigOptions) *rig {
 	var router atomic.Pointer[engine.Router]
 	rv := &omproto.Receiver{Handler: func(r *omproto.Report) {
 		if rt := router.Load(); rt != nil {
-			rt.Deliver(ompbx.Event("om1", r))
+			ev := ompbx.Event("om1", r)
+			if o.trace {
+				ev.Wire = string(r.Encode())
+			}
+			rt.Deliver(ev)
 		}
 	}}
 	app := httptest.NewServer(rv)
@@ -144,12 +150,16 @@ func newRigTB(t testing.TB, flows map[string]string, o rigOptions) *rig {
 		}
 		t.Cleanup(func() { store.Close() })
 	}
+	level := hclog.Debug
+	if o.trace {
+		level = hclog.Trace
+	}
 	ecfg := engine.Config{
 		Devices: []*engine.Device{dev},
 		Routes:  []engine.Route{{To: "*", Flow: "main"}},
 		Flows:   compileFlowsTB(t, flows),
 		Clock:   clk,
-		Logger:  hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
+		Logger:  hclog.New(&hclog.LoggerOptions{Output: logs, Level: level}),
 	}
 	if store != nil {
 		ecfg.Store = store

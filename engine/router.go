@@ -122,6 +122,19 @@ type Router struct {
 	// kept in early, for the session the answer will start.
 	dialing map[string]int
 	early   map[sessionKey][]Event
+	// ended keeps, per leg, the call that last ended on it, so that the
+	// trace of a report coming after its session has finished (the BYE of
+	// a call handed to an extension) still names the call. Kept only when
+	// the log is at trace level; the device reuses leg ids lowest first,
+	// so it holds about as many entries as its most calls at once.
+	ended map[sessionKey]endedCall
+}
+
+// endedCall is a call that has left its session: the device's callid and
+// the session's logger.
+type endedCall struct {
+	callid string
+	log    hclog.Logger
 }
 
 // maxEarly bounds the reports kept for one outer leg not yet known.
@@ -163,6 +176,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		exts:      map[string]map[string]string{},
 		dialing:   map[string]int{},
 		early:     map[sessionKey][]Event{},
+		ended:     map[sessionKey]endedCall{},
 
 		onJobEnded: cfg.JobEnded,
 	}
@@ -293,6 +307,7 @@ func (r *Router) Live() int {
 func (r *Router) Deliver(ev Event) {
 	d := r.devices[ev.Device]
 	if d == nil {
+		r.traceReport(&ev, nil)
 		r.log.Warn("report from an unknown device", "device", ev.Device, "kind", ev.Kind)
 		return
 	}
@@ -304,6 +319,7 @@ func (r *Router) Deliver(ev Event) {
 	case EvIncoming, EvInvite:
 		r.startCall(d, ev)
 	case EvBootup:
+		r.traceReport(&ev, nil)
 		r.log.Info("device booted; assigning menus again", "device", d.Name)
 		// No call survives a reboot: the device forgets them without a
 		// BYE, so the sessions on it end here.
@@ -324,10 +340,13 @@ func (r *Router) Deliver(ev Event) {
 	case EvCdr:
 		r.log.Debug("call record", "device", d.Name, "callid", ev.CallID)
 		if r.store != nil && ev.Cdr != nil {
-			r.attachCdr(d.Name, ev.CallID, *ev.Cdr)
+			r.attachCdr(ev)
+		} else {
+			r.traceReport(&ev, nil)
 		}
 	default:
 		if !callEvent(ev.Kind) || ev.Leg.ID == "" {
+			r.traceReport(&ev, nil)
 			return
 		}
 		r.mu.Lock()
@@ -339,7 +358,8 @@ func (r *Router) Deliver(ev Event) {
 		// An outer leg no session holds, or one whose session is an
 		// earlier call the device gave the same id (it reuses them at
 		// once): while a dial is in flight this may be the leg it is
-		// creating, kept for the session its answer starts.
+		// creating, kept for the session its answer starts (which
+		// traces it).
 		stale := s != nil && s.staleCall(&ev)
 		if (s == nil || stale) && ev.Leg.Kind == LegOuter && r.dialing[d.Name] > 0 && len(r.early[key]) < maxEarly {
 			r.early[key] = append(r.early[key], ev)
@@ -348,33 +368,78 @@ func (r *Router) Deliver(ev Event) {
 		}
 		r.mu.Unlock()
 		if s == nil {
+			r.traceReport(&ev, nil)
 			r.unknown.Add(1)
 			r.log.Debug("report for no live call", "device", d.Name, "kind", ev.Kind, "leg", ev.Leg.String())
 			return
 		}
 		if stale {
 			// A late report about the call that had this id before.
+			r.traceReport(&ev, nil)
 			r.unknown.Add(1)
 			r.log.Debug("report for an earlier call on the same leg id", "device", d.Name, "kind", ev.Kind,
 				"leg", ev.Leg.String(), "callid", ev.CallID, "call_id", s.ID)
 			return
 		}
 		e := ev
+		r.traceReport(&e, s)
 		s.push(item{ev: &e, done: r.clk.Work()})
+	}
+}
+
+// traceReport writes a report as it came from the device, at trace level,
+// when the adapter kept it (Event.Wire): through the logger of s, the
+// session it was routed to, so that the line names the call as the
+// session's own lines do; through the router's when it belongs to no
+// call. Each report is traced once, where the router has decided whose it
+// is — for an early report of a dial, when the dial's answer has started
+// its session.
+func (r *Router) traceReport(ev *Event, s *Session) {
+	if ev.Wire == "" {
+		return
+	}
+	if s != nil {
+		s.log.Trace("report", "kind", ev.Kind, "xml", ev.Wire)
+		return
+	}
+	if ev.CallID != "" && ev.Leg.ID != "" {
+		r.mu.Lock()
+		c, ok := r.ended[sessionKey{ev.Device, ev.Leg}]
+		r.mu.Unlock()
+		if ok && c.callid == ev.CallID {
+			c.log.Trace("report", "kind", ev.Kind, "xml", ev.Wire)
+			return
+		}
+	}
+	r.log.Trace("report", "device", ev.Device, "kind", ev.Kind, "xml", ev.Wire)
+}
+
+// traceDropped traces early reports no session took.
+func (r *Router) traceDropped(evs []Event) {
+	for i := range evs {
+		r.traceReport(&evs[i], nil)
 	}
 }
 
 // attachCdr keeps a call record off the report's goroutine: the OM waits
 // for the answer to one report before it sends the next, so waiting here
 // for a durable commit would hold up every call on the device. A record
-// that arrives after Close is written before Deliver returns.
-func (r *Router) attachCdr(device, callid string, cdr CdrRecord) {
+// that arrives after Close is written before Deliver returns. The record's
+// trace is written once the store has said which call it belongs to.
+func (r *Router) attachCdr(ev Event) {
 	attach := func() {
 		if r.killed.Load() {
+			r.traceReport(&ev, nil)
 			return
 		}
-		if err := r.store.AttachCdr(device, callid, cdr); err != nil {
-			r.log.Warn("cannot keep the call record", "device", device, "callid", callid, "error", err)
+		id, err := r.store.AttachCdr(ev.Device, ev.CallID, *ev.Cdr)
+		if ev.Wire != "" && id != "" {
+			r.log.Trace("report", "device", ev.Device, "kind", ev.Kind, "call_id", id, "xml", ev.Wire)
+		} else {
+			r.traceReport(&ev, nil)
+		}
+		if err != nil {
+			r.log.Warn("cannot keep the call record", "device", ev.Device, "callid", ev.CallID, "error", err)
 		}
 	}
 	r.mu.Lock()
@@ -448,6 +513,7 @@ func (r *Router) route(device, to, from string) (Route, bool) {
 
 func (r *Router) startCall(d *Device, ev Event) {
 	if ev.Leg.ID == "" {
+		r.traceReport(&ev, nil)
 		r.log.Warn("incoming call without an id; the device's firmware is too old for ivrd", "device", d.Name, "from", ev.From)
 		return
 	}
@@ -457,14 +523,20 @@ func (r *Router) startCall(d *Device, ev Event) {
 	if r.closed {
 		r.mu.Unlock()
 		done()
+		r.traceReport(&ev, nil)
 		return
 	}
 	if ev.Kind == EvIncoming && ev.CallID != "" && r.invites[key] == ev.CallID {
 		// The INCOMING that follows an accepted INVITE: one call (omapi.md
 		// assumption 8), whether its session still runs or has ended.
 		delete(r.invites, key)
+		s := r.sessions[key]
+		if s != nil && s.CallID != ev.CallID {
+			s = nil
+		}
 		r.mu.Unlock()
 		done()
+		r.traceReport(&ev, s)
 		return
 	}
 	if old := r.sessions[key]; old != nil && ev.CallID != "" && old.CallID == ev.CallID && old.State() != "ended" {
@@ -472,6 +544,7 @@ func (r *Router) startCall(d *Device, ev Event) {
 		// network): the call already has its session.
 		r.mu.Unlock()
 		done()
+		r.traceReport(&ev, old)
 		r.log.Debug("duplicate report of a call already taken", "device", d.Name, "kind", ev.Kind, "leg", ev.Leg.String(), "call_id", old.ID)
 		return
 	}
@@ -496,6 +569,7 @@ func (r *Router) startCall(d *Device, ev Event) {
 		}
 		r.mu.Unlock()
 		done()
+		r.traceReport(&ev, nil)
 		return
 	}
 	if ev.Kind == EvInvite && ev.CallID != "" {
@@ -520,6 +594,7 @@ func (r *Router) startCall(d *Device, ev Event) {
 	r.wg.Add(1)
 	ctx := r.ctx
 	r.mu.Unlock()
+	r.traceReport(&ev, s)
 	go s.run(ctx)
 }
 
@@ -658,6 +733,9 @@ func (r *Router) finish(s *Session) {
 	key := sessionKey{s.Device.Name, s.Leg}
 	if r.sessions[key] == s {
 		delete(r.sessions, key)
+	}
+	if s.CallID != "" && r.log.IsTrace() {
+		r.ended[key] = endedCall{callid: s.CallID, log: s.log}
 	}
 	r.closeDrainedLocked()
 	r.mu.Unlock()

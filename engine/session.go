@@ -353,6 +353,9 @@ func (s *Session) isSecret(v string) bool {
 
 // run is the session goroutine.
 func (s *Session) run(ctx context.Context) {
+	// Every command the call sends derives from this context: its trace
+	// names the call.
+	ctx = WithCallID(ctx, s.ID)
 	s.runCtx = ctx
 	defer s.releaseAll()
 	defer s.r.finish(s)

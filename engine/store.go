@@ -33,8 +33,10 @@ type Store interface {
 	// History returns an ended call.
 	History(callID string) (HistoryEntry, error)
 	// AttachCdr keeps the device's call record with the call it belongs to
-	// (matched by the device and its callid), now or when the call ends.
-	AttachCdr(device, omCallID string, cdr CdrRecord) error
+	// (matched by the device and its callid), now or when the call ends,
+	// and returns that call's id; "" (and no error) when the record
+	// belongs to no call ivrd handled.
+	AttachCdr(device, omCallID string, cdr CdrRecord) (callID string, err error)
 	// FlowSource returns a flow source by content hash.
 	FlowSource(hash string) ([]byte, error)
 	// Apply performs a key/value write and appends the journal step that
@@ -436,18 +438,21 @@ func (s *BoltStore) LiveCalls() ([]CallRecord, error) {
 func cdrKey(device, callid string) []byte { return []byte(device + "/" + callid) }
 
 // AttachCdr keeps a call record with its call: in its history entry, or
-// until the call ends.
-func (s *BoltStore) AttachCdr(device, omCallID string, cdr CdrRecord) error {
+// until the call ends. It returns the call's id.
+func (s *BoltStore) AttachCdr(device, omCallID string, cdr CdrRecord) (string, error) {
 	enc, err := json.Marshal(cdr)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return s.write(func(tx *bolt.Tx) error {
+	var callID string
+	err = s.write(func(tx *bolt.Tx) error {
+		callID = ""
 		id := tx.Bucket(bucketCdrIdx).Get(cdrKey(device, omCallID))
 		if id == nil {
 			return nil // not a call ivrd handled
 		}
 		id = append([]byte(nil), id...)
+		callID = string(id)
 		hist := tx.Bucket(bucketHistory)
 		if v := hist.Get(id); v != nil {
 			var h HistoryEntry
@@ -463,6 +468,10 @@ func (s *BoltStore) AttachCdr(device, omCallID string, cdr CdrRecord) error {
 		}
 		return tx.Bucket(bucketCdrWait).Put(id, enc)
 	})
+	if err != nil {
+		return "", err
+	}
+	return callID, nil
 }
 
 // EndCall moves a call to history.

@@ -81,9 +81,11 @@ type Client struct {
 	Nonce func() string
 	// Trace, when set, is called with each request body (TraceRequest)
 	// just before it is sent and each answer body (TraceResponse) as
-	// read, for trace logging. It is called on the sending goroutine and
-	// must not modify or keep the slice.
-	Trace func(dir string, body []byte)
+	// read, for trace logging. ctx is the context the command was sent
+	// with, so that a tracer can tag its lines with what the caller put
+	// there (the engine's call id). It is called on the sending goroutine
+	// and must not modify or keep the slice.
+	Trace func(ctx context.Context, dir string, body []byte)
 }
 
 // StatusError is an HTTP status from the device other than 2xx or 401
@@ -309,7 +311,7 @@ func (c *Client) exchange(ctx context.Context, ep *endpoint, body []byte) (statu
 	}()
 
 	if c.Trace != nil {
-		c.Trace(TraceRequest, body)
+		c.Trace(ctx, TraceRequest, body)
 	}
 	conn, err := c.dial(ctx, ep, deadline)
 	if err != nil {
@@ -345,7 +347,7 @@ func (c *Client) exchange(ctx context.Context, ep *endpoint, body []byte) (statu
 		return 0, nil, fmt.Errorf("reading answer: %w", err)
 	}
 	if c.Trace != nil {
-		c.Trace(TraceResponse, respBody)
+		c.Trace(ctx, TraceResponse, respBody)
 	}
 	return resp.StatusCode, respBody, nil
 }

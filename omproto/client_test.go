@@ -952,20 +952,27 @@ func TestClientRetries(t *testing.T) {
 	}
 }
 
+// traceTag is a context key of TestClientTrace.
+type traceTag struct{}
+
+// The trace hook sees each body, and the context the command was sent
+// with (a tracer tags its lines from it).
 func TestClientTrace(t *testing.T) {
 	const answer = `<Event attribute="TRANSIENT"><outer id="9"/></Event>`
 	srv := newStrictOM(t, nil, answerAlways(omAnswer{Body: answer}))
 	var got []string
-	c := &omproto.Client{BaseURL: srv.URL, Trace: func(dir string, body []byte) {
-		got = append(got, dir+" "+string(body))
+	c := &omproto.Client{BaseURL: srv.URL, Trace: func(ctx context.Context, dir string, body []byte) {
+		tag, _ := ctx.Value(traceTag{}).(string)
+		got = append(got, tag+" "+dir+" "+string(body))
 	}}
 	cmd := omproto.Connect{From: omproto.Ref{Kind: omproto.KindExt, ID: "200"}, To: omproto.Ref{Kind: omproto.KindOuter, To: "1"}}
-	if _, err := c.Connect(context.Background(), cmd); err != nil {
+	ctx := context.WithValue(context.Background(), traceTag{}, "call-7")
+	if _, err := c.Connect(ctx, cmd); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
-		omproto.TraceRequest + " " + string(omproto.EncodeCommand(cmd, nil)),
-		omproto.TraceResponse + " " + answer,
+		"call-7 " + omproto.TraceRequest + " " + string(omproto.EncodeCommand(cmd, nil)),
+		"call-7 " + omproto.TraceResponse + " " + answer,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("traced %q, want %q", got, want)

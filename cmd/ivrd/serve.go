@@ -303,17 +303,22 @@ func (s *Server) Open(ctx context.Context) (err error) {
 
 // deviceClients builds a device's command client, tracing the XML at trace
 // level on log's "om" logger, and its quiet twin for commands that carry a
-// secret.
+// secret. A command sent for a call (engine.WithCallID) is traced with the
+// call's call_id, as the call's own log lines are.
 func deviceClients(dc *DeviceConfig, log hclog.Logger) (client, quiet *omproto.Client) {
 	timeout, _ := parseDurationField("command_timeout", dc.CommandTimeout)
 	quiet = &omproto.Client{BaseURL: dc.URL, Secret: dc.CommandSecret, Timeout: timeout}
 	client = &omproto.Client{BaseURL: dc.URL, Secret: dc.CommandSecret, Timeout: timeout}
 	omlog := log.Named("om").With("device", dc.Name)
 	if omlog.IsTrace() {
-		client.Trace = func(dir string, body []byte) {
+		client.Trace = func(ctx context.Context, dir string, body []byte) {
 			msg := "command"
 			if dir == omproto.TraceResponse {
 				msg = "answer"
+			}
+			if id := engine.CallID(ctx); id != "" {
+				omlog.Trace(msg, "call_id", id, "xml", string(body))
+				return
 			}
 			omlog.Trace(msg, "xml", string(body))
 		}
@@ -329,20 +334,19 @@ func (s *Server) handler() http.Handler {
 	for i := range s.cfg.Devices {
 		dc := &s.cfg.Devices[i]
 		name := dc.Name
+		handler := ompbx.Handler(name, s.router)
+		if s.log.IsTrace() {
+			// The engine writes each report's XML at trace level, once it
+			// knows the call the report belongs to (with its call_id).
+			handler = ompbx.TracingHandler(name, s.router)
+		}
 		rv := &omproto.Receiver{
-			Handler: ompbx.Handler(name, s.router),
+			Handler: handler,
 			Allow:   dc.allowPrefixes(),
 			Secret:  dc.ReportSecret,
 			OnReject: func(r *http.Request, status int, err error) {
 				replog.Warn("report rejected", "device", name, "remote", r.RemoteAddr, "status", status, "error", err)
 			},
-		}
-		if replog.IsTrace() {
-			inner := rv.Handler
-			rv.Handler = func(r *omproto.Report) {
-				replog.Trace("report", "device", name, "kind", r.Kind(), "xml", string(r.Encode()))
-				inner(r)
-			}
 		}
 		s.rvs[name] = rv
 		mux.Handle("/om/"+name, rv)

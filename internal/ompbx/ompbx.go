@@ -277,3 +277,14 @@ type Deliverer interface {
 func Handler(device string, to Deliverer) func(*omproto.Report) {
 	return func(r *omproto.Report) { to.Deliver(Event(device, r)) }
 }
+
+// TracingHandler is Handler that also hands the engine each report's XML
+// (engine.Event.Wire), which the engine writes at trace level with the
+// call it routes the report to.
+func TracingHandler(device string, to Deliverer) func(*omproto.Report) {
+	return func(r *omproto.Report) {
+		ev := Event(device, r)
+		ev.Wire = string(r.Encode())
+		to.Deliver(ev)
+	}
+}
