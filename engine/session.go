@@ -809,7 +809,11 @@ func (s *Session) playChain(ctx context.Context, chain string) (result string, e
 // A recovered call also avoids, while a third id is to be had, the menu
 // the device showed it in at the restart: reports of the prompt playing
 // then may come late (the device retries those ivrd missed), and must
-// stay stale for the whole call.
+// stay stale for the whole call. With two ids its first prompt still
+// takes the other one (the one it was in counts as its current menu), and
+// the next comes back, alternating; when the other id holds other
+// settings (the park menu), the call plays in the one it was in, as every
+// call on a single id does, rather than fail.
 func (s *Session) nextMenu(ctx context.Context) (int, error) {
 	want := 2
 	if s.avoidMenu != 0 {
