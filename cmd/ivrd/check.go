@@ -150,7 +150,7 @@ func (ch *checker) run(ctx context.Context) error {
 // device asks one device for its voice files and reports those missing.
 func (ch *checker) device(ctx context.Context, dc *DeviceConfig, flows []flowRefs) {
 	fmt.Fprintf(ch.out, "Voice files on device %s (%s):\n", dc.Name, dc.URL)
-	client, _ := deviceClients(dc, hclog.NewNullLogger())
+	client := deviceClient(dc, hclog.NewNullLogger())
 	timeout, _ := parseDurationField("command_timeout", dc.CommandTimeout)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	names, err := client.VoiceFiles(cctx)

@@ -95,6 +95,10 @@ func TestServeVerificationCodeStaysSecret(t *testing.T) {
 	if !strings.Contains(logs, "<Transfer") {
 		t.Fatal("the log has no command XML: trace level is not on")
 	}
+	// The commands that play the code are traced, their voice files hidden.
+	if !strings.Contains(logs, "<voicefile>[secret]</voicefile>") {
+		t.Error("no command of the code is traced with its voice files shown as [secret]")
+	}
 	for _, f := range forms {
 		for i, ans := range answers {
 			if strings.Contains(ans, f) {
@@ -170,4 +174,16 @@ func (h *hookReceiver) wait(t *testing.T, n int) []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]string(nil), h.bodies...)
+}
+
+func TestRedactVoiceFiles(t *testing.T) {
+	for in, want := range map[string]string{
+		`<Control attribute="Connect"><visitor id="1"/><menu id="41"/><VoiceFile>user_digit_7+silence+user_digit_3</VoiceFile></Control>`: `<Control attribute="Connect"><visitor id="1"/><menu id="41"/><VoiceFile>[secret]</VoiceFile></Control>`,
+		`<Response><Failed code="1">can't find voicefile:user_digit_7</Failed></Response>`:                                                `<Response><Failed code="1">can't find voicefile:[secret]</Failed></Response>`,
+		`<Control attribute="Clear"><visitor id="1"/></Control>`:                                                                          `<Control attribute="Clear"><visitor id="1"/></Control>`,
+	} {
+		if got := string(redactVoiceFiles([]byte(in))); got != want {
+			t.Errorf("redactVoiceFiles(%s) = %s, want %s", in, got, want)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -224,8 +225,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	for i := range cfg.Devices {
 		dc := &cfg.Devices[i]
 		dev := dc.engineDevice()
-		client, quiet := deviceClients(dc, s.log)
-		dev.PBX = &ompbx.PBX{Client: client, Quiet: quiet}
+		dev.PBX = &ompbx.PBX{Client: deviceClient(dc, s.log)}
 		if s.metrics != nil {
 			dev.PBX = s.metrics.pbx(dc.Name, dev.PBX)
 		}
@@ -301,20 +301,23 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	return nil
 }
 
-// deviceClients builds a device's command client, tracing the XML at trace
-// level on log's "om" logger, and its quiet twin for commands that carry a
-// secret. A command sent for a call (engine.WithCallID) is traced with the
-// call's call_id, as the call's own log lines are.
-func deviceClients(dc *DeviceConfig, log hclog.Logger) (client, quiet *omproto.Client) {
+// deviceClient builds a device's command client, tracing the XML at trace
+// level on log's "om" logger. A command sent for a call (engine.WithCallID)
+// is traced with the call's call_id, as the call's own log lines are; one
+// that carries a secret (engine.WithSecret) shows its voice files, and any
+// voice file its answer names, as [secret].
+func deviceClient(dc *DeviceConfig, log hclog.Logger) *omproto.Client {
 	timeout, _ := parseDurationField("command_timeout", dc.CommandTimeout)
-	quiet = &omproto.Client{BaseURL: dc.URL, Secret: dc.CommandSecret, Timeout: timeout}
-	client = &omproto.Client{BaseURL: dc.URL, Secret: dc.CommandSecret, Timeout: timeout}
+	client := &omproto.Client{BaseURL: dc.URL, Secret: dc.CommandSecret, Timeout: timeout}
 	omlog := log.Named("om").With("device", dc.Name)
 	if omlog.IsTrace() {
 		client.Trace = func(ctx context.Context, dir string, body []byte) {
 			msg := "command"
 			if dir == omproto.TraceResponse {
 				msg = "answer"
+			}
+			if engine.IsSecret(ctx) {
+				body = redactVoiceFiles(body)
 			}
 			if id := engine.CallID(ctx); id != "" {
 				omlog.Trace(msg, "call_id", id, "xml", string(body))
@@ -323,7 +326,18 @@ func deviceClients(dc *DeviceConfig, log hclog.Logger) (client, quiet *omproto.C
 			omlog.Trace(msg, "xml", string(body))
 		}
 	}
-	return client, quiet
+	return client
+}
+
+var (
+	voiceFileElem = regexp.MustCompile(`(?is)(<voicefile>)[^<]*(</voicefile>)`)
+	voiceFileText = regexp.MustCompile(`(?i)(voicefile:)[^<]*`)
+)
+
+// redactVoiceFiles hides the voice files a command or its answer names.
+func redactVoiceFiles(body []byte) []byte {
+	body = voiceFileElem.ReplaceAll(body, []byte("${1}[secret]${2}"))
+	return voiceFileText.ReplaceAll(body, []byte("${1}[secret]"))
 }
 
 // handler serves /om/NAME for each device.

@@ -18,19 +18,9 @@ import (
 // PBX drives one OM device through an omproto.Client.
 type PBX struct {
 	Client *omproto.Client
-	// Quiet is the same device's client without tracing, used for
-	// commands that carry a secret (engine.IsSecret); nil uses Client.
-	Quiet *omproto.Client
 }
 
 var _ engine.PBX = (*PBX)(nil)
-
-func (p *PBX) client(ctx context.Context) *omproto.Client {
-	if p.Quiet != nil && engine.IsSecret(ctx) {
-		return p.Quiet
-	}
-	return p.Client
-}
 
 func ref(l engine.Leg) omproto.Ref {
 	return omproto.Ref{Kind: omproto.Kind(l.Kind), ID: l.ID}
@@ -46,7 +36,7 @@ func (p *PBX) AssignMenu(ctx context.Context, id int, m engine.MenuSettings) err
 
 // Play connects a leg to a menu with a per-call prompt.
 func (p *PBX) Play(ctx context.Context, leg engine.Leg, menu int, prompt string) error {
-	_, err := p.client(ctx).Connect(ctx, omproto.Connect{
+	_, err := p.Client.Connect(ctx, omproto.Connect{
 		From: ref(leg), To: omproto.Ref{Kind: omproto.KindMenu, ID: strconv.Itoa(menu)}, VoiceFile: prompt,
 	})
 	return legRefusal(err, leg)
@@ -83,7 +73,7 @@ func (p *PBX) Transfer(ctx context.Context, leg engine.Leg, t engine.Target) err
 
 // Dial has a menu call an outside number.
 func (p *PBX) Dial(ctx context.Context, menu int, prompt, to, trunk string) (engine.Leg, engine.LegStatus, error) {
-	ev, err := p.client(ctx).Connect(ctx, omproto.Connect{
+	ev, err := p.Client.Connect(ctx, omproto.Connect{
 		From: omproto.Ref{Kind: omproto.KindMenu, ID: strconv.Itoa(menu)}, Trunk: trunk,
 		To: omproto.Ref{Kind: omproto.KindOuter, To: to}, VoiceFile: prompt,
 	})
