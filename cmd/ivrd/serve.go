@@ -161,6 +161,10 @@ type Server struct {
 	// Listener, when set before Open, serves the reports instead of a new
 	// listener on the configuration's listen address.
 	Listener net.Listener
+	// Observer, when set before Open, is told what the engine does, as
+	// the metrics of the admin listener are ("ivrd bench" counts the
+	// calls handed to the fallback with it).
+	Observer engine.Observer
 
 	cfg Config
 	log hclog.Logger
@@ -214,11 +218,14 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		}
 	}
 
-	var observer engine.Observer
+	observer := s.Observer
 	storeOpts := engine.BoltOptions{}
 	if cfg.Admin.Listen != "" {
 		s.metrics = newMetrics(s)
 		observer = s.metrics
+		if s.Observer != nil {
+			observer = observers{s.metrics, s.Observer}
+		}
 		storeOpts.OnCommit = s.metrics.commit
 	}
 	devices := make([]*engine.Device, len(cfg.Devices))
@@ -299,6 +306,51 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		s.log.Info("device", "device", d.Name, "url", d.URL, "reports", s.URL()+"/om/"+d.Name)
 	}
 	return nil
+}
+
+// observers tells each of its observers everything.
+type observers []engine.Observer
+
+func (obs observers) CallStarted(flow, direction string, recovered bool) {
+	for _, o := range obs {
+		o.CallStarted(flow, direction, recovered)
+	}
+}
+
+func (obs observers) CallEnded(flow, direction, outcome string, d time.Duration) {
+	for _, o := range obs {
+		o.CallEnded(flow, direction, outcome, d)
+	}
+}
+
+func (obs observers) Report(device, kind string) {
+	for _, o := range obs {
+		o.Report(device, kind)
+	}
+}
+
+func (obs observers) Step(flow string, d time.Duration) {
+	for _, o := range obs {
+		o.Step(flow, d)
+	}
+}
+
+func (obs observers) SandboxStop(flow, reason string) {
+	for _, o := range obs {
+		o.SandboxStop(flow, reason)
+	}
+}
+
+func (obs observers) Job(event string) {
+	for _, o := range obs {
+		o.Job(event)
+	}
+}
+
+func (obs observers) Attempt(outcome string) {
+	for _, o := range obs {
+		o.Attempt(outcome)
+	}
 }
 
 // deviceClient builds a device's command client, tracing the XML at trace

@@ -3,8 +3,10 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -97,7 +99,16 @@ func (c *Ceiling) Open(ctx context.Context, ln net.Listener, devices []Device, w
 			}
 		}
 		c.devs[d.Name] = cd
-		mux.Handle("/om/"+d.Name, &omproto.Receiver{Handler: cd.report})
+		rv := &omproto.Receiver{Handler: cd.report, Secret: d.ReportSecret}
+		for _, a := range d.Allow {
+			addr, err := netip.ParseAddr(a)
+			if err != nil {
+				c.cancel()
+				return fmt.Errorf("device %s: allow: %w", d.Name, err)
+			}
+			rv.Allow = append(rv.Allow, netip.PrefixFrom(addr, addr.BitLen()))
+		}
+		mux.Handle("/om/"+d.Name, rv)
 		if w == Wakeup {
 			c.wg.Add(1)
 			go cd.dialler()

@@ -14,4 +14,10 @@
 // The workloads (Survey, Menu, Wakeup, Parked) are Lua flows embedded here
 // (Flows) for ivrd, the same exchanges in Go for the ceiling, and a caller
 // script for the simulated devices.
+//
+// Two kinds of abuse can run beside a workload: a share of the calls sent
+// to HostileFlows, which the sandbox must stop and hand to the fallback
+// (Options.Hostile), and bad reports at a steady rate, which the system
+// must refuse with the status of each kind (Options.JunkRate). Their
+// outcomes are counted apart from the ordinary calls' figures.
 package loadgen

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -67,6 +68,19 @@ type Options struct {
 	// Dial paces the wake-up storm (default: Concurrency at once, 1000
 	// per second and device).
 	Dial DialLimits
+	// Hostile is how many calls in a hundred go to the HostileFlows, in
+	// turn, instead of the workload's flow (Survey and Menu only; 0
+	// none). Result's figures are then the ordinary calls', and
+	// Result.Hostile tells what became of the others.
+	Hostile int
+	// JunkRate is how many bad reports a second (JunkKinds, in turn, over
+	// the devices) are sent to the system while the calls are placed; 0
+	// none. It implies Guarded. Not with Parked, whose memory figure the
+	// junk's garbage would blur.
+	JunkRate float64
+	// Guarded makes the devices sign their reports and tells the system
+	// to require the signature and to take reports only from 127.0.0.1.
+	Guarded bool
 	// Progress, when set, receives a line now and then.
 	Progress io.Writer
 }
@@ -117,7 +131,25 @@ func (o Options) withDefaults() Options {
 	if o.Dial.PerSecond <= 0 {
 		o.Dial.PerSecond = 1000
 	}
+	if o.JunkRate > 0 {
+		o.Guarded = true
+	}
 	return o
+}
+
+// check refuses options that cannot go together.
+func (o Options) check() error {
+	switch {
+	case o.Hostile < 0 || o.Hostile > 100:
+		return fmt.Errorf("hostile: %d calls in a hundred is not within 0–100", o.Hostile)
+	case o.Hostile > 0 && o.Workload != Survey && o.Workload != Menu:
+		return fmt.Errorf("hostile: the %s workload places no call of its own to send to a hostile flow (survey and menu do)", o.Workload)
+	case o.JunkRate < 0:
+		return fmt.Errorf("junk rate: %v is negative", o.JunkRate)
+	case o.JunkRate > 0 && o.Workload == Parked:
+		return errors.New("junk rate: the parked workload measures memory, which the bad reports' garbage would blur")
+	}
+	return nil
 }
 
 // minLiveForRSS is the fewest live calls a memory-per-call figure is
@@ -128,6 +160,8 @@ const minLiveForRSS = 100
 type Result struct {
 	System   string
 	Workload Workload
+	// Options are the run's, defaults filled in.
+	Options Options
 	// Calls completed as scripted, over Elapsed: from the first call
 	// placed to the last one ended.
 	Calls   int
@@ -151,6 +185,12 @@ type Result struct {
 	RSSPerCall       float64
 	// Errors counts what went wrong, by kind.
 	Errors map[string]int
+	// Hostile tells what became of the calls sent to hostile flows
+	// (Options.Hostile); the figures above leave them out.
+	Hostile HostileResult
+	// Junk counts the bad reports sent and their answers
+	// (Options.JunkRate).
+	Junk JunkResult
 }
 
 // Percentiles summarise latency samples.
@@ -188,27 +228,10 @@ func perSecond(n float64, d time.Duration) float64 {
 }
 
 // ErrorCount is the sum of Errors.
-func (r Result) ErrorCount() int {
-	n := 0
-	for _, c := range r.Errors {
-		n += c
-	}
-	return n
-}
+func (r Result) ErrorCount() int { return sumCounts(r.Errors) }
 
 // ErrorSummary lists the errors by kind, "kind n, …", or "" for none.
-func (r Result) ErrorSummary() string {
-	kinds := make([]string, 0, len(r.Errors))
-	for k := range r.Errors {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	out := make([]string, len(kinds))
-	for i, k := range kinds {
-		out[i] = fmt.Sprintf("%s %d", k, r.Errors[k])
-	}
-	return strings.Join(out, ", ")
-}
+func (r Result) ErrorSummary() string { return summarize(r.Errors) }
 
 // legKey names a call leg on a device.
 type legKey struct {
@@ -230,13 +253,20 @@ type run struct {
 	firstConnects     atomic.Int64 // Parked: calls that heard their prompt
 	lastEnd           atomic.Int64 // unix nanos of the last call's end
 
-	mu      sync.Mutex
-	pending map[legKey]time.Time // report read, not yet answered
-	lat     []time.Duration
-	errs    map[string]int
+	mu         sync.Mutex
+	pending    map[legKey]time.Time // report read, not yet answered
+	lat        []time.Duration      // ordinary calls'
+	errs       map[string]int       // ordinary calls' and the run's
+	hostileLat []time.Duration
+	hostileErr map[string]int
 
-	slots chan struct{} // one per call in progress
-	seq   atomic.Int64
+	slots    chan struct{} // one per call in progress
+	placed   atomic.Int64  // calls placed, ordinary and hostile
+	seq      atomic.Int64  // ordinary calls placed
+	hostiles atomic.Int64  // hostile calls placed
+	fallback atomic.Int64  // hostile calls that reached the fallback
+	// hostile calls that found the fallback busy
+	fallbackBusy atomic.Int64
 }
 
 // device is one simulated OM and its callers.
@@ -255,16 +285,20 @@ type device struct {
 
 // call is one caller.
 type call struct {
-	dev  *device
-	n    int
-	leg  string
-	sc   *omsim.Call
-	slot bool // holds a slot of run.slots
+	dev     *device
+	n       int // among the ordinary calls, or among the hostile ones
+	hostile bool
+	leg     string
+	sc      *omsim.Call
+	slot    bool // holds a slot of run.slots
 
 	mu       sync.Mutex
 	timers   []*time.Timer
 	prompted bool
 	ended    bool
+	// fallbackBusy: a hostile call whose transfer to the fallback was
+	// refused; the system is to hang it up.
+	fallbackBusy bool
 }
 
 // Run drives opts.Workload against sys and measures it. It returns once
@@ -272,15 +306,19 @@ type call struct {
 // simulators and their listeners are closed.
 func Run(ctx context.Context, sys System, opts Options) (Result, error) {
 	opts = opts.withDefaults()
-	r := &run{
-		opts:    opts,
-		sys:     sys,
-		byName:  map[string]*device{},
-		pending: map[legKey]time.Time{},
-		errs:    map[string]int{},
-		slots:   make(chan struct{}, opts.Concurrency),
+	res := Result{System: sys.Name(), Workload: opts.Workload, Options: opts}
+	if err := opts.check(); err != nil {
+		return res, err
 	}
-	res := Result{System: sys.Name(), Workload: opts.Workload}
+	r := &run{
+		opts:       opts,
+		sys:        sys,
+		byName:     map[string]*device{},
+		pending:    map[legKey]time.Time{},
+		errs:       map[string]int{},
+		hostileErr: map[string]int{},
+		slots:      make(chan struct{}, opts.Concurrency),
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -295,7 +333,11 @@ func Run(ctx context.Context, sys System, opts Options) (Result, error) {
 			ln.Close()
 			return res, err
 		}
-		specs = append(specs, Device{Name: d.name, URL: "http://" + d.ln.Addr().String()})
+		spec := Device{Name: d.name, URL: "http://" + d.ln.Addr().String(), Fallback: FallbackExt}
+		if opts.Guarded {
+			spec.ReportSecret, spec.Allow = reportSecret, []string{deviceSource}
+		}
+		specs = append(specs, spec)
 	}
 	if err := sys.Open(ctx, &tapListener{Listener: ln, r: r}, specs, opts.Workload); err != nil {
 		ln.Close()
@@ -316,6 +358,14 @@ func Run(ctx context.Context, sys System, opts Options) (Result, error) {
 	r.lastEnd.Store(start.UnixNano())
 	var sampler sampler
 	sampler.start(r, 100*time.Millisecond)
+	var junk *junkSender
+	if opts.JunkRate > 0 {
+		urls := make([]string, len(r.devs))
+		for i, d := range r.devs {
+			urls[i] = reportBase + d.name
+		}
+		junk = startJunk(opts.JunkRate, urls)
+	}
 
 	switch opts.Workload {
 	case Parked:
@@ -324,6 +374,9 @@ func Run(ctx context.Context, sys System, opts Options) (Result, error) {
 		r.storm(ctx)
 	default:
 		r.placeFor(ctx, opts.Duration)
+	}
+	if junk != nil {
+		res.Junk = junk.stop()
 	}
 	sampler.stop()
 	r.drain(ctx)
@@ -339,6 +392,9 @@ func Run(ctx context.Context, sys System, opts Options) (Result, error) {
 	if n := r.waitSystemIdle(r.opts.Drain); n > 0 {
 		r.fail("calls left in the system", n)
 	}
+	if f, ok := sys.(Faulted); ok && opts.Hostile > 0 {
+		res.Hostile.Outcomes, res.Hostile.Stops = f.Faults()
+	}
 	r.waitReportsDelivered(5 * time.Second)
 	sysClosed = true
 	if err := sys.Close(); err != nil {
@@ -349,9 +405,13 @@ func Run(ctx context.Context, sys System, opts Options) (Result, error) {
 
 	res.Calls = int(r.completed.Load())
 	res.Reports, res.Commands = r.reports.Load(), r.commands.Load()
+	res.Hostile.Placed, res.Hostile.Fallback = int(r.hostiles.Load()), int(r.fallback.Load())
+	res.Hostile.FallbackBusy = int(r.fallbackBusy.Load())
 	r.mu.Lock()
 	res.Latency = percentiles(r.lat)
 	res.Errors = r.errs
+	res.Hostile.Latency = percentiles(r.hostileLat)
+	res.Hostile.Errors = r.hostileErr
 	r.mu.Unlock()
 	return res, ctx.Err()
 }
@@ -371,12 +431,28 @@ func (r *run) fail(kind string, n int) {
 	r.mu.Unlock()
 }
 
+// failCall counts what went wrong with call c: among the hostile calls'
+// errors when it is one, so that they never count against the ordinary
+// calls.
+func (r *run) failCall(c *call, kind string) {
+	if c == nil || !c.hostile {
+		r.fail(kind, 1)
+		return
+	}
+	r.mu.Lock()
+	r.hostileErr[kind]++
+	r.mu.Unlock()
+}
+
 // newDevice starts a simulated OM reporting to reportBase+name, its
 // command side behind the run's timing wrapper.
 func (r *run) newDevice(name, reportBase string) (*device, error) {
 	o := r.opts
 	cfg := omsim.DefaultConfig()
 	cfg.ReportURL = reportBase + name
+	if o.Guarded {
+		cfg.ReportSecret = reportSecret
+	}
 	cfg.FileDuration = o.Prompt
 	cfg.VoiceFiles = omsim.DefaultVoiceFiles()
 	for f := range cfg.VoiceFiles {
@@ -392,6 +468,8 @@ func (r *run) newDevice(name, reportBase string) (*device, error) {
 		cfg.Exts = append(cfg.Exts, x)
 		cfg.ExtPolicies[x] = omsim.Policy{Answer: omsim.AnswerAfter, Delay: o.Answer}
 	}
+	cfg.Exts = append(cfg.Exts, FallbackExt)
+	cfg.ExtPolicies[FallbackExt] = omsim.Policy{Answer: omsim.AnswerAfter, Delay: o.Answer}
 	cfg.Outside = omsim.Policy{Answer: omsim.AnswerAfter, Delay: o.Answer, Keys: "1", KeysDelay: o.Think}
 	sim, err := omsim.New(cfg, clock.Real{})
 	if err != nil {
@@ -437,7 +515,9 @@ func (r *run) tallyDevices() {
 			switch {
 			case c.Status != http.StatusOK:
 				r.fail("commands answered HTTP "+strconv.Itoa(c.Status), 1)
-			case strings.Contains(c.Answer, "FAILED"):
+			case strings.Contains(c.Answer, "FAILED") && !toFallback(c.Body):
+				// A refused transfer to the fallback is counted with
+				// its call, hostile or not.
 				r.fail("commands refused", 1)
 			}
 		}
@@ -470,6 +550,16 @@ func (r *run) reportRead(dev string, rep *omproto.Report, at time.Time) {
 		r.pending[k] = at
 	}
 	r.mu.Unlock()
+}
+
+// toFallback says whether a command is a transfer to the fallback.
+func toFallback(body string) bool {
+	cmd, _, err := omproto.DecodeCommand([]byte(body))
+	if err != nil {
+		return false
+	}
+	c, ok := cmd.(omproto.Connect)
+	return ok && c.To.Kind == omproto.KindExt && c.To.ID == FallbackExt
 }
 
 // commandLeg is the call leg a command acts on, if any.
@@ -507,30 +597,48 @@ func (d *device) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	var c *call
 	if derr == nil {
 		if ref, ok := commandLeg(cmd); ok {
-			k := legKey{d.name, ref.Kind, ref.ID}
-			r.mu.Lock()
-			if t, ok := r.pending[k]; ok {
-				delete(r.pending, k)
-				r.lat = append(r.lat, now.Sub(t))
-			}
-			r.mu.Unlock()
 			if ref.Kind == omproto.KindVisitor {
 				d.mu.Lock()
 				c = d.calls[ref.ID]
 				d.mu.Unlock()
 			}
+			k := legKey{d.name, ref.Kind, ref.ID}
+			r.mu.Lock()
+			if t, ok := r.pending[k]; ok {
+				delete(r.pending, k)
+				if c != nil && c.hostile {
+					r.hostileLat = append(r.hostileLat, now.Sub(t))
+				} else {
+					r.lat = append(r.lat, now.Sub(t))
+				}
+			}
+			r.mu.Unlock()
 		}
 	}
-	d.simH.ServeHTTP(w, req)
+	answer := &answerRecorder{ResponseWriter: w}
+	d.simH.ServeHTTP(answer, req)
 	if derr == nil {
-		d.caller(cmd, c)
+		d.caller(cmd, c, bytes.Contains(answer.body, []byte("FAILED")))
 	}
+}
+
+// answerRecorder keeps what the simulator answers a command.
+type answerRecorder struct {
+	http.ResponseWriter
+	body []byte
+}
+
+func (a *answerRecorder) Write(p []byte) (int, error) {
+	a.body = append(a.body, p...)
+	return a.ResponseWriter.Write(p)
 }
 
 // caller plays the caller's part after a command was carried out: a key
 // for a prompt, a hang-up after a transfer, the end of the call after a
-// Clear.
-func (d *device) caller(cmd omproto.Command, c *call) {
+// Clear. A hostile call should end at the fallback extension (or, when
+// another holds it, hung up), and an ordinary one never. refused says the
+// device answered the command FAILED.
+func (d *device) caller(cmd omproto.Command, c *call, refused bool) {
 	r := d.r
 	switch cmd := cmd.(type) {
 	case omproto.Connect:
@@ -540,7 +648,7 @@ func (d *device) caller(cmd omproto.Command, c *call) {
 		case c == nil:
 		case cmd.To.Kind == omproto.KindMenu:
 			if cmd.VoiceFile == "user_noinput" || cmd.VoiceFile == "user_invalid" {
-				r.fail("prompts repeated (gather timed out)", 1)
+				r.failCall(c, "prompts repeated (gather timed out)")
 			}
 			c.mu.Lock()
 			first := !c.prompted
@@ -554,9 +662,31 @@ func (d *device) caller(cmd omproto.Command, c *call) {
 				c.after(r.opts.Think, func() { c.sc.Press(key) })
 			}
 		case cmd.To.Kind == omproto.KindExt:
-			c.after(r.opts.Talk, func() {
+			ok := true
+			switch {
+			case c.hostile && cmd.To.ID == FallbackExt && refused:
+				r.fallbackBusy.Add(1)
+				c.mu.Lock()
+				c.fallbackBusy = true
+				c.mu.Unlock()
+				return // the system hangs up
+			case c.hostile && cmd.To.ID == FallbackExt:
+				// The caller hangs up at once, while the fallback
+				// rings: it is one extension, and the next hostile
+				// call should find it free.
+				r.fallback.Add(1)
 				c.sc.HangUp()
 				c.end(true)
+				return
+			case c.hostile:
+				r.failCall(c, "hostile calls transferred elsewhere than the fallback")
+			case cmd.To.ID == FallbackExt:
+				r.failCall(c, "calls sent to the fallback")
+				ok = false
+			}
+			c.after(r.opts.Talk, func() {
+				c.sc.HangUp()
+				c.end(ok)
 			})
 		}
 	case omproto.Clear:
@@ -566,6 +696,12 @@ func (d *device) caller(cmd omproto.Command, c *call) {
 			r.completed.Add(1)
 			r.lastEnd.Store(time.Now().UnixNano())
 		case c != nil:
+			c.mu.Lock()
+			busy := c.fallbackBusy
+			c.mu.Unlock()
+			if c.hostile && !busy {
+				r.failCall(c, "hostile calls hung up, not sent to the fallback")
+			}
 			c.end(true)
 		}
 	}
@@ -576,9 +712,15 @@ func (d *device) caller(cmd omproto.Command, c *call) {
 // place places one call from the next caller on a device, holding a slot
 // (acquired by the caller of place).
 func (r *run) place(d *device) error {
-	n := int(r.seq.Add(1))
-	from := fmt.Sprintf("138%08d", n)
-	c := &call{dev: d, n: n, slot: true}
+	c := &call{dev: d, slot: true}
+	var from string
+	if i := int(r.placed.Add(1)) - 1; r.opts.Hostile > 0 && isHostile(i, r.opts.Hostile) {
+		c.hostile, c.n = true, int(r.hostiles.Add(1))-1
+		from = hostileCaller(c.n%len(HostileFlows), c.n)
+	} else {
+		c.n = int(r.seq.Add(1))
+		from = fmt.Sprintf("138%08d", c.n)
+	}
 	d.mu.Lock()
 	sc, err := d.sim.PlaceCall(from, "")
 	if err == nil {
@@ -589,12 +731,15 @@ func (r *run) place(d *device) error {
 	d.mu.Unlock()
 	if err != nil {
 		<-r.slots
+		if c.hostile {
+			r.hostiles.Add(-1)
+		}
 		return err
 	}
 	r.live.Add(1)
 	if r.opts.Workload != Parked {
 		c.after(r.opts.CallTimeout, func() {
-			r.fail("calls timed out", 1)
+			r.failCall(c, "calls timed out")
 			c.sc.HangUp()
 			c.end(false)
 		})
@@ -620,7 +765,7 @@ func (c *call) after(delay time.Duration, f func()) {
 }
 
 // end ends the call for the caller: its timers stop, its slot frees; ok
-// counts it completed.
+// counts an ordinary call completed.
 func (c *call) end(ok bool) {
 	c.mu.Lock()
 	if c.ended {
@@ -642,7 +787,9 @@ func (c *call) end(ok bool) {
 	c.releaseSlot()
 	r.live.Add(-1)
 	if ok {
-		r.completed.Add(1)
+		if !c.hostile {
+			r.completed.Add(1)
+		}
 		r.lastEnd.Store(time.Now().UnixNano())
 	}
 }
@@ -784,7 +931,7 @@ func (r *run) drain(ctx context.Context) {
 		}
 		d.mu.Unlock()
 		for _, c := range calls {
-			r.fail("calls unfinished after the drain", 1)
+			r.failCall(c, "calls unfinished after the drain")
 			c.sc.HangUp()
 			c.end(false)
 		}

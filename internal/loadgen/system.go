@@ -28,6 +28,15 @@ type System interface {
 type Device struct {
 	Name string // reports go to /om/Name
 	URL  string // commands go to URL/xml
+	// ReportSecret, when set, signs the device's reports: the system
+	// must answer 401 to a report not signed with it, or signed long ago.
+	ReportSecret string
+	// Allow, when set, lists the addresses the device reports from: the
+	// system must answer 403 to a report from any other.
+	Allow []string
+	// Fallback is the extension the system hands a call to when its flow
+	// fails or is stopped (FallbackExt).
+	Fallback string
 }
 
 // DialLimits pace outbound calls, in ivrd's and the ceiling's dialler

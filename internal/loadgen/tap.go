@@ -28,7 +28,8 @@ func (l *tapListener) Accept() (net.Conn, error) {
 }
 
 // tapConn collects the first request's bytes as the server reads them and
-// hands the report to the run once it is complete.
+// hands the report to the run once it is complete; a bad report of the
+// junk sender (marked with junkHeader) it leaves out.
 type tapConn struct {
 	net.Conn
 	r    *run
@@ -43,14 +44,15 @@ func (c *tapConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 && !c.done {
 		c.buf = append(c.buf, p[:n]...)
-		if dev, body, ok := parseRequest(c.buf); ok {
+		dev, body, junk, ok := parseRequest(c.buf)
+		switch {
+		case ok:
 			now := time.Now()
-			c.done = true
-			c.buf = nil
+			c.done, c.buf = true, nil
 			if rep, err := omproto.DecodeReport(body); err == nil {
 				c.r.reportRead(dev, rep, now)
 			}
-		} else if len(c.buf) > maxTapped {
+		case junk, len(c.buf) > maxTapped:
 			c.done, c.buf = true, nil
 		}
 	}
@@ -58,30 +60,34 @@ func (c *tapConn) Read(p []byte) (int, error) {
 }
 
 // parseRequest finds a complete HTTP/1 request with a Content-Length body
-// in b, and returns the device its path names (/om/NAME) and the body.
-func parseRequest(b []byte) (device string, body []byte, ok bool) {
+// in b, and returns the device its path names (/om/NAME) and the body. As
+// soon as the head is complete it says whether the request is junk.
+func parseRequest(b []byte) (device string, body []byte, junk, ok bool) {
 	end := bytes.Index(b, []byte("\r\n\r\n"))
 	if end < 0 {
-		return "", nil, false
+		return "", nil, false, false
 	}
 	head := string(b[:end])
 	line, rest, _ := strings.Cut(head, "\r\n")
 	// GET /om/NAME HTTP/1.1
 	parts := strings.Fields(line)
 	if len(parts) < 2 {
-		return "", nil, false
+		return "", nil, false, false
 	}
 	device = strings.TrimPrefix(parts[1], "/om/")
 	length := 0
 	for _, h := range strings.Split(rest, "\r\n") {
 		k, v, _ := strings.Cut(h, ":")
-		if strings.EqualFold(strings.TrimSpace(k), "Content-Length") {
+		switch k = strings.TrimSpace(k); {
+		case strings.EqualFold(k, "Content-Length"):
 			length, _ = strconv.Atoi(strings.TrimSpace(v))
+		case strings.EqualFold(k, junkHeader):
+			return device, nil, true, false
 		}
 	}
 	start := end + 4
 	if len(b) < start+length {
-		return "", nil, false
+		return "", nil, false, false
 	}
-	return device, b[start : start+length], true
+	return device, b[start : start+length], false, true
 }
