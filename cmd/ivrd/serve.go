@@ -182,6 +182,7 @@ type Server struct {
 	// off; rvs are the report receivers by device, for their counts.
 	metrics *metrics
 	rvs     map[string]*omproto.Receiver
+	rejects *rejectLog // rejected reports, logged without flooding the log
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -396,6 +397,7 @@ func redactVoiceFiles(body []byte) []byte {
 func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
 	replog := s.log.Named("om")
+	s.rejects = newRejectLog(replog, rejectEvery)
 	s.rvs = map[string]*omproto.Receiver{}
 	for i := range s.cfg.Devices {
 		dc := &s.cfg.Devices[i]
@@ -411,7 +413,7 @@ func (s *Server) handler() http.Handler {
 			Allow:   dc.allowPrefixes(),
 			Secret:  dc.ReportSecret,
 			OnReject: func(r *http.Request, status int, err error) {
-				replog.Warn("report rejected", "device", name, "remote", r.RemoteAddr, "status", status, "error", err)
+				s.rejects.rejected(name, r.RemoteAddr, status, err)
 			},
 		}
 		s.rvs[name] = rv
@@ -577,6 +579,9 @@ func (s *Server) Close() error {
 		}
 		if s.router != nil {
 			s.router.Close()
+		}
+		if s.rejects != nil {
+			s.rejects.close()
 		}
 		if s.hooks != nil {
 			// Webhooks of jobs that ended on the way out get a moment.
