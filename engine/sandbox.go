@@ -14,7 +14,7 @@ type Limits struct {
 	// StepInstructions bounds one step of a flow — the Lua code run
 	// between two blocking calls — in VM instructions, which cost the same
 	// on a loaded machine as on an idle one (default
-	// DefaultStepInstructions, about 0.1–0.3 s of one core).
+	// DefaultStepInstructions, about 10–30 ms of one core).
 	StepInstructions int64
 	// CallInstructions bounds the instructions of a whole call (default
 	// DefaultCallInstructions).
@@ -43,7 +43,7 @@ type Limits struct {
 
 // Defaults for Limits.
 const (
-	DefaultStepInstructions = 10_000_000
+	DefaultStepInstructions = 1_000_000
 	DefaultCallInstructions = 100_000_000
 	DefaultStepCPU          = 5 * time.Second
 	DefaultCallCPU          = 60 * time.Second
