@@ -190,7 +190,9 @@ func (s *Session) luaExtState(L *lua.LState) int {
 func (s *Session) luaSecret(L *lua.LState) int {
 	v := checkKey(L, 1, "value")
 	if v != "" && !s.isSecret(v) {
+		s.mu.Lock()
 		s.secrets = append(s.secrets, v)
+		s.mu.Unlock()
 	}
 	L.Push(lua.LString(v))
 	return 1

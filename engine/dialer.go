@@ -695,10 +695,11 @@ func (d *dialer) follow(id string, dev *Device, flow *Flow, j Job, n int, leg Le
 	s := &Session{
 		ID: id, Device: dev, Leg: leg, From: st.From, To: to, CallID: st.CallID,
 		Direction: "out", Flow: flow, Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
-		held: []func(){r.clk.Work()}, state: "dialing", initVars: j.Vars, secretVars: j.Secret,
+		held: []func(){r.clk.Work()}, initVars: j.Vars, secretVars: j.Secret,
 		dial: &dialState{job: j.ID, attempt: n, adoptedAnswered: answered},
 	}
 	s.secrets = secretValues(j.Vars, j.Secret)
+	s.activity = Activity{Kind: ActivityDialing, Detail: to, Since: s.Started}
 	s.log = r.log.With("call_id", s.ID, "device", dev.Name, "leg", leg.String(), "flow", flow.Name,
 		"flow_hash", flow.ShortHash(), "job", j.ID, "attempt", n)
 	key := sessionKey{dev.Name, leg}
@@ -976,8 +977,9 @@ func (r *Router) Redirect(device string, leg Leg, flow string, vars json.RawMess
 	s := &Session{
 		ID: id, Device: d, Leg: leg, From: st.From, To: st.To, CallID: st.CallID,
 		Direction: "in", Flow: fl, Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
-		held: []func(){r.clk.Work()}, state: "starting", initVars: vars,
+		held: []func(){r.clk.Work()}, initVars: vars,
 	}
+	s.activity = Activity{Kind: ActivityStarting, Since: s.Started}
 	s.log = r.log.With("call_id", s.ID, "device", device, "leg", leg.String(), "flow", fl.Name, "flow_hash", fl.ShortHash())
 	r.mu.Lock()
 	if r.closed || r.draining {

@@ -200,7 +200,7 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 		}
 		playing = true
 		s.promptStarted()
-		s.setState("gathering: playing " + s.redact(chain))
+		s.setState(ActivityPlaying, s.redact(chain))
 		return nil
 	}
 
@@ -214,7 +214,7 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 		} else {
 			t, kind = s.after(o.timeout), "noinput"
 		}
-		s.setState("gathering: waiting for keys")
+		s.setState(ActivityWaitingKeys, "")
 	}
 	if len(pending) > 0 {
 		if err := startChain(); errors.Is(err, errHungUp) {

@@ -332,7 +332,7 @@ func (s *Session) doHTTP(ctx context.Context, args httpArgs, timeout time.Durati
 		return nil
 	}}
 	if !s.inEnded && !s.left && !s.hungUp {
-		s.setState("waiting for " + req.URL.Host)
+		s.setState(ActivityHTTP, req.URL.Host)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -210,7 +210,7 @@ func (s *Session) goLive(ctx context.Context) {
 	if !s.checkAlive(ctx) {
 		s.hungUp, s.outcome = true, OutcomeCallerHangup
 		s.addPath("hangup", "gone while ivrd was down")
-		s.setState("ended")
+		s.setState(ActivityEnded, "")
 		return
 	}
 	if at := s.leftBeforeRestart; at != "" && !s.left && !s.hungUp {

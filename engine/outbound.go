@@ -88,7 +88,7 @@ func (s *Session) awaitAnswer(ctx context.Context) (answerResult, error) {
 		s.addPath("dial", DialAnswered)
 		return answerResult{Outcome: DialAnswered}, nil
 	}
-	s.setState("dialing " + s.To)
+	s.setState(ActivityDialing, s.To)
 	ring := s.after(s.r.dialer.lim.RingTimeout)
 	defer ring.cancel()
 	var failed *answerResult
@@ -118,10 +118,10 @@ func (s *Session) awaitAnswer(ctx context.Context) (answerResult, error) {
 		}
 		switch it.ev.Kind {
 		case EvAlert:
-			s.setState("ringing " + s.To)
+			s.setState(ActivityRinging, s.To)
 		case EvAnswered:
 			s.addPath("dial", DialAnswered)
-			s.setState("answered")
+			s.setState(ActivityAnswered, "")
 			return answerResult{Outcome: DialAnswered}, nil
 		case EvFailed:
 			r := answerResult{Outcome: DialFailed, Code: it.ev.Code, Reason: it.ev.Reason}

@@ -578,8 +578,9 @@ func (r *Router) startCall(d *Device, ev Event) {
 	s := &Session{
 		ID: r.newCallID(), Device: d, Leg: ev.Leg, From: ev.From, To: ev.To, CallID: ev.CallID,
 		Direction: "in", Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
-		invite: ev.Kind == EvInvite, held: []func(){done}, state: "starting",
+		invite: ev.Kind == EvInvite, held: []func(){done},
 	}
+	s.activity = Activity{Kind: ActivityStarting, Since: s.Started}
 	rt, ok := r.route(d.Name, ev.To, ev.From)
 	if ok {
 		s.Flow, _ = r.flows.Flow(rt.Flow)
@@ -694,9 +695,10 @@ func (r *Router) recoverCall(rec CallRecord) error {
 	s := &Session{
 		ID: rec.ID, Device: d, Leg: rec.Leg, From: rec.From, To: rec.To, CallID: rec.CallID,
 		Direction: rec.Direction, Flow: flow, Started: rec.Started, r: r, notify: make(chan struct{}, 1),
-		state: "recovering", replay: journal, recovered: true, held: []func(){r.clk.Work()},
+		replay: journal, recovered: true, held: []func(){r.clk.Work()},
 		initVars: rec.Vars, secretVars: rec.SecretVars, secrets: secretValues(rec.Vars, rec.SecretVars),
 	}
+	s.activity = Activity{Kind: ActivityRecovering, Since: r.clk.Now()}
 	if rec.Job != "" {
 		s.dial = &dialState{job: rec.Job, attempt: rec.Attempt}
 	}

@@ -65,7 +65,9 @@ type Session struct {
 	notify chan struct{}
 	held   []func() // work tokens of consumed items, released when the session next waits
 	closed bool     // the session has finished; pushes are dropped
-	state  string   // what the call is doing now, for status pages
+	// activity is what the call is doing now, for status pages; path and
+	// secrets (below) change under mu too.
+	activity Activity
 
 	// Owned by the session goroutine.
 	L         *lua.LState
@@ -243,7 +245,7 @@ func (s *Session) gone(err error) bool {
 		if !s.hungUp {
 			s.hungUp, s.outcome = true, OutcomeCallerHangup
 			s.addPath("hangup", "caller")
-			s.setState("ended")
+			s.setState(ActivityEnded, "")
 		}
 		return true
 	}
@@ -269,18 +271,69 @@ func (s *Session) releaseAll() {
 	}
 }
 
+// What a live call can be doing (Activity.Kind).
+const (
+	ActivityStarting     = "starting"     // routed; the flow has not sent a command yet
+	ActivityRecovering   = "recovering"   // replaying its journal after a restart
+	ActivityPlaying      = "playing"      // a prompt plays (Detail: the chain, secrets redacted)
+	ActivityWaitingKeys  = "waiting_keys" // a gather waits for keys after its prompt
+	ActivityTransferring = "transferring" // a transfer was asked of the device (Detail: the target)
+	ActivitySleeping     = "sleeping"     // call:sleep, parked in silence
+	ActivityDialing      = "dialing"      // an outbound call placed (Detail: the number)
+	ActivityRinging      = "ringing"      // the callee's phone rings (Detail: the number)
+	ActivityAnswered     = "answered"     // the callee picked up; the flow starts
+	ActivityHTTP         = "http"         // waiting for an ivr.http backend (Detail: its host)
+	ActivityEnded        = "ended"        // the call has left the flow
+)
+
+// Activity is what a live call is doing now and since when, for status
+// pages (the console's live calls).
+type Activity struct {
+	Kind   string    `json:"kind"`
+	Detail string    `json:"detail,omitempty"`
+	Since  time.Time `json:"since"`
+}
+
+// String reads the activity as words ("playing user_welcome").
+func (a Activity) String() string {
+	switch a.Kind {
+	case ActivityWaitingKeys:
+		return "waiting for keys"
+	case ActivityTransferring:
+		return "transferring to " + a.Detail
+	case ActivityHTTP:
+		return "waiting for " + a.Detail
+	}
+	if a.Detail != "" {
+		return a.Kind + " " + a.Detail
+	}
+	return a.Kind
+}
+
 // setState records what the call is doing, for status pages.
-func (s *Session) setState(st string) {
+func (s *Session) setState(kind, detail string) {
+	now := s.r.clk.Now()
 	s.mu.Lock()
-	s.state = st
+	s.activity = Activity{Kind: kind, Detail: detail, Since: now}
 	s.mu.Unlock()
 }
 
-// State returns what the call is doing now.
-func (s *Session) State() string {
+// State returns what the call is doing now, in words.
+func (s *Session) State() string { return s.Activity().String() }
+
+// Activity returns what the call is doing now and since when.
+func (s *Session) Activity() Activity {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.state
+	return s.activity
+}
+
+// Path returns the call's IVR path so far, secrets redacted: what the
+// history will hold when the call ends. Safe from any goroutine.
+func (s *Session) Path() []PathEntry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.redactedPath()
 }
 
 // timer is a pending session timer; stop cancels it.
@@ -307,8 +360,14 @@ func (t *timer) cancel() {
 	t.id, t.stop = 0, nil
 }
 
+// addPath records a step of the path. The session goroutine owns path and
+// secrets; it changes them under mu so that Path may read them from
+// elsewhere.
 func (s *Session) addPath(kind, value string) {
-	s.path = append(s.path, PathEntry{At: s.r.clk.Now(), Kind: kind, Value: s.redact(value)})
+	e := PathEntry{At: s.r.clk.Now(), Kind: kind, Value: s.redact(value)}
+	s.mu.Lock()
+	s.path = append(s.path, e)
+	s.mu.Unlock()
 }
 
 // redactedPath is the path with every secret marked so far redacted,
@@ -706,7 +765,7 @@ func (s *Session) hangup(ctx context.Context) {
 	s.left = true
 	s.outcome = OutcomeHangup
 	s.addPath("hangup", "")
-	s.setState("ended")
+	s.setState(ActivityEnded, "")
 }
 
 // fallback sends a call whose flow failed to the device's fallback: the
@@ -721,7 +780,7 @@ func (s *Session) fallback(ctx context.Context, why string) {
 			s.outcome = OutcomeFallback
 			s.target = "ext " + ext
 			s.addPath("fallback", "ext "+ext)
-			s.setState("ended")
+			s.setState(ActivityEnded, "")
 			return
 		}
 		s.log.Error("fallback transfer failed; hanging up", "ext", ext, "error", err)
@@ -735,7 +794,7 @@ func (s *Session) fallback(ctx context.Context, why string) {
 		s.outcome = OutcomeFailed
 	}
 	s.addPath("fallback", "hangup")
-	s.setState("ended")
+	s.setState(ActivityEnded, "")
 }
 
 // isBye ends the call for the flow when the item is the caller's BYE, and
@@ -745,7 +804,7 @@ func (s *Session) isBye(it item) bool {
 		s.hungUp = true
 		s.outcome = OutcomeCallerHangup
 		s.addPath("hangup", "caller")
-		s.setState("ended")
+		s.setState(ActivityEnded, "")
 		return true
 	}
 	return false
@@ -775,7 +834,7 @@ func (s *Session) playChain(ctx context.Context, chain string) (result string, e
 		return "", fmt.Errorf("play: %w", err)
 	}
 	s.promptStarted()
-	s.setState("playing " + s.redact(chain))
+	s.setState(ActivityPlaying, s.redact(chain))
 	for {
 		it, ok := s.next(ctx)
 		if !ok {
@@ -940,7 +999,7 @@ func (s *Session) sleep(ctx context.Context, d time.Duration) (bool, error) {
 		}
 		t := s.after(max(deadline.Sub(s.r.clk.Now()), 0))
 		defer t.cancel()
-		s.setState("sleeping")
+		s.setState(ActivitySleeping, "")
 		for {
 			it, ok := s.next(ctx)
 			if !ok {
@@ -982,7 +1041,7 @@ func (s *Session) park(ctx context.Context) error {
 func (s *Session) transfer(ctx context.Context, t Target) error {
 	cctx, cancel := s.cmdCtx(ctx)
 	defer cancel()
-	s.setState("transferring to " + t.String())
+	s.setState(ActivityTransferring, t.String())
 	err := s.Device.PBX.Transfer(cctx, s.Leg, t)
 	if err != nil {
 		s.addPath("transfer_failed", t.String())
@@ -992,6 +1051,6 @@ func (s *Session) transfer(ctx context.Context, t Target) error {
 	s.outcome = OutcomeTransferred
 	s.target = t.String()
 	s.addPath("transfer", t.String())
-	s.setState("ended")
+	s.setState(ActivityEnded, "")
 	return nil
 }
