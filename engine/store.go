@@ -1,13 +1,16 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -750,6 +753,92 @@ func (s *BoltStore) Prune(now time.Time, maxAge time.Duration, maxCount int) (in
 		return nil
 	})
 	return dropped, err
+}
+
+// HistoryQuery selects ended calls (BoltStore.SearchHistory).
+type HistoryQuery struct {
+	// Number keeps the calls whose caller or called number contains it
+	// ("" keeps all).
+	Number string
+	// Since and Until keep the calls that ended at or after Since and
+	// before Until (zero: unbounded).
+	Since, Until time.Time
+	// Before continues a search: only calls older than the one it names
+	// (the Next of the previous page).
+	Before string
+	// Limit is the most calls returned (0: all).
+	Limit int
+}
+
+// HistoryPage is one page of a history search, newest first. Next, when
+// not empty, is the Before that continues it with older calls.
+type HistoryPage struct {
+	Calls []HistoryEntry
+	Next  string
+}
+
+// SearchHistory returns the ended calls q selects, newest first, walking
+// the by-end index from Until (or Before) down to Since, so a narrow time
+// range reads only its own calls.
+func (s *BoltStore) SearchHistory(q HistoryQuery) (HistoryPage, error) {
+	var page HistoryPage
+	var from []byte
+	if q.Before != "" {
+		b, err := hex.DecodeString(q.Before)
+		if err != nil || len(b) < 8 {
+			return page, fmt.Errorf("search history: %q is not a cursor", q.Before)
+		}
+		from = b
+	}
+	if !q.Until.IsZero() {
+		if until := seqKey(q.Until.UnixNano()); from == nil || bytes.Compare(until, from) < 0 {
+			from = until
+		}
+	}
+	var floor []byte
+	if !q.Since.IsZero() {
+		floor = seqKey(q.Since.UnixNano())
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		hist := tx.Bucket(bucketHistory)
+		c := tx.Bucket(bucketByEnd).Cursor()
+		var k []byte
+		if from == nil {
+			k, _ = c.Last()
+		} else {
+			// Seek lands on the first key >= from; every match is below it.
+			if k, _ = c.Seek(from); k == nil {
+				k, _ = c.Last()
+			} else {
+				k, _ = c.Prev()
+			}
+		}
+		for ; k != nil; k, _ = c.Prev() {
+			if floor != nil && bytes.Compare(k[:8], floor) < 0 {
+				break
+			}
+			if q.Limit > 0 && len(page.Calls) == q.Limit {
+				// k itself has not been taken: the next page starts at
+				// it, so the cursor names the one after it.
+				page.Next = hex.EncodeToString(append(append([]byte(nil), k...), 0))
+				break
+			}
+			v := hist.Get(k[8:])
+			if v == nil {
+				continue
+			}
+			var h HistoryEntry
+			if err := json.Unmarshal(v, &h); err != nil {
+				return fmt.Errorf("history of %s: %w", k[8:], err)
+			}
+			if q.Number != "" && !strings.Contains(h.From, q.Number) && !strings.Contains(h.To, q.Number) {
+				continue
+			}
+			page.Calls = append(page.Calls, h)
+		}
+		return nil
+	})
+	return page, err
 }
 
 // ListHistory returns the ended calls, newest first; limit > 0 keeps only

@@ -467,3 +467,79 @@ func TestStoreApplyIsAtomic(t *testing.T) {
 		t.Fatalf("journal = %+v", j)
 	}
 }
+
+// TestStoreSearchHistory: ended calls by number and end time, newest
+// first, in pages that continue where the last one stopped.
+func TestStoreSearchHistory(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "ivrd.db"))
+	// c0 … c9 end an hour apart; the even ones come from 13800000001.
+	for i := 0; i < 10; i++ {
+		from := "13900000002"
+		if i%2 == 0 {
+			from = "13800000001"
+		}
+		rec := engine.CallRecord{ID: fmt.Sprintf("c%d", i), From: from, To: "60001", FlowHash: "h", Started: epoch}
+		if err := s.StartCall(rec, []byte("src")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EndCall(engine.HistoryEntry{CallRecord: rec, Ended: epoch.Add(time.Duration(i) * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(p engine.HistoryPage) string {
+		var out []string
+		for _, h := range p.Calls {
+			out = append(out, h.ID)
+		}
+		return strings.Join(out, " ")
+	}
+	at := func(h int) time.Time { return epoch.Add(time.Duration(h) * time.Hour) }
+	for _, c := range []struct {
+		name string
+		q    engine.HistoryQuery
+		want string
+	}{
+		{"all", engine.HistoryQuery{}, "c9 c8 c7 c6 c5 c4 c3 c2 c1 c0"},
+		{"number", engine.HistoryQuery{Number: "13800000001"}, "c8 c6 c4 c2 c0"},
+		{"part of a number", engine.HistoryQuery{Number: "0002"}, "c9 c7 c5 c3 c1"},
+		{"called number", engine.HistoryQuery{Number: "60001", Limit: 2}, "c9 c8"},
+		{"since", engine.HistoryQuery{Since: at(7)}, "c9 c8 c7"},
+		{"until (exclusive)", engine.HistoryQuery{Until: at(2)}, "c1 c0"},
+		{"range and number", engine.HistoryQuery{Number: "138", Since: at(3), Until: at(8)}, "c6 c4"},
+		{"none", engine.HistoryQuery{Number: "555"}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := s.SearchHistory(c.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(p); got != c.want {
+				t.Fatalf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+
+	// Pages of two of the calls from 13800000001 cover them all once.
+	q := engine.HistoryQuery{Number: "13800000001", Limit: 2}
+	var got []string
+	for pages := 0; ; pages++ {
+		if pages > 5 {
+			t.Fatal("the pages do not end")
+		}
+		p, err := s.SearchHistory(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ids(p))
+		if p.Next == "" {
+			break
+		}
+		q.Before = p.Next
+	}
+	if strings.Join(got, " | ") != "c8 c6 | c4 c2 | c0" {
+		t.Fatalf("pages: %q", got)
+	}
+	if _, err := s.SearchHistory(engine.HistoryQuery{Before: "zz"}); err == nil {
+		t.Fatal("a malformed cursor was taken")
+	}
+}
