@@ -4,6 +4,13 @@
 // and read the flows' ivr.store. It speaks JSON on its own listener, behind
 // a bearer token.
 //
+// The same listener serves the operator console at / (the files in
+// console/, embedded): a browser signs in once with the token and then
+// works with a session cookie, a CSRF token and a same-origin check
+// (session.go), and reads and does nothing a script could not, through
+// the same endpoints — live calls arrive as server-sent events
+// (stream.go).
+//
 // The package reaches the engine only through Backend, which cmd/ivrd
 // implements over the running daemon and tests implement with fakes. It
 // also delivers the job webhooks (Webhooks) and offers a Go client of the

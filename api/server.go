@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -38,10 +40,13 @@ type Backend interface {
 	Redirect(device string, leg engine.Leg, flow string, vars json.RawMessage) (string, error)
 	// LiveCalls lists the calls in the IVR now.
 	LiveCalls() []Call
-	// History returns an ended call, or engine.ErrNoCall; RecentHistory
-	// the newest limit ended calls, newest first.
+	// LiveCall returns one call in the IVR now, with its path so far.
+	LiveCall(id string) (Call, bool)
+	// History returns an ended call, or engine.ErrNoCall; SearchHistory
+	// the ended calls a query selects, newest first
+	// (engine.BoltStore.SearchHistory).
 	History(callID string) (engine.HistoryEntry, error)
-	RecentHistory(limit int) ([]engine.HistoryEntry, error)
+	SearchHistory(q engine.HistoryQuery) (engine.HistoryPage, error)
 	// Flows lists the flows of the catalogue, with the files that do not
 	// load; ReloadFlows rescans the folder and returns its failures.
 	Flows() []FlowInfo
@@ -66,8 +71,10 @@ type Call struct {
 	Direction string `json:"direction"`
 	Flow      string `json:"flow"`
 	FlowHash  string `json:"flow_hash"`
-	// State is what a live call is doing ("playing user_welcome").
-	State   string    `json:"state,omitempty"`
+	// State is what a live call is doing ("playing user_welcome");
+	// Activity the same, structured, with since when.
+	State    string           `json:"state,omitempty"`
+	Activity *engine.Activity `json:"activity,omitempty"`
 	Started time.Time `json:"started"`
 	// Ended, Outcome, Target, Path, Steps and Cdr describe an ended call.
 	Ended   time.Time          `json:"ended,omitzero"`
@@ -127,11 +134,17 @@ type Options struct {
 	// scraper that should not be able to place calls).
 	Metrics      http.Handler
 	MetricsToken string
+	// SessionTTL is how long a console sign-in lasts (default
+	// DefaultSessionTTL).
+	SessionTTL time.Duration
 }
 
 // Server is the admin API, an http.Handler. /healthz and /readyz answer
 // without a token; everything under /api/ needs it, and so does /metrics
-// when Options.Metrics is set.
+// when Options.Metrics is set. The operator console is served at /; a
+// browser signs in once with the token (POST /api/v1/session) and then
+// uses a session cookie, with a CSRF token and a same-origin check on
+// every request that changes something.
 type Server struct {
 	b       Backend
 	opt     Options
@@ -141,6 +154,11 @@ type Server struct {
 	// metricsID is MetricsToken's digest; hasMetricsToken says it is set.
 	metricsID       [sha256.Size]byte
 	hasMetricsToken bool
+
+	sessions  *sessions
+	streams   atomic.Int32
+	done      chan struct{} // closed by Close: streams end
+	closeOnce sync.Once
 }
 
 // ErrNoToken is a Server configured without a token.
@@ -163,7 +181,11 @@ func New(b Backend, opt Options) (*Server, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Server{b: b, opt: opt, log: opt.Logger.Named("api"), mux: http.NewServeMux(), tokenID: sha256.Sum256([]byte(opt.Token))}
+	if opt.SessionTTL <= 0 {
+		opt.SessionTTL = DefaultSessionTTL
+	}
+	s := &Server{b: b, opt: opt, log: opt.Logger.Named("api"), mux: http.NewServeMux(), tokenID: sha256.Sum256([]byte(opt.Token)),
+		sessions: newSessions(opt.SessionTTL, opt.Now), done: make(chan struct{})}
 	if opt.MetricsToken != "" {
 		s.metricsID, s.hasMetricsToken = sha256.Sum256([]byte(opt.MetricsToken)), true
 	}
@@ -184,6 +206,13 @@ func New(b Backend, opt Options) (*Server, error) {
 	for pattern, h := range routes {
 		s.mux.Handle(pattern, s.endpoint(h))
 	}
+	s.mux.HandleFunc("GET /api/v1/calls/stream", s.stream)
+	s.mux.HandleFunc("POST /api/v1/session", s.signIn)
+	s.mux.HandleFunc("GET /api/v1/session", s.sessionInfo)
+	s.mux.HandleFunc("DELETE /api/v1/session", s.signOut)
+	ui := console()
+	s.mux.Handle("GET /{$}", ui)
+	s.mux.Handle("GET /console/", ui)
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		probe(w, http.StatusOK, "ok")
 	})
@@ -218,10 +247,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if strings.HasPrefix(r.URL.Path, "/api/") && !s.authorized(w, r, false) {
-		return
+	if strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/api/v1/session" {
+		// A bearer token is checked as it always was; a request without
+		// one is a console's, with the session cookie and its rules.
+		_, hasCookie := r.Header["Cookie"]
+		if r.Header.Get("Authorization") == "" && hasCookie {
+			if !s.cookieAuth(w, r) {
+				return
+			}
+		} else if !s.authorized(w, r, false) {
+			return
+		}
 	}
 	s.mux.ServeHTTP(&jsonErrors{ResponseWriter: w}, r)
+}
+
+// Close ends the live-call streams, so that the listener can shut down
+// (http.Server.RegisterOnShutdown). The API answers other requests still.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.done) })
 }
 
 // authorized checks the bearer token in constant time (comparing digests,
@@ -269,6 +313,10 @@ func (j *jsonErrors) WriteHeader(status int) {
 	}
 	j.ResponseWriter.WriteHeader(status)
 }
+
+// Unwrap gives http.ResponseController the connection (the stream's
+// flushes and write deadlines).
+func (j *jsonErrors) Unwrap() http.ResponseWriter { return j.ResponseWriter }
 
 func (j *jsonErrors) Write(p []byte) (int, error) {
 	if j.swallow {
@@ -584,9 +632,12 @@ func (s *Server) cancelJob(r *http.Request) (int, any, error) {
 	return http.StatusOK, j, nil
 }
 
-// CallList is the answer of GET /api/v1/calls and /api/v1/history.
+// CallList is the answer of GET /api/v1/calls and /api/v1/history. Next,
+// from a history search with more calls than its limit, is the ?before=
+// of the next page.
 type CallList struct {
 	Calls []Call `json:"calls"`
+	Next  string `json:"next,omitempty"`
 }
 
 // GET /api/v1/calls: the live calls.
@@ -598,22 +649,47 @@ func (s *Server) liveCalls(r *http.Request) (int, any, error) {
 	return http.StatusOK, CallList{Calls: calls}, nil
 }
 
-// GET /api/v1/history[?limit=N]: the newest ended calls.
+// GET /api/v1/history[?number=N][&since=T][&until=T][&limit=N][&before=C]:
+// the newest ended calls; with number, those from or to a number holding
+// it; with since and until (RFC 3339), those that ended in [since,
+// until). before continues a search where its last page's next left off.
 func (s *Server) history(r *http.Request) (int, any, error) {
 	limit, err := limitParam(r, DefaultHistoryLimit, MaxHistoryLimit)
 	if err != nil {
 		return 0, nil, err
 	}
-	hs, err := s.b.RecentHistory(limit)
+	qs := r.URL.Query()
+	q := engine.HistoryQuery{Number: strings.TrimSpace(qs.Get("number")), Before: qs.Get("before"), Limit: limit}
+	for _, t := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		v := qs.Get(t.name)
+		if v == "" {
+			continue
+		}
+		if *t.dst, err = time.Parse(time.RFC3339, v); err != nil {
+			return 0, nil, badField(t.name, "%q is not an RFC 3339 time (2026-11-25T09:00:00+08:00)", v)
+		}
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
+		return 0, nil, badField("until", "%s is not after since (%s)", q.Until.Format(time.RFC3339), q.Since.Format(time.RFC3339))
+	}
+	if q.Before != "" && !cursorRE.MatchString(q.Before) {
+		return 0, nil, badField("before", "%q is not the next of an earlier answer", q.Before)
+	}
+	page, err := s.b.SearchHistory(q)
 	if err != nil {
 		return 0, nil, err
 	}
-	out := CallList{Calls: make([]Call, len(hs))}
-	for i, h := range hs {
+	out := CallList{Calls: make([]Call, len(page.Calls)), Next: page.Next}
+	for i, h := range page.Calls {
 		out.Calls[i] = HistoryCall(h)
 	}
 	return http.StatusOK, out, nil
 }
+
+var cursorRE = regexp.MustCompile(`^[0-9a-f]{16,512}$`)
 
 // GET /api/v1/calls/{id}: a live call, else an ended one with its IVR
 // path.
@@ -626,10 +702,8 @@ func (s *Server) call(r *http.Request) (int, any, error) {
 }
 
 func (s *Server) findCall(id string) (Call, error) {
-	for _, c := range s.b.LiveCalls() {
-		if c.ID == id {
-			return c, nil
-		}
+	if c, ok := s.b.LiveCall(id); ok {
+		return c, nil
 	}
 	h, err := s.b.History(id)
 	if errors.Is(err, engine.ErrNoCall) {

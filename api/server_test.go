@@ -40,6 +40,7 @@ type fakeBackend struct {
 	redirects   []string
 	redirectErr error
 	notReady    bool
+	searches    []engine.HistoryQuery
 }
 
 func (f *fakeBackend) Dial(req engine.DialRequest) (engine.Job, error) {
@@ -108,7 +109,19 @@ func (f *fakeBackend) Redirect(device string, leg engine.Leg, flow string, vars 
 	return "call-new", nil
 }
 
-func (f *fakeBackend) LiveCalls() []api.Call { return f.live }
+func (f *fakeBackend) LiveCalls() []api.Call { return f.liveCalls() }
+
+func (f *fakeBackend) liveCalls() []api.Call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]api.Call(nil), f.live...)
+}
+
+func (f *fakeBackend) setLive(calls ...api.Call) {
+	f.mu.Lock()
+	f.live = calls
+	f.mu.Unlock()
+}
 
 func (f *fakeBackend) History(id string) (engine.HistoryEntry, error) {
 	if h, ok := f.history[id]; ok {
@@ -117,11 +130,23 @@ func (f *fakeBackend) History(id string) (engine.HistoryEntry, error) {
 	return engine.HistoryEntry{}, fmt.Errorf("history of %s: %w", id, engine.ErrNoCall)
 }
 
-func (f *fakeBackend) RecentHistory(limit int) ([]engine.HistoryEntry, error) {
-	var out []engine.HistoryEntry
+func (f *fakeBackend) LiveCall(id string) (api.Call, bool) {
+	for _, c := range f.liveCalls() {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return api.Call{}, false
+}
+
+func (f *fakeBackend) SearchHistory(q engine.HistoryQuery) (engine.HistoryPage, error) {
+	f.mu.Lock()
+	f.searches = append(f.searches, q)
+	f.mu.Unlock()
+	var out engine.HistoryPage
 	for _, id := range []string{"call-3", "call-2", "call-1"} {
-		if h, ok := f.history[id]; ok && len(out) < limit {
-			out = append(out, h)
+		if h, ok := f.history[id]; ok && (q.Limit == 0 || len(out.Calls) < q.Limit) {
+			out.Calls = append(out.Calls, h)
 		}
 	}
 	return out, nil

@@ -28,22 +28,43 @@ func (b adminBackend) LiveCalls() []api.Call {
 	sessions := b.s.router.Sessions()
 	out := make([]api.Call, 0, len(sessions))
 	for _, x := range sessions {
-		c := api.Call{
-			ID: x.ID, Live: true, Device: x.Device.Name, Leg: x.Leg.String(), CallID: x.CallID,
-			From: x.From, To: x.To, Direction: x.Direction, State: x.State(), Started: x.Started,
-		}
-		if x.Flow != nil {
-			c.Flow, c.FlowHash = x.Flow.Name, x.Flow.Hash
-		}
-		out = append(out, c)
+		out = append(out, liveCall(x))
 	}
 	return out
 }
 
+// liveCall is a session as the API shows it.
+func liveCall(x *engine.Session) api.Call {
+	a := x.Activity()
+	c := api.Call{
+		ID: x.ID, Live: true, Device: x.Device.Name, Leg: x.Leg.String(), CallID: x.CallID,
+		From: x.From, To: x.To, Direction: x.Direction, State: a.String(), Activity: &a, Started: x.Started,
+	}
+	if x.Flow != nil {
+		c.Flow, c.FlowHash = x.Flow.Name, x.Flow.Hash
+	}
+	return c
+}
+
+func (b adminBackend) LiveCall(id string) (api.Call, bool) {
+	for _, x := range b.s.router.Sessions() {
+		if x.ID == id {
+			c := liveCall(x)
+			c.Path = x.Path()
+			return c, true
+		}
+	}
+	return api.Call{}, false
+}
+
 func (b adminBackend) History(id string) (engine.HistoryEntry, error) { return b.s.store.History(id) }
 
-func (b adminBackend) RecentHistory(limit int) ([]engine.HistoryEntry, error) {
-	return b.s.store.ListHistory(limit)
+func (b adminBackend) SearchHistory(q engine.HistoryQuery) (engine.HistoryPage, error) {
+	page, err := b.s.store.SearchHistory(q)
+	if err != nil && q.Before != "" {
+		return page, &api.Error{Status: 400, Msg: err.Error(), Field: "before"}
+	}
+	return page, err
 }
 
 func (b adminBackend) Flows() []api.FlowInfo {

@@ -481,6 +481,7 @@ func (s *Server) openAdmin() error {
 		s.log.Warn("the admin API listens beyond this machine over plain HTTP; put a TLS proxy in front of it", "listen", ln.Addr().String())
 	}
 	s.admin = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	s.admin.RegisterOnShutdown(h.Close) // the console's live-call streams end, so the shutdown need not wait for them
 	go func() {
 		if err := s.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("admin listener stopped", "error", err)

@@ -1,0 +1,256 @@
+package api
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The console signs in once with the admin token and then works with a
+// session cookie. These are the names and limits of that scheme.
+const (
+	// SessionCookie holds the session id: HttpOnly, SameSite=Strict,
+	// Secure when the console is served over TLS.
+	SessionCookie = "ivrd_session"
+	// HeaderCSRF carries the session's CSRF token on every request that
+	// changes something and is authenticated by the cookie.
+	HeaderCSRF = "X-Ivrd-Csrf"
+	// DefaultSessionTTL is how long a session lasts after sign-in.
+	DefaultSessionTTL = 12 * time.Hour
+	// maxSessions bounds the sessions kept; signing in beyond it drops
+	// the oldest.
+	maxSessions = 256
+)
+
+// session is a signed-in console. Only the digest of its id is kept, so
+// a memory dump does not hand out live cookies.
+type session struct {
+	csrf    string
+	expires time.Time
+	created time.Time
+}
+
+// sessions are the console's signed-in browsers, in memory: a restart of
+// the daemon signs everyone out.
+type sessions struct {
+	mu  sync.Mutex
+	ttl time.Duration
+	now func() time.Time
+	by  map[[sha256.Size]byte]*session
+}
+
+func newSessions(ttl time.Duration, now func() time.Time) *sessions {
+	return &sessions{ttl: ttl, now: now, by: map[[sha256.Size]byte]*session{}}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}
+
+// create starts a session and returns its id (the cookie) and state.
+func (ss *sessions) create() (string, session) {
+	id := randomHex(32)
+	now := ss.now()
+	s := &session{csrf: randomHex(32), created: now, expires: now.Add(ss.ttl)}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for k, v := range ss.by {
+		if !now.Before(v.expires) {
+			delete(ss.by, k)
+		}
+	}
+	for len(ss.by) >= maxSessions {
+		var oldest [sha256.Size]byte
+		var at time.Time
+		for k, v := range ss.by {
+			if at.IsZero() || v.created.Before(at) {
+				oldest, at = k, v.created
+			}
+		}
+		delete(ss.by, oldest)
+	}
+	ss.by[sha256.Sum256([]byte(id))] = s
+	return id, *s
+}
+
+// get returns the live session the id names.
+func (ss *sessions) get(id string) (session, bool) {
+	if id == "" {
+		return session{}, false
+	}
+	key := sha256.Sum256([]byte(id))
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s := ss.by[key]
+	if s == nil {
+		return session{}, false
+	}
+	if !ss.now().Before(s.expires) {
+		delete(ss.by, key)
+		return session{}, false
+	}
+	return *s, true
+}
+
+func (ss *sessions) remove(id string) {
+	key := sha256.Sum256([]byte(id))
+	ss.mu.Lock()
+	delete(ss.by, key)
+	ss.mu.Unlock()
+}
+
+// secureRequest reports whether the browser reached us over TLS: directly,
+// or through a proxy that says so. Either way the cookie is then marked
+// Secure (which can only restrict where the browser sends it).
+func secureRequest(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// sameOrigin reports whether a browser request comes from a page of this
+// listener: its Origin, or without one its Referer, names the scheme and
+// host the request was sent to. A request with neither is refused; every
+// browser this console supports sends Origin on a POST or DELETE.
+func sameOrigin(r *http.Request) bool {
+	scheme := "http"
+	if secureRequest(r) {
+		scheme = "https"
+	}
+	want := scheme + "://" + r.Host
+	if o := r.Header.Get("Origin"); o != "" {
+		return strings.EqualFold(o, want)
+	}
+	ref := r.Header.Get("Referer")
+	if ref == "" {
+		return false
+	}
+	u, err := url.Parse(ref)
+	return err == nil && strings.EqualFold(u.Scheme+"://"+u.Host, want)
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// cookieAuth checks a request carrying the session cookie and no
+// Authorization header: 401 without a live session; for a request that
+// changes something, 403 unless it is same-origin and carries the
+// session's CSRF token in HeaderCSRF.
+func (s *Server) cookieAuth(w http.ResponseWriter, r *http.Request) bool {
+	c, err := r.Cookie(SessionCookie)
+	var sess session
+	ok := err == nil
+	if ok {
+		sess, ok = s.sessions.get(c.Value)
+	}
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ivrd"`)
+		msg := "a bearer token is required (Authorization: Bearer TOKEN), or sign in to the console"
+		if err == nil {
+			msg = "the session has ended; sign in again"
+		}
+		writeJSON(w, http.StatusUnauthorized, &Error{Msg: msg})
+		return false
+	}
+	if safeMethod(r.Method) {
+		return true
+	}
+	if !sameOrigin(r) {
+		s.log.Warn("cross-origin request with a console session refused", "remote", r.RemoteAddr, "method", r.Method,
+			"path", r.URL.Path, "origin", r.Header.Get("Origin"))
+		writeJSON(w, http.StatusForbidden, &Error{Msg: "cross-origin request refused"})
+		return false
+	}
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get(HeaderCSRF)), []byte(sess.csrf)) != 1 {
+		s.log.Warn("console request without its CSRF token refused", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+		writeJSON(w, http.StatusForbidden, &Error{Msg: "missing or wrong " + HeaderCSRF + " header"})
+		return false
+	}
+	return true
+}
+
+// SessionInfo is the answer of POST and GET /api/v1/session: the CSRF
+// token the console sends in HeaderCSRF, and when the session ends.
+type SessionInfo struct {
+	CSRF    string    `json:"csrf"`
+	Expires time.Time `json:"expires"`
+}
+
+// POST /api/v1/session {"token"}: signs a browser in. The token is the
+// admin token; the answer sets the session cookie and gives the CSRF
+// token. Same-origin only, so another site cannot sign a browser into
+// its own session.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r) && r.Header.Get("Origin") != "" {
+		writeJSON(w, http.StatusForbidden, &Error{Msg: "cross-origin request refused"})
+		return
+	}
+	f, err := s.readBody(r, "", "token")
+	if err != nil {
+		e := s.errorOf(r, err)
+		writeJSON(w, e.Status, e)
+		return
+	}
+	var tok string
+	if err := field(f, "token", "", &tok, "a string"); err != nil {
+		e := s.errorOf(r, err)
+		writeJSON(w, e.Status, e)
+		return
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	if subtle.ConstantTimeCompare(got[:], s.tokenID[:]) != 1 {
+		s.log.Warn("console sign-in with a wrong token", "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusUnauthorized, &Error{Msg: "the token is not valid", Field: "token"})
+		return
+	}
+	id, sess := s.sessions.create()
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: id, Path: "/", Expires: sess.expires, MaxAge: int(s.sessions.ttl / time.Second),
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secureRequest(r),
+	})
+	s.log.Info("console signed in", "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, SessionInfo{CSRF: sess.csrf, Expires: sess.expires})
+}
+
+// GET /api/v1/session: the session's CSRF token again, for a reloaded
+// page; 401 when not signed in.
+func (s *Server) sessionInfo(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(SessionCookie)
+	if err == nil {
+		if sess, ok := s.sessions.get(c.Value); ok {
+			writeJSON(w, http.StatusOK, SessionInfo{CSRF: sess.csrf, Expires: sess.expires})
+			return
+		}
+	}
+	if r.Header.Get("Authorization") != "" {
+		writeJSON(w, http.StatusBadRequest, &Error{Msg: "a bearer token has no session; sessions are the console's"})
+		return
+	}
+	writeJSON(w, http.StatusUnauthorized, &Error{Msg: "not signed in"})
+}
+
+// DELETE /api/v1/session: signs out (the cookie and CSRF rules apply, as
+// to every change).
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		writeJSON(w, http.StatusUnauthorized, &Error{Msg: "not signed in"})
+		return
+	}
+	if !s.cookieAuth(w, r) {
+		return
+	}
+	s.sessions.remove(c.Value)
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secureRequest(r)})
+	s.log.Info("console signed out", "remote", r.RemoteAddr)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,171 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits of GET /api/v1/calls/stream.
+const (
+	// DefaultStreamInterval is how often a stream looks at the live calls
+	// without ?interval; it sends a snapshot only when something changed.
+	DefaultStreamInterval = time.Second
+	// MinStreamInterval and MaxStreamInterval bound ?interval.
+	MinStreamInterval = 250 * time.Millisecond
+	MaxStreamInterval = time.Minute
+	// DefaultLivePage is the page size without ?limit; MaxLivePage the
+	// most one page holds.
+	DefaultLivePage = 50
+	MaxLivePage     = 500
+	// MaxStreams is how many streams the listener serves at once (503
+	// beyond): each reads every live call once per interval.
+	MaxStreams = 32
+	// streamKeepAlive is how often an idle stream sends a comment, so
+	// proxies do not close it.
+	streamKeepAlive = 15 * time.Second
+)
+
+// LivePage is one page of the live calls, newest first: the answer of
+// each event of GET /api/v1/calls/stream.
+type LivePage struct {
+	// At is the daemon's clock when the page was taken, so a client
+	// counts durations without trusting its own clock.
+	At time.Time `json:"at"`
+	// Total is how many live calls match, on every page; Offset is where
+	// this page starts among them.
+	Total  int    `json:"total"`
+	Offset int    `json:"offset"`
+	Calls  []Call `json:"calls"`
+}
+
+// liveQuery is what a stream shows: ?number=, ?offset=, ?limit=.
+type liveQuery struct {
+	number        string
+	offset, limit int
+	interval      time.Duration
+}
+
+func liveQueryOf(r *http.Request) (liveQuery, error) {
+	q := liveQuery{number: strings.TrimSpace(r.URL.Query().Get("number")), limit: DefaultLivePage, interval: DefaultStreamInterval}
+	var err error
+	if q.limit, err = limitParam(r, DefaultLivePage, MaxLivePage); err != nil {
+		return q, err
+	}
+	if v := r.URL.Query().Get("offset"); v != "" {
+		if q.offset, err = strconv.Atoi(v); err != nil || q.offset < 0 {
+			return q, badField("offset", "%q is not a number of calls (0 or more)", v)
+		}
+	}
+	if v := r.URL.Query().Get("interval"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < MinStreamInterval || d > MaxStreamInterval {
+			return q, badField("interval", "%q is not a duration within %s–%s", v, MinStreamInterval, MaxStreamInterval)
+		}
+		q.interval = d
+	}
+	return q, nil
+}
+
+// livePage takes the page q asks for.
+func (s *Server) livePage(q liveQuery) LivePage {
+	all := s.b.LiveCalls()
+	match := all[:0:0]
+	for _, c := range all {
+		if q.number == "" || strings.Contains(c.From, q.number) || strings.Contains(c.To, q.number) {
+			match = append(match, c)
+		}
+	}
+	sort.Slice(match, func(i, j int) bool {
+		if !match[i].Started.Equal(match[j].Started) {
+			return match[i].Started.After(match[j].Started)
+		}
+		return match[i].ID > match[j].ID
+	})
+	p := LivePage{At: s.opt.Now(), Total: len(match), Offset: q.offset, Calls: []Call{}}
+	if q.offset < len(match) {
+		p.Calls = match[q.offset:min(q.offset+q.limit, len(match))]
+	}
+	return p
+}
+
+// GET /api/v1/calls/stream[?number=N][&offset=O][&limit=L][&interval=D]:
+// server-sent events, one "calls" event with a LivePage whenever the page
+// changes (checked every interval, so at most one event per interval),
+// and a comment line while nothing does. A page does not change by time
+// alone: clients count durations from Started and the page's At.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
+	q, err := liveQueryOf(r)
+	if err != nil {
+		e := s.errorOf(r, err)
+		writeJSON(w, e.Status, e)
+		return
+	}
+	if n := s.streams.Add(1); n > MaxStreams {
+		s.streams.Add(-1)
+		writeJSON(w, http.StatusServiceUnavailable, &Error{Msg: fmt.Sprintf("already %d live-call streams open", MaxStreams)})
+		return
+	}
+	defer s.streams.Add(-1)
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	// The listener's WriteTimeout would cut the stream; each write gets
+	// its own deadline instead, and a client that stops reading is
+	// dropped after it.
+	write := func(b []byte) bool {
+		rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !write([]byte("retry: 2000\n\n")) {
+		return
+	}
+	tick := time.NewTicker(q.interval)
+	defer tick.Stop()
+	var last []byte
+	quiet := time.Now()
+	for {
+		page := s.livePage(q)
+		at := page.At
+		page.At = time.Time{}
+		body, err := json.Marshal(page)
+		if err != nil {
+			s.log.Error("live-call stream", "error", err)
+			return
+		}
+		switch {
+		case !bytes.Equal(body, last):
+			last = body
+			page.At = at
+			body, _ = json.Marshal(page)
+			if !write([]byte("event: calls\ndata: " + string(body) + "\n\n")) {
+				return
+			}
+			quiet = time.Now()
+		case time.Since(quiet) >= streamKeepAlive:
+			if !write([]byte(": nothing new\n\n")) {
+				return
+			}
+			quiet = time.Now()
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.done:
+			return
+		case <-tick.C:
+		}
+	}
+}
