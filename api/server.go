@@ -75,7 +75,7 @@ type Call struct {
 	// Activity the same, structured, with since when.
 	State    string           `json:"state,omitempty"`
 	Activity *engine.Activity `json:"activity,omitempty"`
-	Started time.Time `json:"started"`
+	Started  time.Time        `json:"started"`
 	// Ended, Outcome, Target, Path, Steps and Cdr describe an ended call.
 	Ended   time.Time          `json:"ended,omitzero"`
 	Outcome string             `json:"outcome,omitempty"`
