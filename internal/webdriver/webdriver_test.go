@@ -1,0 +1,78 @@
+package webdriver_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/ivrd/ivrd/internal/webdriver"
+)
+
+const page = `<!doctype html><title>echo</title>
+<input id="in"><button id="go" onclick="document.getElementById('out').textContent = 'got ' + document.getElementById('in').value">go</button>
+<p id="out"></p><ul><li>a</li><li>b</li></ul>`
+
+// TestSession drives a real headless Chromium over a page of our own.
+func TestSession(t *testing.T) {
+	webdriver.Require(t, webdriver.Options{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte(page))
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := webdriver.Start(ctx, webdriver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s, err := d.NewSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	if err := s.Navigate(srv.URL + "/x"); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.URL(); err != nil || u != srv.URL+"/x" {
+		t.Fatalf("URL: %q, %v", u, err)
+	}
+	in, err := s.Find("#in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.SendKeys("hello"); err != nil {
+		t.Fatal(err)
+	}
+	btn, err := s.Find("#go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := btn.Click(); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := s.Find("#out")
+	if text, err := out.Text(); err != nil || text != "got hello" {
+		t.Fatalf("text: %q, %v", text, err)
+	}
+	if items, err := s.FindAll("li"); err != nil || len(items) != 2 {
+		t.Fatalf("FindAll: %d, %v", len(items), err)
+	}
+	var title string
+	if err := s.Execute(&title, "return document.title + arguments[0]", "!"); err != nil || title != "echo!" {
+		t.Fatalf("Execute: %q, %v", title, err)
+	}
+	if _, err := s.Find("#absent"); !errors.Is(err, webdriver.ErrNoSuchElement) {
+		t.Fatalf("Find of nothing: %v", err)
+	}
+	png, err := s.Screenshot()
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("screenshot: %d bytes, %v", len(png), err)
+	}
+}
