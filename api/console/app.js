@@ -222,6 +222,9 @@
       if (gone) return;
       draw(c);
       if (c.live) timer = setTimeout(load, 1000);
+      // The OM sends its record when the call is over on the device (after
+      // a transfer, when the agent hangs up): look again for a while.
+      else if (!c.cdr && Date.now() - Date.parse(c.ended) < 10 * 60 * 1000) timer = setTimeout(load, 2000);
     }
     function draw(c) {
       const started = Date.parse(c.started);
@@ -241,15 +244,15 @@
         let value = p.value || "";
         if (p.kind === "hangup") value = p.value === "caller" ? "by the caller" : p.value ? p.value : "by ivrd";
         return el("li", { class: cls + " " + p.kind, "data-kind": p.kind },
-          el("span", { class: "at" }, "+" + ((Date.parse(p.at) - started) / 1000).toFixed(1) + " s"),
-          el("span", { class: "what" }, what), el("span", { class: "value mono" }, value));
+          el("span", { class: "at" }, "+" + ((Date.parse(p.at) - started) / 1000).toFixed(1) + " s"), " ",
+          el("span", { class: "what" }, what), " ", el("span", { class: "value mono" }, value));
       });
       if (c.live) {
-        items.push(el("li", { class: "now" }, el("span", { class: "at" }, "now"), el("span", { class: "what" }, "In the IVR:"),
-          step(c.activity)));
+        items.push(el("li", { class: "now" }, el("span", { class: "at" }, "now"), " ", el("span", { class: "what" }, "In the IVR:"),
+          " ", step(c.activity)));
       } else if (c.outcome) {
         items.push(el("li", { class: "outcome" }, el("span", { class: "at" }, "+" + ((Date.parse(c.ended) - started) / 1000).toFixed(1) + " s"),
-          el("span", { class: "what" }, "Outcome:"), outcomeWords[c.outcome] || c.outcome));
+          " ", el("span", { class: "what" }, "Outcome:"), " ", outcomeWords[c.outcome] || c.outcome));
       }
       const cdr = c.cdr ? el("table", { id: "call-cdr" }, el("tbody", {},
         ...[["Record", c.cdr.id], ["Type", c.cdr.type], ["Route", c.cdr.route], ["Caller", c.cdr.cpn], ["Called", c.cdr.cdpn],
@@ -258,7 +261,7 @@
         : el("p", { class: "muted", id: "call-cdr-none" }, c.live ? "The OM sends its record when the call is over." : "No record from the OM (yet).");
       box.replaceChildren(el("div", { class: "grid2" },
         el("div", { class: "card" }, facts),
-        el("div", { class: "card" }, el("h2", { style: null }, "The OM's call record"), cdr)),
+        el("div", { class: "card" }, el("h2", {}, "The OM's call record"), cdr)),
       el("h2", {}, "Path ", el("small", { class: "muted" }, c.live ? "(live)" : "")),
       el("div", { class: "card" }, items.length ? el("ol", { class: "timeline", id: "timeline" }, items)
         : el("p", { class: "muted" }, "Nothing yet.")));
