@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,13 +49,15 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	verbose := fs.Bool("v", false, "show the engine's and the simulator's log lines")
 	flowsDir := fs.String("flows", "", "the flows folder, with a main.lua (default ./flows, or the copy built into ivrd)")
 	fileDuration := fs.Duration("file-duration", demoFileDuration, "how long each voice file of the simulated OM plays")
+	adminAddr := fs.String("admin", "127.0.0.1:0", "where the admin API and the console listen (host:port; port 0 picks a free one)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: ivrd demo [-v] [-flows dir]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: ivrd demo [-v] [-flows dir] [-admin host:port]\n\n"+
 			"Runs a simulated OM and ivrd together on loopback, places a few calls through\n"+
 			"the main flow and prints what each caller heard and pressed and where the call\n"+
 			"went; then runs one scenario of each example (a menu, a survey, a wake-up call,\n"+
 			"a verification code) in virtual time and prints it the same way. Then keeps\n"+
-			"running for calls of your own until Ctrl-C.\n\nFlags:\n")
+			"running for calls of your own until Ctrl-C, with the operator console on the\n"+
+			"admin listener (its address and a token for this run are printed).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -119,6 +123,9 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	defer os.RemoveAll(stateDir)
 	cfg.State = filepath.Join(stateDir, "ivrd.db")
 	cfg.Devices = []DeviceConfig{{Name: demoDevice, URL: sim.URL(), Fallback: simCfg.Operator}}
+	// The console signs in with a token made for this run only.
+	token := demoToken()
+	cfg.Admin = AdminConfig{Listen: *adminAddr, Token: token, WebhookSecret: demoToken()}
 	cfg.fill()
 	if err := cfg.Validate(); err != nil {
 		ln.Close()
@@ -138,6 +145,8 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(out, "ivrd demo: a simulated New Rock OM and ivrd, talking over loopback.\n\n")
 	fmt.Fprintf(out, "  simulated OM  %s (trunk %s, extensions %s–%s, operator %s)\n", sim.URL(), simCfg.Trunk, simCfg.Exts[0], simCfg.Exts[len(simCfg.Exts)-1], simCfg.Operator)
 	fmt.Fprintf(out, "  ivrd          %s (reports from the OM to /om/%s)\n", srv.URL(), demoDevice)
+	console := listenURL(srv.AdminAddr()) + "/"
+	fmt.Fprintf(out, "  console       %s (sign in with the admin token %s)\n", console, token)
 	fmt.Fprintf(out, "  flows         %s; every call runs main.lua\n", where)
 	fmt.Fprintf(out, "  voice files   %s each, so the demo is quick\n\n", *fileDuration)
 
@@ -160,6 +169,8 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(out, "  curl -s %s/sim/calls/%s                      # state, what it heard\n", sim.URL(), next)
 	fmt.Fprintf(out, "  curl -s -X POST %s/sim/calls/%s/keys -d '{\"keys\":\"2\"}'\n", sim.URL(), next)
 	fmt.Fprintf(out, "  curl -s -X POST %s/sim/calls/%s/hangup\n\n", sim.URL(), next)
+	fmt.Fprintf(out, "and watch it in the console, %s (admin token %s): live calls, each call's path, the flows.\n", console, token)
+	fmt.Fprintf(out, "The same through the admin API: curl -s -H 'Authorization: Bearer %s' %sapi/v1/calls\n\n", token, console)
 	if fromEmbed {
 		fmt.Fprintf(out, "Run the demo from the repository to load ./flows and edit flows/main.lua live.\n")
 	} else {
@@ -558,4 +569,11 @@ func (o *outcomeSink) wait(ctx context.Context, from string, d time.Duration) en
 			return engineOutcome{}
 		}
 	}
+}
+
+// demoToken makes a random admin token for one run of the demo.
+func demoToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -45,6 +46,24 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("no transcript after 20s:\n%s\n%s", out, logs)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// The console's address and token are printed, and they work.
+	m1 := regexp.MustCompile(`console +(http://127\.0\.0\.1:\d+/) \(sign in with the admin token ([0-9a-f]{32})\)`).FindStringSubmatch(out.String())
+	if m1 == nil {
+		t.Fatalf("the demo does not print the console's address and token:\n%s", out)
+	}
+	resp, err := http.Post(m1[1]+"api/v1/session", "application/json", strings.NewReader(`{"token":"`+m1[2]+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(resp.Cookies()) != 1 {
+		t.Fatalf("signing in to the demo's console: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	if page, err := http.Get(m1[1]); err != nil || page.StatusCode != 200 {
+		t.Fatalf("the demo's console page: %v %v", page, err)
+	} else {
+		page.Body.Close()
 	}
 	cancel()
 	select {
