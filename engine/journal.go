@@ -85,7 +85,9 @@ func journaled[R any](s *Session, kind string, args any, do func() (R, error)) (
 			}
 		}
 		s.keys = []byte(rec.Keys)
+		s.mu.Lock() // Path reads it from other goroutines
 		s.path = append(s.path, rec.Path...)
+		s.mu.Unlock()
 		s.left, s.hungUp, s.outcome, s.target = rec.Left, rec.HungUp, rec.Outcome, rec.Target
 		return r, nil
 	}
