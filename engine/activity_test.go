@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +64,57 @@ return f`
 	r.router.Wait()
 	if n := len(r.router.Sessions()); n != 0 {
 		t.Fatalf("%d sessions after the hang-up", n)
+	}
+}
+
+// TestLivePathWhileRecovering: a call recovered after a restart has its
+// path from before the restart back (the PIN still redacted), and status
+// pages may read paths and activities while the replay fills them in.
+func TestLivePathWhileRecovering(t *testing.T) {
+	const flow = `
+local f = {}
+function f.incoming(call)
+  local pin = ivr.secret(call:gather{ prompt = "user_welcome", min = 4, max = 4, timeout = 5 })
+  call:gather{ prompt = "user_menu", timeout = 5 }
+  call:hangup()
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{})
+	call := r.call("13800000001")
+	r.advance(3 * time.Second)
+	r.press(call, "4821")
+
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if rt := r.ptr.Load(); rt != nil {
+				for _, s := range rt.Sessions() {
+					s.Path()
+					s.Activity()
+				}
+			}
+			runtime.Gosched()
+		}
+	}()
+	r.router.Crash() // as a killed process: the call stays in the store
+	r.router.Close()
+	if n := r.restart(); n != 1 {
+		t.Fatalf("recovered %d calls, want 1", n)
+	}
+	close(stop)
+	<-done
+	s := onlySession(t, r)
+	if got := pathText(s.Path()); !strings.HasPrefix(got, "prompt user_welcome, keys [secret]") {
+		t.Fatalf("recovered path %q", got)
+	}
+	if a := s.Activity(); a.Kind != engine.ActivityPlaying || a.Detail != "user_menu" {
+		t.Fatalf("recovered call: %+v, want the menu playing again", a)
 	}
 }
 
