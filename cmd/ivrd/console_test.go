@@ -138,6 +138,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.find("#search-number").SendKeys("0000001")
 	b.click("#search")
 	b.waitText("#calls-rows", "transferred → ext 201")
+	// By when it ended: not after tomorrow, but before it.
+	tomorrow := time.Now().Add(24 * time.Hour).Format("2006-01-02T15:04")
+	b.setValue("#search-since", tomorrow)
+	b.click("#search")
+	b.waitText("#calls-rows", "No ended call matches")
+	b.setValue("#search-since", "")
+	b.setValue("#search-until", tomorrow)
+	b.click("#search")
+	b.waitText("#calls-rows", "transferred → ext 201")
 	b.screenshot("calls")
 
 	// Flows: a broken file shows its error after a reload; main keeps
@@ -184,6 +193,15 @@ func (p *page) click(css string) {
 	p.t.Helper()
 	if err := p.find(css).Click(); err != nil {
 		p.t.Fatalf("click %s: %v", css, err)
+	}
+}
+
+// setValue sets an input's value as if typed (a datetime-local input
+// takes keys in the browser's locale; its value is always ISO).
+func (p *page) setValue(css, v string) {
+	p.t.Helper()
+	if err := p.s.Execute(nil, `document.querySelector(arguments[0]).value = arguments[1]`, css, v); err != nil {
+		p.t.Fatal(err)
 	}
 }
 
