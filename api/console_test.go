@@ -423,3 +423,32 @@ func TestCallLiveWithPath(t *testing.T) {
 		t.Fatalf("live call: %d %+v", got, c)
 	}
 }
+
+// TestLiveCallStreamOutlivesTimeouts: a stream lasts longer than the
+// listener's read and write timeouts (a minute on the daemon), as the
+// console keeps one open for as long as the page is.
+func TestLiveCallStreamOutlivesTimeouts(t *testing.T) {
+	fake := newFake()
+	s, err := api.New(fake, api.Options{Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(s)
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/calls/stream?interval=250ms", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	readEvent(t, rd)
+	time.Sleep(time.Second)
+	fake.setLive()
+	if p := readEvent(t, rd); p.Total != 0 {
+		t.Fatalf("after a second: %+v", p)
+	}
+}

@@ -114,6 +114,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	defer s.streams.Add(-1)
 
 	rc := http.NewResponseController(w)
+	// The request has been read; the listener's ReadTimeout must not
+	// bear on a stream that lasts as long as the page.
+	rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")

@@ -60,6 +60,11 @@
       hour: "2-digit", minute: "2-digit", second: "2-digit" });
   }
   function short(hash) { return hash ? hash.slice(0, 8) : ""; }
+  // omTime reads the OM's 20261125204453 as 2026-11-25 20:44:53.
+  function omTime(s) {
+    const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(s || "");
+    return m ? m[1] + "-" + m[2] + "-" + m[3] + " " + m[4] + ":" + m[5] + ":" + m[6] : s;
+  }
   const stepWords = {
     starting: "starting", recovering: "recovering after a restart", playing: "prompt playing",
     waiting_keys: "waiting for keys", transferring: "transferring", sleeping: "sleeping",
@@ -256,7 +261,7 @@
       }
       const cdr = c.cdr ? el("table", { id: "call-cdr" }, el("tbody", {},
         ...[["Record", c.cdr.id], ["Type", c.cdr.type], ["Route", c.cdr.route], ["Caller", c.cdr.cpn], ["Called", c.cdr.cdpn],
-          ["Start", c.cdr.time_start], ["End", c.cdr.time_end], ["Duration", c.cdr.duration + " s"], ["Recording", c.cdr.recording]]
+          ["Start", omTime(c.cdr.time_start)], ["End", omTime(c.cdr.time_end)], ["Duration", c.cdr.duration + " s"], ["Recording", c.cdr.recording]]
           .filter(([, v]) => v !== undefined && v !== "").map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))))
         : el("p", { class: "muted", id: "call-cdr-none" }, c.live ? "The OM sends its record when the call is over." : "No record from the OM (yet).");
       box.replaceChildren(el("div", { class: "grid2" },
