@@ -233,8 +233,10 @@ func probe(w http.ResponseWriter, status int, body string) {
 	io.WriteString(w, body+"\n")
 }
 
-// ServeHTTP checks the token of /api/ requests and routes them. Paths and
-// methods the API does not have get JSON errors too.
+// ServeHTTP checks the token of /api/ requests — or, for a request that
+// has no Authorization header but cookies, the console's session rules —
+// and routes them. Paths and methods the API does not have get JSON
+// errors too.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/metrics" && s.opt.Metrics != nil {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -353,3 +353,64 @@ func TestServeAdminOff(t *testing.T) {
 		t.Fatalf("/readyz on the report listener: %d", resp.StatusCode)
 	}
 }
+
+// TestServeConsoleSession: the daemon's admin listener serves the console
+// and holds browsers to its rules — sign in with the token, reads with the
+// cookie, changes only with the CSRF token from the same origin — while
+// bearer clients go on as before.
+func TestServeConsoleSession(t *testing.T) {
+	a := startAdminStack(t, map[string]string{"main": adminMainFlow}, nil)
+	send := func(method, path, body string, h map[string]string) *http.Response {
+		t.Helper()
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, a.base+path, rd)
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := send("GET", "/", "", nil); resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	req, _ := http.NewRequest("POST", a.base+"/api/v1/session", strings.NewReader(`{"token":"`+adminToken+`"}`))
+	req.Header.Set("Origin", a.base)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info api.SessionInfo
+	json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(resp.Cookies()) != 1 || info.CSRF == "" {
+		t.Fatalf("sign-in: %d %v %+v", resp.StatusCode, resp.Cookies(), info)
+	}
+	cookie := resp.Cookies()[0].Name + "=" + resp.Cookies()[0].Value
+	for _, c := range []struct {
+		name         string
+		method, path string
+		h            map[string]string
+		want         int
+	}{
+		{"no cookie", "GET", "/api/v1/calls", nil, 401},
+		{"cookie: read", "GET", "/api/v1/calls", map[string]string{"Cookie": cookie}, 200},
+		{"cookie: change without CSRF", "POST", "/api/v1/flows/reload", map[string]string{"Cookie": cookie, "Origin": a.base}, 403},
+		{"cookie: wrong CSRF", "POST", "/api/v1/flows/reload", map[string]string{"Cookie": cookie, "Origin": a.base, api.HeaderCSRF: "x" + info.CSRF}, 403},
+		{"cookie: cross-origin", "POST", "/api/v1/flows/reload", map[string]string{"Cookie": cookie, "Origin": "http://evil.example", api.HeaderCSRF: info.CSRF}, 403},
+		{"cookie: same origin with CSRF", "POST", "/api/v1/flows/reload", map[string]string{"Cookie": cookie, "Origin": a.base, api.HeaderCSRF: info.CSRF}, 200},
+		{"bearer, unchanged", "POST", "/api/v1/flows/reload", map[string]string{"Authorization": "Bearer " + adminToken}, 200},
+		{"metrics take no cookie", "GET", "/metrics", map[string]string{"Cookie": cookie}, 401},
+	} {
+		if got := send(c.method, c.path, "", c.h).StatusCode; got != c.want {
+			t.Errorf("%s: %s %s: %d, want %d", c.name, c.method, c.path, got, c.want)
+		}
+	}
+}
