@@ -452,3 +452,32 @@ func TestLiveCallStreamOutlivesTimeouts(t *testing.T) {
 		t.Fatalf("after a second: %+v", p)
 	}
 }
+
+// TestLiveCallStreamEndsWithTheSession: a console's stream closes when its
+// session ends (here by signing out in another tab); a bearer's does not
+// depend on any session.
+func TestLiveCallStreamEndsWithTheSession(t *testing.T) {
+	srv := newServer(t, newFake(), nil)
+	b := signIn(t, srv)
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/calls/stream?interval=250ms", nil)
+	req.Header.Set("Cookie", api.SessionCookie+"="+b.cookie)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("stream with the cookie: %d", resp.StatusCode)
+	}
+	readEvent(t, bufio.NewReader(resp.Body))
+	if code, _, _ := b.do(t, srv, "DELETE", "/api/v1/session", ""); code != 204 {
+		t.Fatalf("sign-out: %d", code)
+	}
+	done := make(chan struct{})
+	go func() { io.Copy(io.Discard, resp.Body); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream is still open after its session ended")
+	}
+}

@@ -135,11 +135,23 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if !write([]byte("retry: 2000\n\n")) {
 		return
 	}
+	// A console's stream lasts as long as its session: signing out or the
+	// session's end closes it, and the browser's reconnection then meets
+	// the sign-in.
+	sessionID := ""
+	if c, err := r.Cookie(SessionCookie); err == nil && r.Header.Get("Authorization") == "" {
+		sessionID = c.Value
+	}
 	tick := time.NewTicker(q.interval)
 	defer tick.Stop()
 	var last []byte
 	quiet := time.Now()
 	for {
+		if sessionID != "" {
+			if _, ok := s.sessions.get(sessionID); !ok {
+				return
+			}
+		}
 		page := s.livePage(q)
 		at := page.At
 		page.At = time.Time{}

@@ -155,7 +155,9 @@
         status.className = "status down";
         status.textContent = "reconnecting";
         // A stream refused for a lost session comes back as 401: find out.
-        api("GET", "/api/v1/session").catch(() => {});
+        fetch("/api/v1/session", { credentials: "same-origin" }).then((r) => {
+          if (r.status === 401) signIn("Your session has ended; sign in again.");
+        }, () => {});
         // The browser retries a broken stream itself, but not a refused one.
         if (es.readyState === EventSource.CLOSED) retry = setTimeout(connect, 3000);
       };

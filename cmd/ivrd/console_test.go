@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ivrd/ivrd/api"
 	"github.com/ivrd/ivrd/internal/webdriver"
 	"github.com/ivrd/ivrd/omproto/omsim"
 )
@@ -159,6 +161,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.waitText(`#flows-rows tr[data-flow="broken"]`, "broken.lua")
 	b.screenshot("flows")
 
+	// The session ends elsewhere (signed out from another tab) while Live
+	// calls is open: the page asks for the token again.
+	b.click(`#nav a[data-page="live"]`)
+	b.waitText("#live-status", "live")
+	endSession(t, a, s)
+	b.waitText("#signin-error", "session has ended")
+	b.find("#token").SendKeys(adminToken)
+	b.click("#signin")
+	b.waitText("#live-status", "live")
+
 	// Sign out: the console asks for the token again, and the API no
 	// longer takes the browser's requests.
 	b.click("#signout")
@@ -171,6 +183,37 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("GET /api/v1/flows after sign-out: %s, want 401", got)
 	}
 	t.Logf("screenshots in %s", shots)
+}
+
+// endSession signs the browser's session out from outside the page, as
+// another tab would: with its cookie, its CSRF token and the origin.
+func endSession(t *testing.T, a *adminStack, s *webdriver.Session) {
+	t.Helper()
+	id, err := s.Cookie("ivrd_session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie := "ivrd_session=" + id
+	req, _ := http.NewRequest("GET", a.base+"/api/v1/session", nil)
+	req.Header.Set("Cookie", cookie)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info api.SessionInfo
+	json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	req, _ = http.NewRequest("DELETE", a.base+"/api/v1/session", nil)
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set("Origin", a.base)
+	req.Header.Set(api.HeaderCSRF, info.CSRF)
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("signing the browser out: %d", resp.StatusCode)
+	}
 }
 
 // page is the browser as a test drives it; every failure fails the test.

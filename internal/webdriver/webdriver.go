@@ -341,3 +341,13 @@ func (e *Element) Attribute(name string) (string, error) {
 	}
 	return *v, err
 }
+
+// Cookie returns the value of one of the page's cookies, HttpOnly ones
+// included (which the page's scripts cannot read).
+func (s *Session) Cookie(name string) (string, error) {
+	var c struct {
+		Value string `json:"value"`
+	}
+	err := s.call("GET", "/cookie/"+name, nil, &c)
+	return c.Value, err
+}

@@ -21,6 +21,7 @@ func TestSession(t *testing.T) {
 	webdriver.Require(t, webdriver.Options{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
+		http.SetCookie(w, &http.Cookie{Name: "k", Value: "v1", HttpOnly: true})
 		w.Write([]byte(page))
 	}))
 	defer srv.Close()
@@ -70,6 +71,9 @@ func TestSession(t *testing.T) {
 	}
 	if _, err := s.Find("#absent"); !errors.Is(err, webdriver.ErrNoSuchElement) {
 		t.Fatalf("Find of nothing: %v", err)
+	}
+	if v, err := s.Cookie("k"); err != nil || v != "v1" {
+		t.Fatalf("cookie: %q, %v", v, err)
 	}
 	png, err := s.Screenshot()
 	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
