@@ -59,7 +59,8 @@
     return d.toLocaleString(undefined, { year: "numeric", month: "2-digit", day: "2-digit",
       hour: "2-digit", minute: "2-digit", second: "2-digit" });
   }
-  function short(hash) { return hash ? hash.slice(0, 8) : ""; }
+  // short is a version as the logs write it (flow_hash: 12 hex digits).
+  function short(hash) { return hash ? hash.slice(0, 12) : ""; }
   // omTime reads the OM's 20261125204453 as 2026-11-25 20:44:53.
   function omTime(s) {
     const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(s || "");
@@ -339,16 +340,28 @@
     let gone = false;
     main.replaceChildren(el("h1", {}, "Flows"), el("div", { class: "toolbar" }, reload, msg),
       el("table", { id: "flows-table" }, el("thead", {}, el("tr", {}, el("th", {}, "Flow"), el("th", {}, "Version"),
-        el("th", {}, "File"), el("th", {}, "Load error"))), body),
-      el("p", { class: "muted" }, "A new version serves new calls; calls in progress keep the version they started with. " +
+        el("th", {}, "Live calls"), el("th", {}, "File"), el("th", {}, "Load error"))), body),
+      el("p", { class: "muted" }, "A new version serves new calls; calls in progress keep the version they started with (Live calls counts them by version). " +
         "A file that does not load keeps its previous version serving."));
-    function draw(list) {
+    // versions counts the live calls of each flow by the version they run.
+    function versions(f, live) {
+      const by = new Map();
+      for (const c of live) if (c.flow === f.name) by.set(c.flow_hash, (by.get(c.flow_hash) || 0) + 1);
+      if (by.size === 0) return el("span", { class: "muted" }, "none");
+      return [...by].map(([hash, n], i) => el("span", { class: hash === f.hash ? "" : "older" }, i ? ", " : "",
+        n + " on ", el("code", { title: hash }, hash === f.hash ? "this version" : short(hash))));
+    }
+    async function draw(list) {
+      let live = [];
+      try { live = (await api("GET", "/api/v1/calls")).calls; } catch (e) { if (e instanceof SignedOut) return; }
+      if (gone) return;
       body.replaceChildren(...list.flows.map((f) => el("tr", { "data-flow": f.name },
         el("td", {}, f.name), el("td", {}, el("code", { title: f.hash }, short(f.hash) || "—")),
+        el("td", { class: "live" }, versions(f, live)),
         el("td", { class: "mono" }, f.path || ""), el("td", { class: "error mono" }, f.error || ""))));
     }
     async function load() {
-      try { const l = await api("GET", "/api/v1/flows"); if (!gone) draw(l); } catch (e) {
+      try { const l = await api("GET", "/api/v1/flows"); if (!gone) await draw(l); } catch (e) {
         if (!(e instanceof SignedOut)) msg.textContent = e.message;
       }
     }
@@ -359,7 +372,7 @@
       try {
         const l = await api("POST", "/api/v1/flows/reload");
         if (gone) return;
-        draw(l);
+        await draw(l);
         const failed = l.flows.filter((f) => f.error).length;
         msg.className = failed ? "error" : "ok";
         msg.textContent = "Reloaded at " + new Date().toLocaleTimeString() + ": " + l.flows.length + " flows" +

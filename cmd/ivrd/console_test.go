@@ -151,15 +151,30 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.waitText("#calls-rows", "transferred → ext 201")
 	b.screenshot("calls")
 
-	// Flows: a broken file shows its error after a reload; main keeps
-	// serving.
-	writeFile(t, filepath.Join(a.srv.cfg.Flows, "broken.lua"), "return {\n")
+	// Flows: with a call live on main, main is edited and a broken file
+	// appears; after a reload main serves its new version while the call
+	// keeps the old one, and the broken file shows its error.
 	b.click(`#nav a[data-page="flows"]`)
-	b.waitText("#flows-rows", "main")
+	b.waitText(`#flows-rows tr[data-flow="main"]`, "none")
+	second, err := a.sim.PlaceCall("13800000002", "60001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, second, "the welcome", func(in omsim.CallInfo) bool { return heardFile(in, "user_welcome") })
+	old, _ := a.srv.Catalog().Flow("main")
+	writeFile(t, filepath.Join(a.srv.cfg.Flows, "main.lua"), consoleFlow+"-- edited\n")
+	writeFile(t, filepath.Join(a.srv.cfg.Flows, "broken.lua"), "return {\n")
 	b.click("#reload")
 	b.waitText("#reload-result", "Reloaded")
-	b.waitText(`#flows-rows tr[data-flow="broken"]`, "broken.lua")
+	b.waitText(`#flows-rows tr[data-flow="broken"]`, "broken.lua:")
+	b.waitText(`#flows-rows tr[data-flow="main"] td.live`, "1 on "+old.ShortHash())
+	if cur, _ := a.srv.Catalog().Flow("main"); cur.Hash == old.Hash || !strings.Contains(b.text(`#flows-rows tr[data-flow="main"]`), cur.ShortHash()) {
+		t.Fatalf("main's row %q does not show its new version %s", b.text(`#flows-rows tr[data-flow="main"]`), cur.ShortHash())
+	}
 	b.screenshot("flows")
+	if err := second.HangUp(); err != nil {
+		t.Fatal(err)
+	}
 
 	// The session ends elsewhere (signed out from another tab) while Live
 	// calls is open: the page asks for the token again.
