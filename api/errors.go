@@ -6,7 +6,7 @@ import (
 )
 
 // Errors a Backend may return, besides the engine's (engine.ErrNoJob,
-// engine.ErrJobOver, engine.ErrNoCall, engine.ErrGone and
+// engine.ErrJobOver, engine.ErrNoCall, engine.ErrGone, engine.ErrCursor and
 // *engine.FieldError, which the API also maps to statuses).
 var (
 	// ErrNotAvailable is a feature the running daemon does not offer

@@ -354,6 +354,8 @@ func (s *Server) errorOf(r *http.Request, err error) *Error {
 		return ae
 	case errors.As(err, &fe):
 		return &Error{Status: http.StatusBadRequest, Msg: fe.Msg, Field: fe.Field}
+	case errors.Is(err, engine.ErrCursor):
+		return &Error{Status: http.StatusBadRequest, Msg: err.Error(), Field: "before"}
 	case errors.As(err, &mbe):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("the body passes %d bytes", mbe.Limit)}
 	case errors.Is(err, engine.ErrNoJob), errors.Is(err, engine.ErrNoCall), errors.Is(err, engine.ErrGone), errors.Is(err, ErrNotFound):

@@ -131,6 +131,7 @@ var (
 	ErrStoreLocked  = errors.New("the state file is held by another process")
 	ErrStoreVersion = errors.New("the state file has another schema version")
 	ErrNoCall       = errors.New("no such call")
+	ErrCursor       = errors.New("not a history cursor")
 	ErrStoreClosed  = errors.New("store closed")
 )
 
@@ -786,7 +787,7 @@ func (s *BoltStore) SearchHistory(q HistoryQuery) (HistoryPage, error) {
 	if q.Before != "" {
 		b, err := hex.DecodeString(q.Before)
 		if err != nil || len(b) < 8 {
-			return page, fmt.Errorf("search history: %q is not a cursor", q.Before)
+			return page, fmt.Errorf("search history: %q: %w", q.Before, ErrCursor)
 		}
 		from = b
 	}

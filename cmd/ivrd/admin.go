@@ -60,11 +60,7 @@ func (b adminBackend) LiveCall(id string) (api.Call, bool) {
 func (b adminBackend) History(id string) (engine.HistoryEntry, error) { return b.s.store.History(id) }
 
 func (b adminBackend) SearchHistory(q engine.HistoryQuery) (engine.HistoryPage, error) {
-	page, err := b.s.store.SearchHistory(q)
-	if err != nil && q.Before != "" {
-		return page, &api.Error{Status: 400, Msg: err.Error(), Field: "before"}
-	}
-	return page, err
+	return b.s.store.SearchHistory(q)
 }
 
 func (b adminBackend) Flows() []api.FlowInfo {
