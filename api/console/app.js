@@ -387,30 +387,49 @@
     return () => { gone = true; };
   }
 
+  // Pages in files of their own (jobs.js, …) register here: name is the
+  // #/name of their URL and the nav entry's key, title the nav's text, and
+  // open(params, rest) draws the page into main and returns a function
+  // that stops its timers and streams. Their nav entries follow the
+  // built-in ones, in the order the scripts load (index.html).
+  const pages = {};
+  function page(name, title, open) {
+    pages[name] = open;
+    document.getElementById("nav").append(el("a", { href: "#/" + name, "data-page": name }, title));
+  }
+  window.ivrdConsole = { el, api, page, secs, when, short, omTime, step, flowCell, SignedOut, main };
+
   function route() {
     if (!csrf) return;
     stop();
     const hash = location.hash.replace(/^#/, "") || "/live";
     const [path, query] = hash.split("?");
     const params = new URLSearchParams(query || "");
-    let page = path.split("/")[1];
-    if (path.startsWith("/call/")) {
+    let current = path.split("/")[1];
+    if (pages[current]) {
+      leave = pages[current](params, decodeURIComponent(path.slice(current.length + 2)));
+    } else if (path.startsWith("/call/")) {
       leave = callPage(decodeURIComponent(path.slice("/call/".length)));
-      page = "calls";
+      current = "calls";
     } else if (path === "/calls") {
       leave = callsPage(params);
     } else if (path === "/flows") {
       leave = flowsPage();
     } else {
-      page = "live";
+      current = "live";
       leave = livePage();
     }
-    for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === page);
+    for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === current);
     document.title = "ivrd · " + (document.querySelector("#nav a.active") || {}).textContent;
   }
   window.addEventListener("hashchange", route);
 
   (async function start() {
+    // The pages' own scripts run after this one (defer keeps their order):
+    // route once they have registered.
+    if (document.readyState === "loading") {
+      await new Promise((done) => document.addEventListener("DOMContentLoaded", done));
+    }
     try {
       const s = await api("GET", "/api/v1/session");
       csrf = s.csrf;
