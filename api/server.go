@@ -202,11 +202,13 @@ func New(b Backend, opt Options) (*Server, error) {
 		"POST /api/v1/flows/reload":       s.reload,
 		"GET /api/v1/stores/{flow}":       s.kv,
 		"GET /api/v1/stores/{flow}/{key}": s.kvKey,
+		"GET /api/v1/flows/{name}/funnel": s.funnel,
 	}
 	for pattern, h := range routes {
 		s.mux.Handle(pattern, s.endpoint(h))
 	}
 	s.mux.HandleFunc("GET /api/v1/calls/stream", s.stream)
+	s.mux.HandleFunc("GET /api/v1/surveys/{flow}", s.surveys)
 	s.mux.HandleFunc("POST /api/v1/session", s.signIn)
 	s.mux.HandleFunc("GET /api/v1/session", s.sessionInfo)
 	s.mux.HandleFunc("DELETE /api/v1/session", s.signOut)
@@ -557,35 +559,14 @@ func (s *Server) dial(r *http.Request) (int, any, error) {
 // JobList is the answer of GET /api/v1/jobs.
 type JobList struct {
 	Jobs []engine.Job `json:"jobs"`
+	// Total counts the jobs the request's state selects (Jobs is the
+	// page of them limit and offset ask for); Counts counts every job by
+	// phase (due, retrying, running, done, failed, cancelled, dropped).
+	Total  int            `json:"total"`
+	Counts map[string]int `json:"counts"`
 }
 
 var jobStates = []string{engine.JobScheduled, engine.JobDialing, engine.JobDone, engine.JobFailed, engine.JobCancelled, engine.JobDropped}
-
-// GET /api/v1/jobs[?state=S][&limit=N]
-func (s *Server) jobs(r *http.Request) (int, any, error) {
-	state := r.URL.Query().Get("state")
-	if state != "" && !contains(jobStates, state) {
-		return 0, nil, badField("state", "%q is not a job state (%s)", state, strings.Join(jobStates, ", "))
-	}
-	limit, err := limitParam(r, 0, 0)
-	if err != nil {
-		return 0, nil, err
-	}
-	all, err := s.b.Jobs()
-	if err != nil {
-		return 0, nil, err
-	}
-	out := JobList{Jobs: []engine.Job{}}
-	for _, j := range all {
-		if state == "" || j.State == state {
-			out.Jobs = append(out.Jobs, j)
-		}
-		if limit > 0 && len(out.Jobs) == limit {
-			break
-		}
-	}
-	return http.StatusOK, out, nil
-}
 
 // limitParam reads ?limit=N: def when absent; at most max when max > 0.
 func limitParam(r *http.Request, def, max int) (int, error) {

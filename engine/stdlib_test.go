@@ -529,6 +529,7 @@ func TestSurvey(t *testing.T) {
 		Call, From, Status string
 		At                 float64
 		Answers            map[string]any
+		Missed             []string
 	}
 	if err := json.Unmarshal(v, &responses); err != nil || len(responses) != 4 {
 		t.Fatalf("responses = %s (%v)", v, err)
@@ -536,6 +537,13 @@ func TestSurvey(t *testing.T) {
 	if r0 := responses[0]; r0.From != "1001" || r0.Status != "done" || r0.Call == "" || r0.At < float64(epoch.Unix()) || r0.At > float64(epoch.Unix()+60) ||
 		r0.Answers["clean"] != 4.0 || r0.Answers["again"] != "1" || r0.Answers["nps"] != 10.0 {
 		t.Errorf("first response = %+v", r0)
+	}
+	// Who missed what: only caller 3, who let "again" pass; the hang-up
+	// during nps is no miss.
+	for i, want := range []string{"", "", "again", ""} {
+		if got := strings.Join(responses[i].Missed, ","); got != want {
+			t.Errorf("response %d missed %q, want %q", i, got, want)
+		}
 	}
 
 	// survey.summary reads the counters back in a flow.

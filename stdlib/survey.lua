@@ -33,7 +33,13 @@
 --   <id>:count:<answer>     counter per answer
 --   <id>:sum                sum of the answers (numeric scales)
 --   responses               one entry per survey run (unless responses =
---                           false): { call, from, at, answers, status }
+--                           false): { call, from, at, answers, status,
+--                           missed }; at is ivr.now() when the run ended
+--                           (the admin API's survey report counts a period
+--                           by it), missed lists the ids of the questions
+--                           the caller gave no valid answer to (absent
+--                           when none, and in entries older ivrd versions
+--                           wrote)
 -- The responses list grows with every call; turn it off on busy lines and
 -- keep the counters, which survey.summary reads.
 
@@ -200,7 +206,7 @@ function survey.run(call, opts)
     ivr.store.incr(key_of(name, "started"))
   end
 
-  local answers, status = {}, "done"
+  local answers, missed, status = {}, {}, "done"
   if opts.intro then
     local ok, why = call:play(opts.intro)
     if not ok then
@@ -220,6 +226,7 @@ function survey.run(call, opts)
           end
         end
       elseif why == "missed" then
+        missed[#missed + 1] = q.id
         if store then
           ivr.store.incr(key_of(name, q.id, "missed"))
         end
@@ -234,9 +241,11 @@ function survey.run(call, opts)
       ivr.store.incr(key_of(name, "completed"))
     end
     if opts.responses ~= false then
-      ivr.store.append(key_of(name, "responses"), {
-        call = call.id, from = call.from, at = ivr.now(), answers = answers, status = status,
-      })
+      local entry = { call = call.id, from = call.from, at = ivr.now(), answers = answers, status = status }
+      if #missed > 0 then
+        entry.missed = missed
+      end
+      ivr.store.append(key_of(name, "responses"), entry)
     end
   end
   if status == "done" and opts.thanks then
