@@ -42,7 +42,13 @@
       throw new SignedOut();
     }
     const data = r.status === 204 ? null : await r.json().catch(() => null);
-    if (!r.ok) throw new Error((data && data.error) || r.status + " " + r.statusText);
+    if (!r.ok) {
+      // A 400 names the request field at fault: forms show it beside it.
+      const e = new Error((data && data.error) || r.status + " " + r.statusText);
+      e.status = r.status;
+      e.field = (data && data.field) || "";
+      throw e;
+    }
     return data;
   }
 
