@@ -13,7 +13,9 @@ const MaxFunnelCalls = 100_000
 
 // Funnel is the answer of GET /api/v1/flows/{name}/funnel: over the ended
 // calls of a flow in a period, how many reached each prompt and how many
-// hung up there (the last prompt they reached before they hung up).
+// hung up after it. It is read from the calls' paths, which record a
+// prompt once it has played to its end or a key cut it off: a caller who
+// hangs up while a prompt plays counts at the prompt before it.
 type Funnel struct {
 	Flow   string `json:"flow"`
 	Period Period `json:"period"`
@@ -38,7 +40,7 @@ type FunnelStep struct {
 	// by a key) at least once.
 	Reached int `json:"reached"`
 	// HungUp counts the callers who hung up with this the last prompt
-	// they reached.
+	// they had heard: waiting for keys after it, or during the next.
 	HungUp int `json:"hung_up"`
 }
 

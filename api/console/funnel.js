@@ -1,8 +1,9 @@
 // ivrd console: Funnels. Per flow, over a period, how many ended calls
 // reached each prompt and how many callers hung up there
 // (GET /api/v1/flows/{name}/funnel), as horizontal bars: the whole bar is
-// the calls that reached the prompt, its red end those who hung up with
-// it the last prompt they heard.
+// the calls that reached the prompt, its red end those who hung up after
+// it (waiting for keys, or while the next prompt played: the history
+// records a prompt once it has played or a key cut it off).
 "use strict";
 
 (function () {
@@ -30,8 +31,8 @@
     function draw(f) {
       const reached = (s) => f.calls ? Math.round((100 * s.reached) / f.calls) + "%" : "";
       const items = f.steps.map((s) => ({ label: s.prompt, value: s.reached, part: s.hung_up,
-        text: s.reached + " (" + reached(s) + ")" + (s.hung_up ? " · " + s.hung_up + " hung up" : ""),
-        title: s.prompt + ": reached by " + s.reached + " of " + f.calls + " calls; " + s.hung_up + " callers hung up there" }));
+        text: s.reached + " (" + reached(s) + ")" + (s.hung_up ? " · " + s.hung_up + " hung up after it" : ""),
+        title: s.prompt + ": reached by " + s.reached + " of " + f.calls + " calls; " + s.hung_up + " callers hung up after it" }));
       const outcomes = Object.entries(f.outcomes).sort((a, b) => b[1] - a[1]);
       box.replaceChildren(
         el("p", { class: "stats" }, el("span", {}, "calls ", el("b", { id: "funnel-calls" }, f.calls)),

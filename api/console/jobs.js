@@ -6,7 +6,7 @@
 "use strict";
 
 (function () {
-  const { el, api, page, when, SignedOut, main } = window.ivrdConsole;
+  const { el, api, page, SignedOut, main } = window.ivrdConsole;
 
   const phases = [["", "All"], ["due", "Due"], ["retrying", "Retrying"], ["running", "Running"], ["done", "Done"],
     ["failed", "Failed"], ["cancelled", "Cancelled"], ["dropped", "Dropped"]];
@@ -23,17 +23,25 @@
   }
   function final(j) { return ["done", "failed", "cancelled", "dropped"].includes(j.state); }
 
-  // dueText writes when a job is due in its own time zone, and how far off.
+  // dueText writes when a job is due as its time zone's clock shows it
+  // ("2026-11-26 07:00 Asia/Shanghai"): the hotel's time, wherever the
+  // operator sits.
   function dueText(j) {
     if (!j.due) return "";
-    let local = when(j.due);
-    if (j.tz) {
-      try {
-        local = new Intl.DateTimeFormat(undefined, { timeZone: j.tz, year: "numeric", month: "2-digit", day: "2-digit",
-          hour: "2-digit", minute: "2-digit" }).format(new Date(j.due)) + " " + j.tz;
-      } catch (e) { /* a zone the browser does not know: its local time */ }
+    const d = new Date(j.due);
+    let zone = j.tz || browserZone;
+    let parts;
+    try {
+      parts = new Intl.DateTimeFormat("en-GB", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(d);
+    } catch (e) {
+      // A zone the browser does not know: the browser's own.
+      zone = browserZone;
+      parts = new Intl.DateTimeFormat("en-GB", { year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(d);
     }
-    return local;
+    const p = Object.fromEntries(parts.map((x) => [x.type, x.value]));
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + " " + zone;
   }
   function fromNow(t) {
     const ms = Date.parse(t) - Date.now();
