@@ -340,3 +340,31 @@ func getJSON(t *testing.T, srv *httptest.Server, path string, out any) int {
 	t.Helper()
 	return do(t, srv, "GET", path, "", out)
 }
+
+// TestConsoleReportPages: the Jobs, Surveys and Funnels pages' files are
+// served and the page loads them after app.js.
+func TestConsoleReportPages(t *testing.T) {
+	srv := newServer(t, newFake(), nil)
+	_, _, index := browser{}.do(t, srv, "GET", "/", "")
+	last := strings.Index(index, `src="/console/app.js"`)
+	for _, c := range []struct{ file, has string }{
+		{"charts.js", "createElementNS"},
+		{"jobs.js", `page("jobs"`},
+		{"surveys.js", `page("surveys"`},
+		{"funnel.js", `page("funnel"`},
+		{"reports.css", "svg.chart"},
+	} {
+		code, h, body := browser{}.do(t, srv, "GET", "/console/"+c.file, "")
+		if code != 200 || !strings.Contains(body, c.has) || h.Get("Content-Security-Policy") == "" {
+			t.Errorf("GET /console/%s: %d, has %q: %v", c.file, code, c.has, strings.Contains(body, c.has))
+		}
+		if !strings.HasSuffix(c.file, ".js") {
+			continue
+		}
+		at := strings.Index(index, `<script src="/console/`+c.file+`" defer></script>`)
+		if at < last {
+			t.Errorf("index.html loads %s at %d, not after the scripts before it (%d)", c.file, at, last)
+		}
+		last = at
+	}
+}
