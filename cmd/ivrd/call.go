@@ -73,7 +73,7 @@ func (c *CallCommand) Run(ctx context.Context, args []string) error {
 	var d dialFlags
 	d.register(fs)
 	list := fs.Bool("list", false, "list the jobs, newest first")
-	state := fs.String("state", "", "with -list: only jobs in this state (scheduled, dialing, done, failed, cancelled, dropped)")
+	state := fs.String("state", "", "with -list: only jobs in this state (scheduled, dialing, done, failed, cancelled, dropped) or phase (due, retrying, running)")
 	show := fs.String("show", "", "show the job with this id")
 	cancel := fs.String("cancel", "", "cancel the job with this id")
 	asJSON := fs.Bool("json", false, "print the daemon's JSON answer")
