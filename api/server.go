@@ -137,6 +137,14 @@ type Options struct {
 	// SessionTTL is how long a console sign-in lasts (default
 	// DefaultSessionTTL).
 	SessionTTL time.Duration
+	// Devices, when set, serves GET /api/v1/devices (none listed
+	// without it). Phone, when set, is a simulator running in the
+	// process: GET /api/v1/phone describes it and /sim/ serves its
+	// control API (404 without it). Prompts are the configuration's
+	// prompt texts, by voice file (GET /api/v1/prompts).
+	Devices Devices
+	Phone   *Phone
+	Prompts map[string]string
 }
 
 // Server is the admin API, an http.Handler. /healthz and /readyz answer
@@ -204,6 +212,11 @@ func New(b Backend, opt Options) (*Server, error) {
 		"GET /api/v1/stores/{flow}/{key}": s.kvKey,
 		"GET /api/v1/flows/{name}/funnel": s.funnel,
 	}
+	routes["GET /api/v1/devices"] = s.devices
+	routes["GET /api/v1/devices/{name}"] = s.device
+	routes["POST /api/v1/devices/{name}/check"] = s.checkDevice
+	routes["GET /api/v1/phone"] = s.phone
+	routes["GET /api/v1/prompts"] = s.prompts
 	for pattern, h := range routes {
 		s.mux.Handle(pattern, s.endpoint(h))
 	}
@@ -212,6 +225,7 @@ func New(b Backend, opt Options) (*Server, error) {
 	s.mux.HandleFunc("POST /api/v1/session", s.signIn)
 	s.mux.HandleFunc("GET /api/v1/session", s.sessionInfo)
 	s.mux.HandleFunc("DELETE /api/v1/session", s.signOut)
+	s.mux.HandleFunc("/sim/", s.sim)
 	ui := console()
 	s.mux.Handle("GET /{$}", ui)
 	s.mux.Handle("GET /console/", ui)
@@ -251,7 +265,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/api/v1/session" {
+	if guarded(r.URL.Path) {
 		// A bearer token is checked as it always was; a request without
 		// one is a console's, with the session cookie and its rules.
 		_, hasCookie := r.Header["Cookie"]

@@ -78,6 +78,8 @@ type checker struct {
 	configPath string
 
 	problems int
+	// onDevice holds the voice files of each device that listed them.
+	onDevice map[string]map[string]bool
 }
 
 func (ch *checker) problem(format string, args ...any) {
@@ -144,6 +146,7 @@ func (ch *checker) run(ctx context.Context) error {
 	for i := range ch.cfg.Devices {
 		ch.device(ctx, &ch.cfg.Devices[i], flows)
 	}
+	ch.promptTexts(flows)
 	return ch.result()
 }
 
@@ -163,6 +166,10 @@ func (ch *checker) device(ctx context.Context, dc *DeviceConfig, flows []flowRef
 	for _, n := range names {
 		has[n] = true
 	}
+	if ch.onDevice == nil {
+		ch.onDevice = map[string]map[string]bool{}
+	}
+	ch.onDevice[dc.Name] = has
 	missing := 0
 	for _, fr := range flows {
 		for _, r := range fr.refs {

@@ -83,6 +83,10 @@ type Config struct {
 	// Routes choose the flow of each incoming call; the first match wins.
 	// None configured means one route: to = "*" → flow DefaultRouteFlow.
 	Routes []RouteConfig `toml:"route"`
+	// Prompts says what each voice file says, by file name
+	// (user_welcome = "Welcome to the Grand Hotel"), for people: the
+	// console's phone, the demo's transcript and "ivrd check". Optional.
+	Prompts map[string]string `toml:"prompts"`
 }
 
 // LimitsConfig is [limits]: engine.Limits. Empty or zero fields keep the
@@ -547,7 +551,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("route[%d].%w", i, err)
 		}
 	}
-	return nil
+	return validatePrompts(c.Prompts)
 }
 
 func (l LimitsConfig) engine() (engine.Limits, error) {

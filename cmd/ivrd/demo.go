@@ -126,6 +126,7 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	// The console signs in with a token made for this run only.
 	token := demoToken()
 	cfg.Admin = AdminConfig{Listen: *adminAddr, Token: token, WebhookSecret: demoToken()}
+	cfg.Prompts = demoPrompts
 	cfg.fill()
 	if err := cfg.Validate(); err != nil {
 		ln.Close()
@@ -133,6 +134,7 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	}
 	srv := NewServer(cfg, log)
 	srv.Listener = ln
+	srv.Phone = sim // the console's phone calls through it
 	if err := srv.Open(ctx); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -147,10 +149,11 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(out, "  ivrd          %s (reports from the OM to /om/%s)\n", srv.URL(), demoDevice)
 	console := listenURL(srv.AdminAddr()) + "/"
 	fmt.Fprintf(out, "  console       %s (sign in with the admin token %s)\n", console, token)
+	fmt.Fprintf(out, "                its Phone page calls into the IVR through the simulated OM\n")
 	fmt.Fprintf(out, "  flows         %s; every call runs main.lua\n", where)
 	fmt.Fprintf(out, "  voice files   %s each, so the demo is quick\n\n", *fileDuration)
 
-	if err := playDemoCalls(ctx, out, sim, outcomes); err != nil {
+	if err := playDemoCalls(ctx, out, sim, outcomes, cfg.Prompts); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -413,7 +416,7 @@ func runDemoCall(ctx context.Context, sim *omsim.Sim, dc demoCaller, outcomes *o
 
 // playDemoCalls places the scripted calls at once and prints their
 // transcripts in order.
-func playDemoCalls(ctx context.Context, out io.Writer, sim *omsim.Sim, outcomes *outcomeSink) error {
+func playDemoCalls(ctx context.Context, out io.Writer, sim *omsim.Sim, outcomes *outcomeSink, texts map[string]string) error {
 	trunk := sim.Config().Trunk
 	results := make([]chan demoResult, len(demoCallers))
 	for i, dc := range demoCallers {
@@ -436,14 +439,15 @@ func playDemoCalls(ctx context.Context, out io.Writer, sim *omsim.Sim, outcomes 
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		writeTranscript(out, res)
+		writeTranscript(out, res, texts)
 	}
 	return nil
 }
 
 // writeTranscript prints one call: what the caller heard and did, in
-// order, and where the call went.
-func writeTranscript(out io.Writer, res demoResult) {
+// order, and where the call went. A file heard is followed by what it
+// says, when texts (the prompt texts) say.
+func writeTranscript(out io.Writer, res demoResult, texts map[string]string) {
 	line := func(verb, what string) {
 		fmt.Fprintln(out, strings.TrimRight(fmt.Sprintf("   %-9s %s", verb, what), " "))
 	}
@@ -455,6 +459,9 @@ func writeTranscript(out io.Writer, res demoResult) {
 			next++
 		}
 		f := h.File
+		if text := texts[h.File]; text != "" {
+			f += "  “" + text + "”"
+		}
 		if !h.Completed {
 			f += "  (cut off)"
 		}

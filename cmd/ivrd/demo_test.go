@@ -83,13 +83,13 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("got %d transcripts, want %d", len(calls)-1, len(demoCallers))
 	}
 	want := map[string][]string{
-		"Ana": {"hears     user_welcome\n", "hears     user_menu\n", "presses   1\n",
+		"Ana": {"hears     user_welcome  “Welcome to the Grand Hotel.”\n", "hears     user_menu  “For reception, press 1.", "presses   1\n",
 			"put through to ext 201, which answers", "flow main: transferred to ext 201"},
-		"Chloé": {"presses   7\n", "hears     user_invalid\n", "presses   3\n", "hears     user_thanks\n",
+		"Chloé": {"presses   7\n", "hears     user_invalid  “Sorry, that key is not on the menu.”\n", "presses   3\n", "hears     user_thanks  “Thank you!”\n",
 			"→         ivrd hung up", "flow main: hung up"},
-		"Dev": {"hears     user_welcome  (cut off)\n", "hangs up\n", "→         the caller hung up",
+		"Dev": {"hears     user_welcome  “Welcome to the Grand Hotel.”  (cut off)\n", "hangs up\n", "→         the caller hung up",
 			"flow main: the caller hung up"},
-		"Ben": {"hears     user_noinput\n", "put through to ext 200, which answers", "flow main: transferred to ext 200"},
+		"Ben": {"hears     user_noinput  “Sorry, we did not hear a key.”\n", "put through to ext 200, which answers", "flow main: transferred to ext 200"},
 	}
 	for i, c := range demoCallers {
 		tr := calls[i+1]

@@ -24,6 +24,7 @@ import (
 	"github.com/ivrd/ivrd/engine"
 	"github.com/ivrd/ivrd/internal/ompbx"
 	"github.com/ivrd/ivrd/omproto"
+	"github.com/ivrd/ivrd/omproto/omsim"
 )
 
 // ServeCommand is "ivrd serve": the daemon.
@@ -165,6 +166,11 @@ type Server struct {
 	// the metrics of the admin listener are ("ivrd bench" counts the
 	// calls handed to the fallback with it).
 	Observer engine.Observer
+	// Phone, when set before Open, is a simulated OM running in this
+	// process that one of the devices is (as in "ivrd demo"): the admin
+	// listener then serves its control API under /sim/, for the
+	// console's phone.
+	Phone *omsim.Sim
 
 	cfg Config
 	log hclog.Logger
@@ -183,6 +189,8 @@ type Server struct {
 	metrics *metrics
 	rvs     map[string]*omproto.Receiver
 	rejects *rejectLog // rejected reports, logged without flooding the log
+	// watch checks the devices for the admin API (nil when it is off).
+	watch *deviceWatch
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -265,6 +273,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	})
 	if err != nil {
 		return err
+	}
+	if cfg.Admin.Listen != "" {
+		s.watch = newDeviceWatch(s, s.phoneDevice())
 	}
 
 	ln := s.Listener
@@ -402,11 +413,15 @@ func (s *Server) handler() http.Handler {
 	for i := range s.cfg.Devices {
 		dc := &s.cfg.Devices[i]
 		name := dc.Name
-		handler := ompbx.Handler(name, s.router)
+		var to ompbx.Deliverer = s.router
+		if s.watch != nil {
+			to = s.watch.deliverer(s.router)
+		}
+		handler := ompbx.Handler(name, to)
 		if s.log.IsTrace() {
 			// The engine writes each report's XML at trace level, once it
 			// knows the call the report belongs to (with its call_id).
-			handler = ompbx.TracingHandler(name, s.router)
+			handler = ompbx.TracingHandler(name, to)
 		}
 		rv := &omproto.Receiver{
 			Handler: handler,
@@ -468,6 +483,7 @@ func (s *Server) openAdmin() error {
 	if s.metrics != nil {
 		opt.Metrics = s.metrics.handler()
 	}
+	opt.Devices, opt.Phone, opt.Prompts = s.watch, s.phone(), s.cfg.Prompts
 	h, err := api.New(adminBackend{s}, opt)
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
@@ -487,6 +503,7 @@ func (s *Server) openAdmin() error {
 			s.log.Error("admin listener stopped", "error", err)
 		}
 	}()
+	s.watch.start()
 	if s.cfg.Admin.WebhookSecret == "" {
 		s.log.Warn("admin.webhook_secret is not set: job webhooks go out unsigned")
 	}
@@ -562,6 +579,9 @@ func (s *Server) Close() error {
 			cancel()
 		} else if s.adminLn != nil {
 			s.adminLn.Close()
+		}
+		if s.watch != nil {
+			s.watch.close()
 		}
 		if s.router != nil {
 			if n := s.router.Live(); n > 0 {
