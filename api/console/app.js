@@ -106,6 +106,7 @@
         csrf = s.csrf;
         token.value = "";
         top.hidden = false;
+        document.dispatchEvent(new Event("ivrd:signedin"));
         if (!location.hash || location.hash === "#/signin") location.hash = "#/live";
         else route();
       } catch (e) {
@@ -397,7 +398,9 @@
   // #/name of their URL and the nav entry's key, title the nav's text, and
   // open(params, rest) draws the page into main and returns a function
   // that stops its timers and streams. Their nav entries follow the
-  // built-in ones, in the order the scripts load (index.html).
+  // built-in ones, in the order the scripts load (index.html). A page
+  // that is not always there hides its entry and asks the API on the
+  // "ivrd:signedin" event (document), sent at each sign-in.
   const pages = {};
   function page(name, title, open) {
     pages[name] = open;
@@ -440,6 +443,7 @@
       const s = await api("GET", "/api/v1/session");
       csrf = s.csrf;
       top.hidden = false;
+      document.dispatchEvent(new Event("ivrd:signedin"));
       route();
     } catch (e) {
       signIn("");
