@@ -185,3 +185,23 @@ func TestSimWithoutSimulator(t *testing.T) {
 		t.Errorf("GET /api/v1/prompts without texts: %d %+v", code, pl)
 	}
 }
+
+// TestConsolePagesServed: the Devices and Phone pages' files are served
+// and the console's page loads them.
+func TestConsolePagesServed(t *testing.T) {
+	srv := newServer(t, newFake(), nil)
+	_, _, index := browser{}.do(t, srv, "GET", "/", "")
+	for _, c := range []struct{ path, ctype, has string }{
+		{"/console/devices.js", "text/javascript", `page("devices"`},
+		{"/console/phone.js", "text/javascript", `page("phone"`},
+		{"/console/phone.css", "text/css", ".keypad"},
+	} {
+		code, h, body := browser{}.do(t, srv, "GET", c.path, "")
+		if code != 200 || !strings.HasPrefix(h.Get("Content-Type"), c.ctype) || !strings.Contains(body, c.has) {
+			t.Errorf("GET %s: %d %q", c.path, code, h.Get("Content-Type"))
+		}
+		if strings.HasSuffix(c.path, ".js") && !strings.Contains(index, `<script src="`+c.path+`" defer></script>`) {
+			t.Errorf("the console's page does not load %s", c.path)
+		}
+	}
+}

@@ -63,7 +63,7 @@
         ["Last BOOTUP", d.last_bootup ? when(d.last_bootup) : "none since ivrd started"],
         ["Calls in the IVR", String(d.live_calls)],
       ];
-      return el("dl", { class: "facts" }, rows.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+      return el("dl", { class: "facts" }, rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
     }
 
     function menus(d) {

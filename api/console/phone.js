@@ -117,9 +117,7 @@
       callBtn.disabled = true;
       try {
         const r = await api("POST", "/sim/calls", { from: from.value.trim(), to: to.value.trim() });
-        current = r.id;
-        linked = "";
-        poll();
+        follow(r.id);
       } catch (e) {
         fail(e);
         callBtn.disabled = false;
@@ -204,6 +202,17 @@
       } catch (e) { /* the link is a convenience */ }
     }
 
+    // follow makes a call the one on this phone.
+    function follow(id) {
+      if (id !== current) {
+        current = id;
+        linked = "";
+        link.replaceChildren();
+        heard.replaceChildren();
+      }
+      poll();
+    }
+
     // poll follows the call on this phone until it ends, then watches for
     // ivrd calling.
     async function poll() {
@@ -232,9 +241,7 @@
         const calls = await api("GET", "/sim/calls");
         const ringing = calls.find((x) => x.direction === "out" && x.to === number && x.state !== "ended");
         if (ringing && !gone && (!lastCall || lastCall.state === "ended" || lastCall.id === ringing.id)) {
-          current = ringing.id;
-          linked = "";
-          poll();
+          follow(ringing.id);
           return;
         }
       } catch (e) { fail(e); }

@@ -5,7 +5,7 @@ package main
 // transcript and the console's phone show them.
 var demoPrompts = map[string]string{
 	"user_welcome":        "Welcome to the Grand Hotel.",
-	"user_menu":           "For reception, press 1. For the restaurant, press 2. To leave us a thank-you, press 3. For the operator, press 0.",
+	"user_menu":           "For reception, press 1. For the restaurant, press 2. To hear our thanks, press 3. For the operator, press 0.",
 	"user_invalid":        "Sorry, that key is not on the menu.",
 	"user_noinput":        "Sorry, we did not hear a key.",
 	"user_bye":            "Thank you for calling. Goodbye.",
