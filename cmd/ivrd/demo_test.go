@@ -60,6 +60,14 @@ func TestDemo(t *testing.T) {
 	if resp.StatusCode != 200 || len(resp.Cookies()) != 1 {
 		t.Fatalf("signing in to the demo's console: %d, cookies %v", resp.StatusCode, resp.Cookies())
 	}
+	// The console's phone works: the simulator runs inside the demo.
+	req, _ := http.NewRequest("GET", m1[1]+"api/v1/phone", nil)
+	req.Header.Set("Authorization", "Bearer "+m1[2])
+	if phone, err := http.DefaultClient.Do(req); err != nil || phone.StatusCode != 200 {
+		t.Errorf("the demo's phone: %v %v", phone, err)
+	} else {
+		phone.Body.Close()
+	}
 	if page, err := http.Get(m1[1]); err != nil || page.StatusCode != 200 {
 		t.Fatalf("the demo's console page: %v %v", page, err)
 	} else {

@@ -38,8 +38,9 @@ type deviceWatch struct {
 	// none is).
 	phone string
 
-	mu    sync.Mutex
-	state map[string]*deviceState
+	mu     sync.Mutex
+	state  map[string]*deviceState
+	closed bool // no check starts any more
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -93,8 +94,26 @@ func (w *deviceWatch) start() {
 
 // close stops the checks and waits for those running.
 func (w *deviceWatch) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
 	w.cancel()
 	w.wg.Wait()
+}
+
+// checkSoon checks a device in the background, unless the watch is
+// closed.
+func (w *deviceWatch) checkSoon(name string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		w.check(name, deviceCheckGap)
+	}()
 }
 
 // check asks a device for its DeviceInfo, unless a check ended less than
@@ -161,12 +180,8 @@ func (d watchedDeliverer) Deliver(ev engine.Event) {
 			st.lastBootup = now
 		}
 		w.mu.Unlock()
-		if ev.Kind == engine.EvBootup && w.ctx.Err() == nil {
-			w.wg.Add(1)
-			go func() {
-				defer w.wg.Done()
-				w.check(ev.Device, deviceCheckGap)
-			}()
+		if ev.Kind == engine.EvBootup {
+			w.checkSoon(ev.Device)
 		}
 	}
 	d.to.Deliver(ev)
