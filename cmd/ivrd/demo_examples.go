@@ -63,7 +63,7 @@ func playDemoExamples(ctx context.Context, out io.Writer) error {
 			return ctx.Err()
 		}
 		fmt.Fprintf(out, "\n── Use case %d, %s: %s ──\n", i+1, ex.title, sc.Name)
-		res.WriteTranscript(out, "   ")
+		res.WriteTranscriptTexts(out, "   ", demoPrompts)
 		if !res.Passed() {
 			fmt.Fprintf(out, "   (!) the scenario did not go as its file expects:\n")
 			res.WriteFailures(out, "       ")

@@ -29,10 +29,10 @@ func TestDemoExamples(t *testing.T) {
 	want := [][]string{
 		{"presses   2\n", "transfer refused", "hears     user_busy", "transfers the call to ext 200", "talks     with ext 200",
 			"(examples/menu/menu.lua:"},
-		{"hears     user_survey_q3\n", "presses   10\n", "hears     user_survey_thanks\n", "outcome   hangup"},
-		{"presses   0700\n", "dialled 2026-11-26 07:00:00 +0800", "hears     user_wakeup\n", "hears     user_wakeup_confirm\n",
+		{"hears     user_survey_q3  “Would you recommend us? Press 0 to 10.”\n", "presses   10\n", "hears     user_survey_thanks  “Thank you for your answers.”\n", "outcome   hangup"},
+		{"presses   0700\n", "dialled 2026-11-26 07:00:00 +0800", "hears     user_wakeup  “Good morning, this is your wake-up call.", "hears     user_wakeup_confirm  “Thank you, and have a nice day.”\n",
 			"(flow wakeup), done, answered"},
-		{"ended     busy\n", "attempt 2, dialled 2026-11-25 09:00:30 +0000", "hears     user_code_is\n", "prompt [secret]",
+		{"ended     busy\n", "attempt 2, dialled 2026-11-25 09:00:30 +0000", "hears     user_code_is  “Your verification code is”\n", "prompt [secret]",
 			"attempt 2: answered"},
 	}
 	for i, ex := range demoExamples {

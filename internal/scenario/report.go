@@ -215,10 +215,27 @@ func (r *Result) WriteFailures(w io.Writer, indent string) {
 // WriteTranscript writes what each party heard and did, what ivrd did with
 // each call, and the jobs.
 func (r *Result) WriteTranscript(w io.Writer, indent string) {
+	r.WriteTranscriptTexts(w, indent, nil)
+}
+
+// WriteTranscriptTexts is WriteTranscript with each voice file heard
+// followed by what it says, where texts (by file name: the prompt texts
+// of ivrd.toml) say.
+func (r *Result) WriteTranscriptTexts(w io.Writer, indent string, texts map[string]string) {
 	for _, p := range r.Parties {
 		fmt.Fprintf(w, "%s%s\n", indent, p.Label)
 		for _, e := range p.Events {
-			line(w, "%s  %8s  %-9s %s", indent, clockText(e.At), e.Verb, e.What)
+			what := e.What
+			if e.Verb == "hears" {
+				file, rest, _ := strings.Cut(what, "  ")
+				if t := texts[file]; t != "" {
+					what = file + "  “" + t + "”"
+					if rest != "" {
+						what += "  " + rest
+					}
+				}
+			}
+			line(w, "%s  %8s  %-9s %s", indent, clockText(e.At), e.Verb, what)
 		}
 		switch {
 		case p.Outcome == "":
