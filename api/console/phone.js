@@ -163,6 +163,7 @@
       callBtn.disabled = live;
       hangBtn.disabled = !live;
       answerBtn.hidden = !ringingHere;
+      callBtn.hidden = ringingHere;
       heard.replaceChildren(...heardItems(call));
       if (live && !linked) findInConsole(call);
     }
@@ -190,8 +191,10 @@
 
     // findInConsole links the call to its page in the console, once ivrd
     // has it (same device, same leg).
+    let finding = false;
     async function findInConsole(call) {
-      if (!call.leg || !info) return;
+      if (!call.leg || !info || finding) return;
+      finding = true;
       try {
         const list = await api("GET", "/api/v1/calls");
         const mine = list.calls.find((x) => x.device === info.device && x.leg === call.leg);
@@ -199,7 +202,11 @@
         linked = mine.id;
         link.replaceChildren("In the console: ", el("a", { id: "phone-call-link", href: "#/call/" + encodeURIComponent(mine.id) },
           "this call's path"), " (flow " + mine.flow + ")");
-      } catch (e) { /* the link is a convenience */ }
+      } catch (e) {
+        /* the link is a convenience */
+      } finally {
+        finding = false;
+      }
     }
 
     // follow makes a call the one on this phone.
