@@ -222,6 +222,25 @@
     transferred: "transferred", hangup: "ivrd hung up", caller_hangup: "the caller hung up",
     failed: "failed", fallback: "handed to the fallback",
   };
+  // Prompt texts ([prompts] in ivrd.toml), read once: a voice file chain
+  // shows what its files say, when the configuration says it.
+  let promptTexts = null;
+  async function loadPromptTexts() {
+    if (promptTexts === null) {
+      try {
+        promptTexts = (await api("GET", "/api/v1/prompts")).prompts || {};
+      } catch (e) {
+        if (e instanceof SignedOut) throw e;
+        promptTexts = {};
+      }
+    }
+    return promptTexts;
+  }
+  function promptText(chain) {
+    const said = String(chain).split("+").map((f) => (promptTexts || {})[f]).filter(Boolean);
+    return said.length ? "“" + said.join(" ") + "”" : "";
+  }
+
   function callPage(id) {
     let timer = null, gone = false;
     const box = el("div", { id: "call" }, el("p", { class: "muted" }, "Loading…"));
@@ -229,6 +248,7 @@
     async function load() {
       let c;
       try {
+        await loadPromptTexts();
         c = await api("GET", "/api/v1/calls/" + encodeURIComponent(id));
       } catch (e) {
         if (!(e instanceof SignedOut)) box.replaceChildren(el("p", { id: "call-error", class: "error" }, e.message));
@@ -260,7 +280,8 @@
         if (p.kind === "hangup") value = p.value === "caller" ? "by the caller" : p.value ? p.value : "by ivrd";
         return el("li", { class: cls + " " + p.kind, "data-kind": p.kind },
           el("span", { class: "at" }, "+" + ((Date.parse(p.at) - started) / 1000).toFixed(1) + " s"), " ",
-          el("span", { class: "what" }, what), " ", el("span", { class: "value mono" }, value));
+          el("span", { class: "what" }, what), " ", el("span", { class: "value mono" }, value),
+          p.kind.startsWith("prompt") ? [" ", el("span", { class: "text" }, promptText(value))] : null);
       });
       if (c.live) {
         items.push(el("li", { class: "now" }, el("span", { class: "at" }, "now"), " ", el("span", { class: "what" }, "In the IVR:"),

@@ -126,6 +126,10 @@ func TestConsolePhoneInBrowser(t *testing.T) {
 	if c := hist.Calls[0]; c.Outcome != "caller_hangup" || !pathHas(c, "keys", "1") {
 		t.Errorf("the phone's call in the history: %+v", c)
 	}
+	// Its path in the console says what each prompt said.
+	b.click("#phone-link a")
+	b.waitText("#timeline", "“Welcome to the Grand Hotel.”")
+	b.click(`#nav a[data-page="phone"]`)
 
 	// ivrd calls the phone: it rings until answered, then the flow plays.
 	b.click("#phone-callme")
