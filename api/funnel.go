@@ -13,9 +13,9 @@ const MaxFunnelCalls = 100_000
 
 // Funnel is the answer of GET /api/v1/flows/{name}/funnel: over the ended
 // calls of a flow in a period, how many reached each prompt and how many
-// hung up after it. It is read from the calls' paths, which record a
-// prompt once it has played to its end or a key cut it off: a caller who
-// hangs up while a prompt plays counts at the prompt before it.
+// hung up during or after it. It is read from the calls' paths, which
+// record a prompt played to its end or cut off by a key or by the
+// caller's hang-up.
 type Funnel struct {
 	Flow   string `json:"flow"`
 	Period Period `json:"period"`
@@ -36,11 +36,11 @@ type Funnel struct {
 // FunnelStep is one prompt of a funnel.
 type FunnelStep struct {
 	Prompt string `json:"prompt"`
-	// Reached counts the calls that heard the prompt (whole or cut off
-	// by a key) at least once.
+	// Reached counts the calls that heard the prompt (whole, or cut off
+	// by a key or a hang-up) at least once.
 	Reached int `json:"reached"`
 	// HungUp counts the callers who hung up with this the last prompt
-	// they had heard: waiting for keys after it, or during the next.
+	// they had heard: while it played, or waiting for keys after it.
 	HungUp int `json:"hung_up"`
 }
 
@@ -58,7 +58,7 @@ func funnelOf(flow string, p Period, calls []engine.HistoryEntry) Funnel {
 		seen := map[string]bool{}
 		last, n := "", 0
 		for _, e := range c.Path {
-			if e.Kind != "prompt" && e.Kind != "prompt_interrupted" {
+			if e.Kind != "prompt" && e.Kind != "prompt_interrupted" && e.Kind != "prompt_hangup" {
 				continue
 			}
 			last = e.Value

@@ -215,8 +215,10 @@ func TestFunnel(t *testing.T) {
 		// welcome cut off by a key, menu twice, then the caller hangs up in the menu.
 		"call-2": entry("call-2", "main", "caller_hangup", now, path("prompt_interrupted", "user_welcome", "keys", "9", "invalid", "9",
 			"prompt", "user_menu", "noinput", "", "prompt", "user_menu", "hangup", "caller")),
-		// hangs up during the welcome.
+		// hangs up waiting for keys after the welcome.
 		"call-3": entry("call-3", "main", "caller_hangup", now, path("prompt", "user_welcome", "hangup", "caller")),
+		// hangs up while the menu plays.
+		"call-4": entry("call-4", "main", "caller_hangup", now, path("prompt", "user_welcome", "prompt_hangup", "user_menu", "hangup", "caller")),
 	}
 	srv := newServer(t, fake, nil)
 	var f api.Funnel
@@ -227,8 +229,8 @@ func TestFunnel(t *testing.T) {
 	for _, s := range f.Steps {
 		got = append(got, fmt.Sprintf("%s:%d/%d", s.Prompt, s.Reached, s.HungUp))
 	}
-	if strings.Join(got, " ") != "user_welcome:3/1 user_menu:2/1" || f.Calls != 3 || f.HungUpBeforePrompt != 0 ||
-		f.Outcomes["transferred"] != 1 || f.Outcomes["caller_hangup"] != 2 {
+	if strings.Join(got, " ") != "user_welcome:4/1 user_menu:3/2" || f.Calls != 4 || f.HungUpBeforePrompt != 0 ||
+		f.Outcomes["transferred"] != 1 || f.Outcomes["caller_hangup"] != 3 {
 		t.Fatalf("funnel %v, %+v", got, f)
 	}
 
@@ -236,6 +238,7 @@ func TestFunnel(t *testing.T) {
 	// search is asked for the period; the funnel checks it too).
 	fake.history["call-1"] = entry("call-1", "main", "transferred", now.Add(-2*time.Hour), fake.history["call-1"].Path)
 	fake.history["call-2"] = entry("call-2", "other", "caller_hangup", now, nil)
+	delete(fake.history, "call-4")
 	since := now.Add(-time.Hour)
 	f = api.Funnel{}
 	if code := getJSON(t, srv, "/api/v1/flows/main/funnel?since="+url.QueryEscape(since.Format(time.RFC3339)), &f); code != 200 {

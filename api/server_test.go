@@ -144,7 +144,7 @@ func (f *fakeBackend) SearchHistory(q engine.HistoryQuery) (engine.HistoryPage, 
 	f.searches = append(f.searches, q)
 	f.mu.Unlock()
 	var out engine.HistoryPage
-	for _, id := range []string{"call-3", "call-2", "call-1"} {
+	for _, id := range []string{"call-4", "call-3", "call-2", "call-1"} {
 		if h, ok := f.history[id]; ok && (q.Limit == 0 || len(out.Calls) < q.Limit) {
 			out.Calls = append(out.Calls, h)
 		}

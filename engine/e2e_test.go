@@ -453,3 +453,41 @@ func TestCdrWriteDoesNotHoldTheReport(t *testing.T) {
 		t.Fatalf("%d records written after the gate opened, want 1", n)
 	}
 }
+
+// A prompt the caller hangs up on is in the path, so a funnel counts the
+// caller at the prompt that was playing: from call:play and from a
+// gather's prompt.
+func TestPathHasThePromptHungUpOn(t *testing.T) {
+	const flow = `local f = {}
+function f.incoming(call)
+  if call.from == "1" then
+    call:play("user_welcome")
+  else
+    call:gather{ prompt = "user_menu", timeout = 5 }
+  end
+end
+return f`
+	r := newRig(t, map[string]string{"main": flow}, rigOptions{sim: func(c *omsim.Config) { c.FileDuration = 10 * time.Second }})
+	for _, from := range []string{"1", "2"} {
+		c := r.call(from)
+		r.advance(time.Second) // the prompt plays for 10 s
+		if err := c.HangUp(); err != nil {
+			t.Fatal(err)
+		}
+		r.sim.Settle()
+	}
+	hs := mustHistory(t, r)
+	if len(hs) != 2 {
+		t.Fatalf("%d history entries", len(hs))
+	}
+	want := map[string]string{"1": "prompt_hangup:user_welcome", "2": "prompt_hangup:user_menu"}
+	for _, h := range hs {
+		var kinds []string
+		for _, p := range h.Path {
+			kinds = append(kinds, p.Kind+":"+p.Value)
+		}
+		if got := strings.Join(kinds, " "); !strings.HasPrefix(got, want[h.From]) || h.Outcome != engine.OutcomeCallerHangup {
+			t.Errorf("caller %s: path %q, outcome %s; want %s first", h.From, got, h.Outcome, want[h.From])
+		}
+	}
+}

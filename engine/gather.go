@@ -230,6 +230,9 @@ func (s *Session) attempt(ctx context.Context, o gatherOpts) (string, string, er
 		if !ok {
 			return "", "", ctx.Err()
 		}
+		if playing && it.ev != nil && it.ev.Kind == EvBye {
+			s.addPath("prompt_hangup", strings.Join(o.prompt, "+")) // before isBye's hang-up
+		}
 		if s.isBye(it) {
 			return "", attemptHangup, nil
 		}

@@ -26,9 +26,12 @@ const (
 // PathEntry is one step of a call's IVR path: a prompt heard, keys
 // pressed, a timer, a transfer.
 type PathEntry struct {
-	At    time.Time `json:"at"`
-	Kind  string    `json:"kind"` // prompt, keys, noinput, invalid, transfer, hangup, fallback, error
-	Value string    `json:"value,omitempty"`
+	At time.Time `json:"at"`
+	// Kind: prompt (played to its end), prompt_interrupted (cut off by a
+	// key), prompt_hangup (cut off by the caller hanging up), keys,
+	// noinput, invalid, transfer, hangup, fallback, error.
+	Kind  string `json:"kind"`
+	Value string `json:"value,omitempty"`
 }
 
 // errCallOver unwinds a flow whose call has ended or left the IVR. It is
@@ -840,6 +843,9 @@ func (s *Session) playChain(ctx context.Context, chain string) (result string, e
 		if !ok {
 			return "", ctx.Err()
 		}
+		if it.ev != nil && it.ev.Kind == EvBye {
+			s.addPath("prompt_hangup", s.shownChain(chain)) // before isBye's hang-up
+		}
 		if s.isBye(it) {
 			return "hangup", nil
 		}
@@ -907,6 +913,15 @@ func (s *Session) stale(ev *Event) bool {
 	return ev.Menu != "" && s.curMenu != 0 && ev.Menu != strconv.Itoa(s.curMenu)
 }
 
+// shownChain is a chain as the path shows it: [secret] when it was built
+// from a secret.
+func (s *Session) shownChain(chain string) string {
+	if s.isSecretChain(chain) {
+		return "[secret]"
+	}
+	return chain
+}
+
 func (s *Session) isSecretChain(chain string) bool {
 	for _, sec := range s.secretChains {
 		if sec == chain {
@@ -938,15 +953,11 @@ func (s *Session) play(ctx context.Context, files []string) (string, error) {
 				s.log.Warn("play failed", "error", err)
 				return "failed", nil
 			}
-			shown := chain
-			if s.isSecretChain(chain) {
-				shown = "[secret]"
-			}
 			switch res {
 			case "done":
-				s.addPath("prompt", shown)
+				s.addPath("prompt", s.shownChain(chain))
 			case "interrupted":
-				s.addPath("prompt_interrupted", shown)
+				s.addPath("prompt_interrupted", s.shownChain(chain))
 			}
 			return res, nil
 		})

@@ -212,7 +212,8 @@
   // A call: its facts, its path as a timeline, the OM's call record. A
   // live call is read again every second until it ends.
   const pathWords = {
-    prompt: ["Prompt played", ""], prompt_interrupted: ["Prompt cut off by a key", ""], keys: ["Keys pressed", "keys"],
+    prompt: ["Prompt played", ""], prompt_interrupted: ["Prompt cut off by a key", ""],
+    prompt_hangup: ["Prompt cut off by the hang-up", ""], keys: ["Keys pressed", "keys"],
     noinput: ["Timer: no input before the timeout", "timer"], invalid: ["Invalid input", "bad"],
     transfer: ["Transferred to", "transfer"], transfer_failed: ["Transfer refused", "bad"],
     hangup: ["Hung up", "outcome"], fallback: ["Handed to the fallback", "bad"], error: ["Flow error", "bad"],
