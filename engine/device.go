@@ -95,7 +95,7 @@ func (d *Device) fill() error {
 			d.DigitFiles[i] = "user_digit_" + strconv.Itoa(i)
 		}
 	}
-	d.menus = &menuPool{first: d.MenuFirst, last: d.MenuLast, byKey: map[MenuSettings][]int{}}
+	d.menus = newMenuPool(d.MenuFirst, d.MenuLast)
 	return nil
 }
 
@@ -106,12 +106,27 @@ var playMenu = MenuSettings{Repeat: 1, InfoLength: 1}
 // menuPool hands out the device's menu ids, per distinct settings. Menus
 // are shared by all calls (the prompt is given per call), and an id once
 // given keeps its settings, so a menu a live call is in is never
-// re-assigned to other settings.
+// re-assigned to other settings. The play menu's first id is the range's
+// first and the park menu's the second, at every start, whatever the
+// calls ask for first: a call recovered after a restart may still be in
+// the menu it was in, and that id must keep its settings. Further ids
+// (for play and gather to alternate) follow.
 type menuPool struct {
 	mu          sync.Mutex
 	first, last int
 	byKey       map[MenuSettings][]int
-	used        int
+	fixed       map[MenuSettings]int // each kind's first id
+	next        int                  // the next id for a further menu
+}
+
+func newMenuPool(first, last int) *menuPool {
+	p := &menuPool{first: first, last: last, byKey: map[MenuSettings][]int{}, fixed: map[MenuSettings]int{}}
+	p.fixed[playMenu] = first
+	if last > first {
+		p.fixed[parkMenu] = first + 1
+	}
+	p.next = first + len(p.fixed)
+	return p
 }
 
 // get returns the menu id for settings, assigning a free one on first use.
@@ -123,14 +138,18 @@ func (p *menuPool) get(ctx context.Context, d *Device, m MenuSettings) (int, err
 	return ids[0], nil
 }
 
-// ids returns up to n menu ids with settings m, assigning free ids as
-// needed; it fails only when not even one can be had.
+// ids returns up to n menu ids with settings m, assigning ids as needed:
+// the kind's fixed id first, then free ones; it fails only when not even
+// one can be had.
 func (p *menuPool) ids(ctx context.Context, d *Device, m MenuSettings, n int) ([]int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	have := p.byKey[m]
 	for len(have) < n {
-		id := p.first + p.used
+		id, fixed := p.fixed[m]
+		if !fixed || len(have) > 0 {
+			id = p.next
+		}
 		if id > p.last {
 			break
 		}
@@ -143,7 +162,9 @@ func (p *menuPool) ids(ctx context.Context, d *Device, m MenuSettings, n int) ([
 			}
 			return nil, fmt.Errorf("assign menu %d: %w", id, err)
 		}
-		p.used++
+		if !fixed || len(have) > 0 {
+			p.next++
+		}
 		have = append(have, id)
 		p.byKey[m] = have
 	}

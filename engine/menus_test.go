@@ -13,9 +13,10 @@ import (
 	"github.com/ivrd/ivrd/omproto/omsim"
 )
 
-// Menu ids on a device whose range holds only two, 49 and 50. Prompts
-// alternate between them, and a recovered call's first prompt takes the one
-// the device did not show it in, so that a late report of the prompt that
+// Menu ids on a device whose range is small. The first id is the play
+// menu's and the second the park menu's at every start; prompts alternate
+// between the play ids, and a recovered call's first prompt takes one the
+// device did not show it in, so that a late report of the prompt that
 // played at the restart stays stale.
 
 var menuRE = regexp.MustCompile(`<menu id="(\d+)"`)
@@ -53,15 +54,18 @@ func assignsSince(sim *omsim.Sim, i int) []string {
 	return out
 }
 
-func twoMenus(d *engine.Device) { d.MenuFirst, d.MenuLast = 49, 50 }
+// twoMenus leaves one id for prompts (49) and one for the park (50);
+// threeMenus two for prompts (48 and 50) and the park's between them.
+func twoMenus(d *engine.Device)   { d.MenuFirst, d.MenuLast = 49, 50 }
+func threeMenus(d *engine.Device) { d.MenuFirst, d.MenuLast = 48, 50 }
 
-// The device shows the recovered call in one of the two ids, its prompt
-// still playing (ivrd stopped right after sending it): the prompt plays
-// again in the other id, and a late end report of the one it cut off —
-// which names the old id — does not end it. The prompts after it
+// The device shows the recovered call in one of the two prompt ids, its
+// prompt still playing (ivrd stopped right after sending it): the prompt
+// plays again in the other id, and a late end report of the one it cut
+// off — which names the old id — does not end it. The prompts after it
 // alternate as usual: with two ids nothing else can tell consecutive
 // prompts apart.
-func TestRecoveredCallTakesTheOtherOfTwoMenuIDs(t *testing.T) {
+func TestRecoveredCallTakesTheOtherPromptMenuID(t *testing.T) {
 	const flow = `
 local f = {}
 function f.incoming(call)
@@ -78,9 +82,9 @@ return f`
 		wantMenus []int // the prompts' menus after the restart
 		wantHeard []string
 	}{
-		{"was in 49", 1, 49, []int{50, 49, 50},
+		{"was in 48", 1, 48, []int{50, 48, 50},
 			[]string{"user_welcome!", "user_welcome", "user_menu", "user_thanks"}},
-		{"was in 50", 2, 50, []int{49, 50},
+		{"was in 50", 2, 50, []int{48, 50},
 			[]string{"user_welcome", "user_menu!", "user_menu", "user_thanks"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,7 +92,7 @@ return f`
 			var hit atomic.Bool
 			cp := &crashPBX{at: tc.crashAt, crash: func() { hit.Store(true); rt.Load().Crash() }}
 			r := newRig(t, map[string]string{"main": flow}, rigOptions{device: func(d *engine.Device) {
-				twoMenus(d)
+				threeMenus(d)
 				cp.PBX = d.PBX
 				d.PBX = cp
 			}})
@@ -131,12 +135,11 @@ return f`
 	}
 }
 
-// The other id is busy: since the restart it holds the park menu (here the
-// recovered call's own sleep took it), with other settings. The call's
-// next prompt then plays in the id it was in at the restart, the only one
-// left for prompts — as every prompt does on a device with a single id —
-// rather than failing, and the park menu is not assigned anew to prompt
-// settings (a call parked in it would stop hearing its silence loop).
+// With two ids, one is the park menu's: a recovered call's next prompt
+// plays in the id it was in at the restart, the only one for prompts — as
+// every prompt does on a device with a single id — rather than failing,
+// and the park menu is not assigned anew to prompt settings (a call parked
+// in it would stop hearing its silence loop).
 func TestRecoveredCallWhoseOtherMenuIDIsBusy(t *testing.T) {
 	const flow = `
 local f = {}
@@ -153,8 +156,8 @@ return f`
 		device: twoMenus,
 		config: func(c *engine.Config) {
 			// Stop after the sleep's deadline is journaled (the play is
-			// step 1). Before the restart both ids hold prompt settings,
-			// so the sleep found no park menu and the call stayed in 49.
+			// step 1), before the sleep parks the call: the device still
+			// shows it in 49, where its prompt played.
 			c.AfterStep = func(_ string, steps int) {
 				if steps == 2 && hit.CompareAndSwap(false, true) {
 					rt.Load().Crash()
