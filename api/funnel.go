@@ -44,47 +44,62 @@ type FunnelStep struct {
 	HungUp int `json:"hung_up"`
 }
 
-// funnelOf counts a funnel over calls.
-func funnelOf(flow string, p Period, calls []engine.HistoryEntry) Funnel {
-	f := Funnel{Flow: flow, Period: p, Steps: []FunnelStep{}, Outcomes: map[string]int{}}
-	type acc struct {
-		FunnelStep
-		posSum float64
-	}
-	steps := map[string]*acc{}
-	for _, c := range calls {
-		f.Calls++
-		f.Outcomes[c.Outcome]++
-		seen := map[string]bool{}
-		last, n := "", 0
-		for _, e := range c.Path {
-			if e.Kind != "prompt" && e.Kind != "prompt_interrupted" && e.Kind != "prompt_hangup" {
-				continue
-			}
-			last = e.Value
-			if seen[e.Value] {
-				continue
-			}
-			seen[e.Value] = true
-			a := steps[e.Value]
-			if a == nil {
-				a = &acc{FunnelStep: FunnelStep{Prompt: e.Value}}
-				steps[e.Value] = a
-			}
-			a.Reached++
-			a.posSum += float64(n)
-			n++
+// funnelCount counts a funnel call by call. It keeps only the totals, so
+// a long period costs memory by prompt, not by call.
+type funnelCount struct {
+	f     Funnel
+	steps map[string]*funnelStep
+}
+
+// funnelStep is a step being counted, with the sum of its first play's
+// positions in the calls' paths (for the order of the steps).
+type funnelStep struct {
+	FunnelStep
+	posSum float64
+}
+
+func newFunnelCount(flow string, p Period) *funnelCount {
+	return &funnelCount{f: Funnel{Flow: flow, Period: p, Steps: []FunnelStep{}, Outcomes: map[string]int{}},
+		steps: map[string]*funnelStep{}}
+}
+
+// add counts one ended call.
+func (fc *funnelCount) add(c engine.HistoryEntry) {
+	fc.f.Calls++
+	fc.f.Outcomes[c.Outcome]++
+	seen := map[string]bool{}
+	last, n := "", 0
+	for _, e := range c.Path {
+		if e.Kind != "prompt" && e.Kind != "prompt_interrupted" && e.Kind != "prompt_hangup" {
+			continue
 		}
-		if c.Outcome == "caller_hangup" {
-			if last == "" {
-				f.HungUpBeforePrompt++
-			} else {
-				steps[last].HungUp++
-			}
+		last = e.Value
+		if seen[e.Value] {
+			continue
+		}
+		seen[e.Value] = true
+		a := fc.steps[e.Value]
+		if a == nil {
+			a = &funnelStep{FunnelStep: FunnelStep{Prompt: e.Value}}
+			fc.steps[e.Value] = a
+		}
+		a.Reached++
+		a.posSum += float64(n)
+		n++
+	}
+	if c.Outcome == "caller_hangup" {
+		if last == "" {
+			fc.f.HungUpBeforePrompt++
+		} else {
+			fc.steps[last].HungUp++
 		}
 	}
-	list := make([]*acc, 0, len(steps))
-	for _, a := range steps {
+}
+
+// funnel returns the funnel of the calls counted so far.
+func (fc *funnelCount) funnel() Funnel {
+	list := make([]*funnelStep, 0, len(fc.steps))
+	for _, a := range fc.steps {
 		list = append(list, a)
 	}
 	sort.Slice(list, func(i, j int) bool {
@@ -97,6 +112,8 @@ func funnelOf(flow string, p Period, calls []engine.HistoryEntry) Funnel {
 		}
 		return list[i].Prompt < list[j].Prompt
 	})
+	f := fc.f
+	f.Steps = make([]FunnelStep, 0, len(list))
 	for _, a := range list {
 		f.Steps = append(f.Steps, a.FunnelStep)
 	}
@@ -105,7 +122,8 @@ func funnelOf(flow string, p Period, calls []engine.HistoryEntry) Funnel {
 
 // GET /api/v1/flows/{name}/funnel[?since=T][&until=T]: the flow's funnel
 // over the calls that ended in the period (all the history keeps when
-// open).
+// open). The history is read a page at a time and each call counted as it
+// comes, so no more than a page is held at once.
 func (s *Server) funnel(r *http.Request) (int, any, error) {
 	flow := r.PathValue("name")
 	if !deviceRE.MatchString(flow) {
@@ -116,28 +134,30 @@ func (s *Server) funnel(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	q := engine.HistoryQuery{Since: p.Since, Until: p.Until, Limit: MaxHistoryLimit}
-	var calls []engine.HistoryEntry
+	fc := newFunnelCount(flow, p)
 	truncated := false
+pages:
 	for {
 		page, err := s.b.SearchHistory(q)
 		if err != nil {
 			return 0, nil, err
 		}
 		for _, h := range page.Calls {
-			if h.Flow == flow && p.Has(h.Ended) {
-				calls = append(calls, h)
+			if h.Flow != flow || !p.Has(h.Ended) {
+				continue
 			}
-		}
-		if len(calls) >= MaxFunnelCalls {
-			calls, truncated = calls[:MaxFunnelCalls], true
-			break
+			if fc.f.Calls == MaxFunnelCalls {
+				truncated = true
+				break pages
+			}
+			fc.add(h)
 		}
 		if page.Next == "" || page.Next == q.Before {
 			break
 		}
 		q.Before = page.Next
 	}
-	f := funnelOf(flow, p, calls)
+	f := fc.funnel()
 	f.Truncated = truncated
 	return http.StatusOK, f, nil
 }

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/ivrd/ivrd/api"
 	"github.com/ivrd/ivrd/engine"
@@ -369,5 +372,80 @@ func TestConsoleReportPages(t *testing.T) {
 			t.Errorf("index.html loads %s at %d, not after the scripts before it (%d)", c.file, at, last)
 		}
 		last = at
+	}
+}
+
+// pagedHistory is a backend whose history is pages of calls of flow main,
+// each hung up on during user_welcome, made as they are asked for. It
+// holds a weak pointer to each page's first path, to see whether the
+// reader lets go of the pages it has read.
+type pagedHistory struct {
+	*fakeBackend
+	pages, size int
+	read        []weak.Pointer[engine.PathEntry]
+	// kept counts the pages before the previous one still in memory when
+	// the last page was asked for.
+	kept int
+}
+
+func (h *pagedHistory) SearchHistory(q engine.HistoryQuery) (engine.HistoryPage, error) {
+	n := 0
+	if q.Before != "" {
+		n, _ = strconv.Atoi(strings.TrimPrefix(q.Before, "page"))
+	}
+	if n == h.pages-1 && n > 1 {
+		runtime.GC()
+		for _, w := range h.read[:n-1] {
+			if w.Value() != nil {
+				h.kept++
+			}
+		}
+	}
+	calls := make([]engine.HistoryEntry, h.size)
+	for i := range calls {
+		calls[i] = engine.HistoryEntry{CallRecord: engine.CallRecord{ID: fmt.Sprintf("page%d-%d", n, i), Flow: "main"},
+			Ended: now, Outcome: "caller_hangup", Path: []engine.PathEntry{{At: now, Kind: "prompt", Value: "user_welcome"}}}
+	}
+	h.read = append(h.read, weak.Make(&calls[0].Path[0]))
+	page := engine.HistoryPage{Calls: calls}
+	if n+1 < h.pages {
+		page.Next = fmt.Sprintf("page%d", n+1)
+	}
+	return page, nil
+}
+
+// TestFunnelPages: the funnel counts a history of many pages without
+// holding the pages it has read (a year of calls would not fit), and says
+// it is truncated only when the period holds more than MaxFunnelCalls.
+func TestFunnelPages(t *testing.T) {
+	for _, c := range []struct {
+		pages, size int
+		calls       int
+		truncated   bool
+	}{
+		{pages: 6, size: 10, calls: 60},
+		{pages: 100, size: 1000, calls: api.MaxFunnelCalls},
+		{pages: 101, size: 1000, calls: api.MaxFunnelCalls, truncated: true},
+	} {
+		t.Run(fmt.Sprintf("%dx%d", c.pages, c.size), func(t *testing.T) {
+			h := &pagedHistory{fakeBackend: newFake(), pages: c.pages, size: c.size}
+			s, err := api.New(h, api.Options{Token: token, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(s)
+			defer srv.Close()
+			var f api.Funnel
+			if code := getJSON(t, srv, "/api/v1/flows/main/funnel", &f); code != 200 {
+				t.Fatalf("status %d", code)
+			}
+			want := api.FunnelStep{Prompt: "user_welcome", Reached: c.calls, HungUp: c.calls}
+			if f.Calls != c.calls || f.Truncated != c.truncated || len(f.Steps) != 1 || f.Steps[0] != want {
+				t.Fatalf("got calls %d, truncated %v, steps %+v; want %d, %v, [%+v]", f.Calls, f.Truncated, f.Steps, c.calls, c.truncated, want)
+			}
+			if c.pages == 6 && h.kept > 0 {
+				t.Errorf("%d of the pages read before the last but one were still in memory at the last: the funnel holds the history it reads", h.kept)
+			}
+		})
 	}
 }
