@@ -657,23 +657,12 @@ func (s *Server) history(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	p, err := periodParams(r)
+	if err != nil {
+		return 0, nil, err
+	}
 	qs := r.URL.Query()
-	q := engine.HistoryQuery{Number: strings.TrimSpace(qs.Get("number")), Before: qs.Get("before"), Limit: limit}
-	for _, t := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &q.Since}, {"until", &q.Until}} {
-		v := qs.Get(t.name)
-		if v == "" {
-			continue
-		}
-		if *t.dst, err = time.Parse(time.RFC3339, v); err != nil {
-			return 0, nil, badField(t.name, "%q is not an RFC 3339 time (2026-11-25T09:00:00+08:00)", v)
-		}
-	}
-	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
-		return 0, nil, badField("until", "%s is not after since (%s)", q.Until.Format(time.RFC3339), q.Since.Format(time.RFC3339))
-	}
+	q := engine.HistoryQuery{Number: strings.TrimSpace(qs.Get("number")), Since: p.Since, Until: p.Until, Before: qs.Get("before"), Limit: limit}
 	if q.Before != "" && !cursorRE.MatchString(q.Before) {
 		return 0, nil, badField("before", "%q is not the next of an earlier answer", q.Before)
 	}
