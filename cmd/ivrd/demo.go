@@ -173,7 +173,11 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(out, "  curl -s -X POST %s/sim/calls/%s/keys -d '{\"keys\":\"2\"}'\n", sim.URL(), next)
 	fmt.Fprintf(out, "  curl -s -X POST %s/sim/calls/%s/hangup\n\n", sim.URL(), next)
 	fmt.Fprintf(out, "and watch it in the console, %s (admin token %s): live calls, each call's path, the flows.\n", console, token)
-	fmt.Fprintf(out, "The same through the admin API: curl -s -H 'Authorization: Bearer %s' %sapi/v1/calls\n\n", token, console)
+	// The README's curl examples name the admin listener $A and its token
+	// $IVRD_TOKEN: these lines set them for this run.
+	fmt.Fprintf(out, "The same through the admin API, as the README's curl examples (\"Admin API\") do:\n\n")
+	fmt.Fprintf(out, "  A=%s; IVRD_TOKEN=%s; H=\"Authorization: Bearer $IVRD_TOKEN\"\n", strings.TrimSuffix(console, "/"), token)
+	fmt.Fprintf(out, "  curl -s -H \"$H\" $A/api/v1/calls\n\n")
 	if fromEmbed {
 		fmt.Fprintf(out, "Run the demo from the repository to load ./flows and edit flows/main.lua live.\n")
 	} else {

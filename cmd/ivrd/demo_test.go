@@ -68,6 +68,11 @@ func TestDemo(t *testing.T) {
 	} else {
 		phone.Body.Close()
 	}
+	// So are the shell variables the README's curl examples use.
+	vars := regexp.MustCompile(`(?m)^  A=(http://127\.0\.0\.1:\d+); IVRD_TOKEN=([0-9a-f]{32}); H="Authorization: Bearer \$IVRD_TOKEN"$`).FindStringSubmatch(out.String())
+	if vars == nil || vars[1]+"/" != m1[1] || vars[2] != m1[2] {
+		t.Errorf("the demo does not print A and IVRD_TOKEN for the README's examples as the console's (%s, %s):\n%s", m1[1], m1[2], out)
+	}
 	if page, err := http.Get(m1[1]); err != nil || page.StatusCode != 200 {
 		t.Fatalf("the demo's console page: %v %v", page, err)
 	} else {
