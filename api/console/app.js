@@ -423,7 +423,7 @@
   // built-in ones, in the order the scripts load (index.html). A page
   // that is not always there hides its entry and asks the API on the
   // "ivrd:signedin" event (document), sent at each sign-in.
-  const pages = {};
+  const pages = Object.create(null); // no "constructor" page from Object.prototype
   function page(name, title, open) {
     pages[name] = open;
     document.getElementById("nav").append(el("a", { href: "#/" + name, "data-page": name }, title));

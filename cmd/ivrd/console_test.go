@@ -151,6 +151,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.waitText("#calls-rows", "transferred → ext 201")
 	b.screenshot("calls")
 
+	// A #/ path that names no page, not even one every JavaScript object
+	// has, shows Live calls, and the nav goes on working after it.
+	if err := s.Navigate(a.base + "/#/constructor"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitText("#live-table", "Caller")
+
 	// Flows: with a call live on main, main is edited and a broken file
 	// appears; after a reload main serves its new version while the call
 	// keeps the old one, and the broken file shows its error.
