@@ -428,7 +428,7 @@
     pages[name] = open;
     document.getElementById("nav").append(el("a", { href: "#/" + name, "data-page": name }, title));
   }
-  window.ivrdConsole = { el, api, page, secs, when, short, omTime, step, flowCell, SignedOut, main };
+  window.ivrdConsole = { el, api, page, secs, when, short, omTime, step, flowCell, outcomeWords, SignedOut, main };
 
   function route() {
     if (!csrf) return;

@@ -7,10 +7,8 @@
 "use strict";
 
 (function () {
-  const { el, api, page, SignedOut, main } = window.ivrdConsole;
+  const { el, api, page, outcomeWords, SignedOut, main } = window.ivrdConsole;
   const { rows, periods, range } = window.ivrdCharts;
-  const outcomeWords = { transferred: "transferred", hangup: "ivrd hung up", caller_hangup: "the caller hung up",
-    failed: "failed", fallback: "handed to the fallback" };
 
   function funnelPage(params) {
     let gone = false;

@@ -213,6 +213,8 @@ func TestConsoleJobsSurveysInBrowser(t *testing.T) {
 	if steps != "user_survey_q1=3/0 user_survey_q2=3/1" {
 		t.Fatalf("funnel bars: %q", steps)
 	}
+	// The outcomes in the console's words, as on a call's page.
+	b.waitText("#funnel p.stats", "the caller hung up 1")
 	b.screenshot("funnel")
 }
 
