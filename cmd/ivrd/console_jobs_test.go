@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ivrd/ivrd/engine"
-	"github.com/ivrd/ivrd/internal/webdriver"
 	"github.com/ivrd/ivrd/omproto/omsim"
 )
 
@@ -44,29 +41,9 @@ return flow
 // on the simulator whose answers appear in the charts, and a third who
 // hangs up midway; the funnel of the survey flow, with that hang-up. Screenshots go to $IVRD_SCREENSHOTS when set.
 func TestConsoleJobsSurveysInBrowser(t *testing.T) {
-	webdriver.Require(t, webdriver.Options{})
-	shots := os.Getenv("IVRD_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	} else if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	a := startAdminStack(t, map[string]string{"main": surveyConsoleFlow, "wakeup": wakeupConsoleFlow}, nil)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var driverLog syncBuffer
-	d, err := webdriver.Start(ctx, webdriver.Options{Log: &driverLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	s, err := d.NewSession(ctx)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, driverLog.String())
-	}
-	defer s.Close()
-	b := &page{t: t, s: s, shots: shots}
+	b := openBrowser(t)
+	s := b.s
 	if err := s.Navigate(a.base + "/"); err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ivrd/ivrd/api"
-	"github.com/ivrd/ivrd/internal/webdriver"
 )
 
 // phoneFlow greets, offers a menu, thanks the caller for the key and
@@ -37,13 +34,6 @@ return flow
 // up; then have ivrd call the phone and answer it. Screenshots go to
 // $IVRD_SCREENSHOTS (default: a temporary folder).
 func TestConsolePhoneInBrowser(t *testing.T) {
-	webdriver.Require(t, webdriver.Options{})
-	shots := os.Getenv("IVRD_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	} else if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	a := startPhoneStack(t, map[string]string{"phone": phoneFlow}, func(c *Config) {
 		c.Routes = []RouteConfig{{To: "*", Flow: "phone"}}
 		c.Prompts = map[string]string{
@@ -53,21 +43,8 @@ func TestConsolePhoneInBrowser(t *testing.T) {
 			"user_wakeup":  "Good morning! This is your wake-up call.",
 		}
 	})
-
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var driverLog syncBuffer
-	d, err := webdriver.Start(ctx, webdriver.Options{Log: &driverLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	s, err := d.NewSession(ctx)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, driverLog.String())
-	}
-	defer s.Close()
-	b := &page{t: t, s: s, shots: shots}
+	b := openBrowser(t)
+	s := b.s
 
 	if err := s.Navigate(a.base + "/"); err != nil {
 		t.Fatal(err)
@@ -140,7 +117,7 @@ func TestConsolePhoneInBrowser(t *testing.T) {
 	b.waitText("#phone-heard", "Good morning! This is your wake-up call.")
 	b.click("#phone-hangup")
 	b.waitText("#phone-status", "call ended")
-	t.Logf("screenshots in %s", shots)
+	t.Logf("screenshots in %s", b.shots)
 }
 
 func pathHas(c api.Call, kind, value string) bool {

@@ -38,29 +38,9 @@ return flow
 // and see a broken one's error, sign out. It saves a screenshot of each
 // page in $IVRD_SCREENSHOTS (default: a temporary folder).
 func TestConsoleInBrowser(t *testing.T) {
-	webdriver.Require(t, webdriver.Options{})
-	shots := os.Getenv("IVRD_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	} else if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	a := startAdminStack(t, map[string]string{"main": consoleFlow}, nil)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var driverLog syncBuffer
-	d, err := webdriver.Start(ctx, webdriver.Options{Log: &driverLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	s, err := d.NewSession(ctx)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, driverLog.String())
-	}
-	defer s.Close()
-	b := &page{t: t, s: s, shots: shots}
+	b := openBrowser(t)
+	s := b.s
 
 	// Sign in with the admin token.
 	if err := s.Navigate(a.base + "/"); err != nil {
@@ -204,7 +184,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if string(got) != "401" {
 		t.Fatalf("GET /api/v1/flows after sign-out: %s, want 401", got)
 	}
-	t.Logf("screenshots in %s", shots)
+	t.Logf("screenshots in %s", b.shots)
 }
 
 // endSession signs the browser's session out from outside the page, as
@@ -236,6 +216,34 @@ func endSession(t *testing.T, a *adminStack, s *webdriver.Session) {
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("signing the browser out: %d", resp.StatusCode)
 	}
+}
+
+// openBrowser opens a headless Chromium for a browser test, closed when
+// the test ends, or skips the test without one (webdriver.Require). Its
+// screenshots go to $IVRD_SCREENSHOTS (default: a temporary folder).
+func openBrowser(t *testing.T) *page {
+	t.Helper()
+	webdriver.Require(t, webdriver.Options{})
+	shots := os.Getenv("IVRD_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var driverLog syncBuffer
+	d, err := webdriver.Start(ctx, webdriver.Options{Log: &driverLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	s, err := d.NewSession(ctx)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, driverLog.String())
+	}
+	t.Cleanup(func() { s.Close() })
+	return &page{t: t, s: s, shots: shots}
 }
 
 // page is the browser as a test drives it; every failure fails the test.
