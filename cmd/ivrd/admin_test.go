@@ -136,17 +136,24 @@ type adminStack struct {
 
 func startAdminStack(t *testing.T, flows map[string]string, edit func(*Config)) *adminStack {
 	t.Helper()
+	return openAdminStack(t, flows, edit, false)
+}
+
+// openAdminStack is startAdminStack; with phone set, the simulator is also
+// the daemon's in-process phone (see openStack).
+func openAdminStack(t *testing.T, flows map[string]string, edit func(*Config), phone bool) *adminStack {
+	t.Helper()
 	dir := t.TempDir()
 	for name, src := range flows {
 		writeFile(t, filepath.Join(dir, name+".lua"), src)
 	}
-	st := startStack(t, dir, func(c *Config) {
+	st := openStack(t, dir, func(c *Config) {
 		c.Admin.Listen = "127.0.0.1:0"
 		c.Admin.Token = adminToken
 		if edit != nil {
 			edit(c)
 		}
-	})
+	}, phone)
 	return &adminStack{stack: st, base: "http://" + st.srv.AdminAddr()}
 }
 

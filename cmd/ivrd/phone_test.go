@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/ivrd/ivrd/api"
 	"github.com/ivrd/ivrd/omproto/omsim"
@@ -20,48 +15,7 @@ import (
 // serves its control API under /sim/.
 func startPhoneStack(t *testing.T, flows map[string]string, edit func(*Config)) *adminStack {
 	t.Helper()
-	dir := t.TempDir()
-	for name, src := range flows {
-		writeFile(t, filepath.Join(dir, name+".lua"), src)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	simCfg := fastSim()
-	simCfg.ReportURL = "http://" + ln.Addr().String() + "/om/om1"
-	sim := startSim(t, simCfg)
-	cfg := DefaultConfig()
-	cfg.Flows = dir
-	cfg.State = filepath.Join(t.TempDir(), "ivrd.db")
-	cfg.Devices = []DeviceConfig{{Name: "om1", URL: sim.URL(), Fallback: "200"}}
-	cfg.Admin.Listen = "127.0.0.1:0"
-	cfg.Admin.Token = adminToken
-	if edit != nil {
-		edit(&cfg)
-	}
-	cfg.fill()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	srv := NewServer(cfg, hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}))
-	srv.Listener = ln
-	srv.Phone = sim
-	if err := srv.Open(context.Background()); err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		if testing.Verbose() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	st := &stack{srv: srv, sim: sim, logs: logs}
-	return &adminStack{stack: st, base: "http://" + srv.AdminAddr()}
+	return openAdminStack(t, flows, edit, true)
 }
 
 // TestAdminDevices: GET /api/v1/devices shows the simulator reachable,

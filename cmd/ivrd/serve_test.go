@@ -42,6 +42,13 @@ type stack struct {
 // changes the configuration before the server opens.
 func startStack(t *testing.T, dir string, edit func(*Config)) *stack {
 	t.Helper()
+	return openStack(t, dir, edit, false)
+}
+
+// openStack is startStack; with phone set, the simulator is also the
+// server's in-process phone (Server.Phone), as under "ivrd demo".
+func openStack(t *testing.T, dir string, edit func(*Config), phone bool) *stack {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +75,9 @@ func startStack(t *testing.T, dir string, edit func(*Config)) *stack {
 	}
 	srv := NewServer(cfg, hclog.New(&hclog.LoggerOptions{Output: logs, Level: level}))
 	srv.Listener = ln
+	if phone {
+		srv.Phone = sim
+	}
 	if err := srv.Open(context.Background()); err != nil {
 		ln.Close()
 		t.Fatal(err)
