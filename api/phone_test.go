@@ -126,6 +126,7 @@ func TestSimBehindSignIn(t *testing.T) {
 		{"a lost session", browser{cookie: "0123", csrf: b.csrf, origin: srv.URL}, "POST", 401},
 		{"the cookie without the CSRF token", browser{cookie: b.cookie, origin: srv.URL}, "POST", 403},
 		{"the cookie with a wrong CSRF token", browser{cookie: b.cookie, csrf: "x" + b.csrf, origin: srv.URL}, "POST", 403},
+		{"a PUT with the cookie, without the CSRF token", browser{cookie: b.cookie, origin: srv.URL}, "PUT", 403},
 		{"the cookie from another site", browser{cookie: b.cookie, csrf: b.csrf, origin: "http://evil.example"}, "POST", 403},
 	} {
 		if code, _, body := c.who.do(t, srv, c.method, "/sim/calls", call); code != c.want {
