@@ -30,6 +30,9 @@ const (
 type Device struct {
 	Name string
 	PBX  PBX
+	// TZ is the zone of the device's clock, in which its call records'
+	// times are written (nil: UTC).
+	TZ *time.Location
 	// MenuFirst and MenuLast bound the menu ids ivrd may assign (1–50).
 	MenuFirst, MenuLast int
 	// Fallback is the extension that takes calls whose flow failed or

@@ -102,6 +102,10 @@ type Router struct {
 	// the leg forgets it.
 	invites map[sessionKey]string
 	exts    map[string]map[string]string // device → ext → state
+	// extSeen is, per device and extension, the extGen of its last
+	// report, so that a query's answer does not undo a newer report.
+	extSeen map[string]map[string]uint64
+	extGen  uint64
 	closed  bool
 
 	// Draining (see Drain): no new call is started; drained closes when
@@ -174,6 +178,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		sessions:  map[sessionKey]*Session{},
 		invites:   map[sessionKey]string{},
 		exts:      map[string]map[string]string{},
+		extSeen:   map[string]map[string]uint64{},
 		dialing:   map[string]int{},
 		early:     map[sessionKey][]Event{},
 		ended:     map[sessionKey]endedCall{},
@@ -196,6 +201,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		}
 		r.devices[d.Name] = d
 		r.exts[d.Name] = map[string]string{}
+		r.extSeen[d.Name] = map[string]uint64{}
 	}
 	for i, rt := range cfg.Routes {
 		for _, p := range []string{rt.Device, rt.To, rt.From} {
@@ -340,7 +346,7 @@ func (r *Router) Deliver(ev Event) {
 	case EvCdr:
 		r.log.Debug("call record", "device", d.Name, "callid", ev.CallID)
 		if r.store != nil && ev.Cdr != nil {
-			r.attachCdr(ev)
+			r.attachCdr(d, ev)
 		} else {
 			r.traceReport(&ev, nil)
 		}
@@ -426,7 +432,8 @@ func (r *Router) traceDropped(evs []Event) {
 // for a durable commit would hold up every call on the device. A record
 // that arrives after Close is written before Deliver returns. The record's
 // trace is written once the store has said which call it belongs to.
-func (r *Router) attachCdr(ev Event) {
+func (r *Router) attachCdr(d *Device, ev Event) {
+	got := r.clk.Now()
 	attach := func() {
 		if r.killed.Load() {
 			r.traceReport(&ev, nil)
@@ -441,6 +448,7 @@ func (r *Router) attachCdr(ev Event) {
 		if err != nil {
 			r.log.Warn("cannot keep the call record", "device", ev.Device, "callid", ev.CallID, "error", err)
 		}
+		r.keepCdr(d, ev, id, got)
 	}
 	r.mu.Lock()
 	if r.closed {
@@ -468,18 +476,20 @@ func (r *Router) trackExt(ev Event) {
 	state := ""
 	switch ev.Kind {
 	case EvBusy, EvAnswer:
-		state = "busy"
+		state = ExtBusy
 	case EvIdle, EvOnline:
-		state = "idle"
+		state = ExtIdle
 	case EvOffline:
-		state = "offline"
+		state = ExtOffline
 	case EvRing:
-		state = "ringing"
+		state = ExtRinging
 	default:
 		return
 	}
 	r.mu.Lock()
 	r.exts[ev.Device][ev.Ext] = state
+	r.extGen++
+	r.extSeen[ev.Device][ev.Ext] = r.extGen
 	r.mu.Unlock()
 }
 

@@ -53,7 +53,8 @@ type Store interface {
 	Incr(flow, key string, delta int64) (int64, error)
 	AppendValue(flow, key string, value []byte) (int, error)
 	// Prune drops history older than maxAge or beyond the newest maxCount
-	// (zero: no limit), and the flow sources nothing needs any more.
+	// (zero: no limit), the device call records (Cdr) by the same rule,
+	// and the flow sources nothing needs any more.
 	Prune(now time.Time, maxAge time.Duration, maxCount int) (int, error)
 	// JobStore keeps outbound jobs.
 	JobStore
@@ -209,6 +210,9 @@ func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if err := cdrBuckets(tx); err != nil {
+			return err
 		}
 		meta := tx.Bucket(bucketMeta)
 		v := meta.Get(keyVersion)
@@ -710,6 +714,9 @@ func (s *BoltStore) Prune(now time.Time, maxAge time.Duration, maxCount int) (in
 			}
 		}
 		dropped = len(drop)
+		if _, err := pruneCdrsTx(tx, now, maxAge, maxCount); err != nil {
+			return err
+		}
 		// Keep the flow sources a live call or a history entry names.
 		needed := map[string]bool{}
 		collect := func(_, v []byte) error {

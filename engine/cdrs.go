@@ -1,0 +1,225 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Cdr is a device's call record as ivrd keeps it: every record the device
+// sends, whether or not the call passed through the IVR.
+type Cdr struct {
+	CdrRecord
+	// Device is the device that sent it; CallID the device's callid.
+	Device string `json:"device"`
+	CallID string `json:"callid,omitempty"`
+	// Ended is TimeEnd read in the device's zone (Device.TZ), or the time
+	// the record arrived when TimeEnd is not a time.
+	Ended time.Time `json:"ended"`
+	// Call is the id of the IVR call it belongs to; "" when the call never
+	// reached the IVR.
+	Call string `json:"call,omitempty"`
+}
+
+// key is the record's identity on its device: its id, or — for a device
+// that sends none — its callid and end.
+func (c *Cdr) key() string {
+	id := c.ID
+	if id == "" {
+		id = "callid:" + c.CallID + "@" + c.TimeEnd
+	}
+	return c.Device + "/" + id
+}
+
+// CdrQuery selects call records (BoltStore.SearchCdrs).
+type CdrQuery struct {
+	// Since and Until keep the records that ended at or after Since and
+	// before Until (zero: unbounded).
+	Since, Until time.Time
+	// Number keeps the records whose caller or called number contains it.
+	Number string
+	// Ext keeps the records whose caller or called number is that
+	// extension.
+	Ext string
+	// Before continues a search (the Next of the previous page).
+	Before string
+	// Limit is the most records returned (0: all).
+	Limit int
+}
+
+// CdrPage is one page of a call record search, newest first. Next, when
+// not empty, is the Before that continues it.
+type CdrPage struct {
+	Cdrs []Cdr
+	Next string
+}
+
+var (
+	// bucketCdrs holds every call record by end time then identity, so a
+	// time range is one cursor walk; bucketCdrKeys maps an identity to its
+	// key there, so a record the device sends again is kept once.
+	bucketCdrs    = []byte("cdrs")
+	bucketCdrKeys = []byte("cdr_keys")
+)
+
+func cdrBuckets(tx *bolt.Tx) error {
+	for _, b := range [][]byte{bucketCdrs, bucketCdrKeys} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// KeepCdr stores a call record, unless one with the same identity (device
+// and id) is stored already; kept says which.
+func (s *BoltStore) KeepCdr(c Cdr) (kept bool, err error) {
+	enc, err := json.Marshal(c)
+	if err != nil {
+		return false, err
+	}
+	id := []byte(c.key())
+	err = s.write(func(tx *bolt.Tx) error {
+		kept = false
+		keys := tx.Bucket(bucketCdrKeys)
+		if keys.Get(id) != nil {
+			return nil
+		}
+		k := endKey(c.Ended, string(id))
+		if err := tx.Bucket(bucketCdrs).Put(k, enc); err != nil {
+			return err
+		}
+		kept = true
+		return keys.Put(id, k)
+	})
+	return kept, err
+}
+
+// SearchCdrs returns the call records q selects, newest first, walking the
+// records from Until (or Before) down to Since.
+func (s *BoltStore) SearchCdrs(q CdrQuery) (CdrPage, error) {
+	var page CdrPage
+	var from []byte
+	if q.Before != "" {
+		b, err := hex.DecodeString(q.Before)
+		if err != nil || len(b) < 8 {
+			return page, fmt.Errorf("search call records: %q: %w", q.Before, ErrCursor)
+		}
+		from = b
+	}
+	if !q.Until.IsZero() {
+		if until := seqKey(q.Until.UnixNano()); from == nil || bytes.Compare(until, from) < 0 {
+			from = until
+		}
+	}
+	var floor []byte
+	if !q.Since.IsZero() {
+		floor = seqKey(q.Since.UnixNano())
+	}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketCdrs).Cursor()
+		var k, v []byte
+		if from == nil {
+			k, v = c.Last()
+		} else if k, v = c.Seek(from); k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		for ; k != nil; k, v = c.Prev() {
+			if floor != nil && bytes.Compare(k[:8], floor) < 0 {
+				break
+			}
+			if q.Limit > 0 && len(page.Cdrs) == q.Limit {
+				page.Next = hex.EncodeToString(append(append([]byte(nil), k...), 0))
+				break
+			}
+			var r Cdr
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("call record %s: %w", k[8:], err)
+			}
+			if q.Number != "" && !strings.Contains(r.CPN, q.Number) && !strings.Contains(r.CDPN, q.Number) {
+				continue
+			}
+			if q.Ext != "" && r.CPN != q.Ext && r.CDPN != q.Ext {
+				continue
+			}
+			page.Cdrs = append(page.Cdrs, r)
+		}
+		return nil
+	})
+	return page, err
+}
+
+// pruneCdrsTx drops the call records that ended more than maxAge before
+// now, and the oldest beyond the newest maxCount: the history's retention.
+func pruneCdrsTx(tx *bolt.Tx, now time.Time, maxAge time.Duration, maxCount int) (int, error) {
+	recs, keys := tx.Bucket(bucketCdrs), tx.Bucket(bucketCdrKeys)
+	total := 0
+	if maxCount > 0 {
+		c := recs.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			total++
+		}
+	}
+	var drop [][]byte
+	c := recs.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		ended := time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
+		tooOld := maxAge > 0 && now.Sub(ended) > maxAge
+		tooMany := maxCount > 0 && total-len(drop) > maxCount
+		if !tooOld && !tooMany {
+			break
+		}
+		drop = append(drop, append([]byte(nil), k...))
+	}
+	for _, k := range drop {
+		if err := recs.Delete(k); err != nil {
+			return 0, err
+		}
+		if err := keys.Delete(k[8:]); err != nil {
+			return 0, err
+		}
+	}
+	return len(drop), nil
+}
+
+// cdrKeeper is a Store that also keeps every call record (BoltStore).
+type cdrKeeper interface {
+	KeepCdr(c Cdr) (bool, error)
+}
+
+// keepCdr stores the record of ev as sent, with the IVR call it belongs
+// to (callID, "" for none); got is when it arrived. It runs where
+// attachCdr writes, off the report's goroutine.
+func (r *Router) keepCdr(d *Device, ev Event, callID string, got time.Time) {
+	k, ok := r.store.(cdrKeeper)
+	if !ok {
+		return
+	}
+	c := Cdr{CdrRecord: *ev.Cdr, Device: ev.Device, CallID: ev.CallID, Call: callID, Ended: got}
+	loc := d.TZ
+	if loc == nil {
+		loc = time.UTC
+	}
+	if t, err := time.ParseInLocation(cdrTimeLayout, c.TimeEnd, loc); err == nil {
+		c.Ended = t
+	}
+	kept, err := k.KeepCdr(c)
+	switch {
+	case err != nil:
+		r.log.Warn("cannot store the call record", "device", ev.Device, "callid", ev.CallID, "error", err)
+	case !kept:
+		r.log.Debug("call record sent again; kept once", "device", ev.Device, "callid", ev.CallID, "cdr", c.ID)
+	}
+}
+
+// cdrTimeLayout is how a device writes a call record's times
+// (yyyyMMddHHmmss); the engine knows no OM wire format beyond this.
+const cdrTimeLayout = "20060102150405"
