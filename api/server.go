@@ -145,6 +145,9 @@ type Options struct {
 	Devices Devices
 	Phone   *Phone
 	Prompts map[string]string
+	// Cdrs, when set, serves GET /api/v1/cdrs, the devices' call records
+	// (404 without it).
+	Cdrs Cdrs
 }
 
 // Server is the admin API, an http.Handler. /healthz and /readyz answer
@@ -215,6 +218,7 @@ func New(b Backend, opt Options) (*Server, error) {
 	routes["GET /api/v1/devices"] = s.devices
 	routes["GET /api/v1/devices/{name}"] = s.device
 	routes["POST /api/v1/devices/{name}/check"] = s.checkDevice
+	routes["GET /api/v1/devices/{name}/extensions"] = s.deviceExts
 	routes["GET /api/v1/phone"] = s.phone
 	routes["GET /api/v1/prompts"] = s.prompts
 	for pattern, h := range routes {
@@ -222,6 +226,7 @@ func New(b Backend, opt Options) (*Server, error) {
 	}
 	s.mux.HandleFunc("GET /api/v1/calls/stream", s.stream)
 	s.mux.HandleFunc("GET /api/v1/surveys/{flow}", s.surveys)
+	s.mux.HandleFunc("GET /api/v1/cdrs", s.cdrs)
 	s.mux.HandleFunc("POST /api/v1/session", s.signIn)
 	s.mux.HandleFunc("GET /api/v1/session", s.sessionInfo)
 	s.mux.HandleFunc("DELETE /api/v1/session", s.signOut)
