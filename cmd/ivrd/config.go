@@ -344,6 +344,30 @@ type DeviceConfig struct {
 	// (defaults "2m", "10m").
 	Reconcile string `toml:"reconcile"`
 	MaxPrompt string `toml:"max_prompt"`
+	// ExtQuery is how often ivrd asks the device for the state of every
+	// extension (Query ext), to correct states a lost report left wrong
+	// (default DefaultExtQuery, "1m"; at least "1s"; "off" never asks).
+	ExtQuery string `toml:"ext_query"`
+	// TZ is the zone of the device's clock (an IANA name,
+	// "Asia/Shanghai"), in which it writes its call records' times
+	// (default UTC).
+	TZ string `toml:"tz"`
+}
+
+// DefaultExtQuery is the time between two queries of a device's
+// extensions (DeviceConfig.ExtQuery).
+const DefaultExtQuery = time.Minute
+
+// extQueryEvery returns the validated ext_query: 0 when off.
+func (d *DeviceConfig) extQueryEvery() time.Duration {
+	switch d.ExtQuery {
+	case "":
+		return DefaultExtQuery
+	case "off":
+		return 0
+	}
+	v, _ := parseDurationField("ext_query", d.ExtQuery)
+	return v
 }
 
 // RouteConfig is one [[route]]. Device, To and From are glob patterns
@@ -659,6 +683,20 @@ func (d *DeviceConfig) validate() error {
 			return fmt.Errorf("%s: %s is shorter than 10s", f.name, f.v)
 		}
 	}
+	if d.ExtQuery != "" && d.ExtQuery != "off" {
+		v, err := parseDurationField("ext_query", d.ExtQuery)
+		if err != nil {
+			return fmt.Errorf("%w (or \"off\")", err)
+		}
+		if v < time.Second {
+			return fmt.Errorf("ext_query: %s is shorter than 1s", d.ExtQuery)
+		}
+	}
+	if d.TZ != "" {
+		if _, err := time.LoadLocation(d.TZ); err != nil {
+			return fmt.Errorf("tz: %q is not a time zone (an IANA name, \"Asia/Shanghai\")", d.TZ)
+		}
+	}
 	return nil
 }
 
@@ -718,6 +756,9 @@ func (d *DeviceConfig) engineDevice() *engine.Device {
 	}
 	if d.MaxPrompt != "" {
 		ed.MaxPrompt, _ = parseDurationField("max_prompt", d.MaxPrompt)
+	}
+	if d.TZ != "" {
+		ed.TZ, _ = time.LoadLocation(d.TZ)
 	}
 	copy(ed.DigitFiles[:], d.DigitFiles)
 	return ed

@@ -191,6 +191,8 @@ type Server struct {
 	rejects *rejectLog // rejected reports, logged without flooding the log
 	// watch checks the devices for the admin API (nil when it is off).
 	watch *deviceWatch
+	// exts queries the devices' extensions to correct lost reports.
+	exts *extWatch
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -274,6 +276,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	s.exts = newExtWatch(s)
 	if cfg.Admin.Listen != "" {
 		s.watch = newDeviceWatch(s, s.phoneDevice())
 	}
@@ -288,6 +291,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	// The router is started, and the calls a previous run left in the
 	// state file recovered, before any report is read.
 	s.router.Start(ctx)
+	s.exts.start()
 	if _, err := s.router.Recover(ctx); err != nil {
 		return err
 	}
@@ -484,6 +488,7 @@ func (s *Server) openAdmin() error {
 		opt.Metrics = s.metrics.handler()
 	}
 	opt.Devices, opt.Phone, opt.Prompts = s.watch, s.phone(), s.cfg.Prompts
+	opt.Cdrs = s.store
 	h, err := api.New(adminBackend{s}, opt)
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
@@ -582,6 +587,9 @@ func (s *Server) Close() error {
 		}
 		if s.watch != nil {
 			s.watch.close()
+		}
+		if s.exts != nil {
+			s.exts.close()
 		}
 		if s.router != nil {
 			if n := s.router.Live(); n > 0 {
