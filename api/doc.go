@@ -1,7 +1,8 @@
 // Package api is ivrd's admin HTTP API: operators and their systems place
 // and schedule outbound calls, follow and cancel jobs, list live calls and
-// history, move a live call into a flow, look at the flows and reload them,
-// and read the flows' ivr.store. It speaks JSON on its own listener, behind
+// history, search every call record the devices sent (JSON or CSV), see
+// each device's extensions, move a live call into a flow, look at the
+// flows and reload them, and read the flows' ivr.store. It speaks JSON on its own listener, behind
 // a bearer token.
 //
 // The same listener serves the operator console at / (the files in
