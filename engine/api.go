@@ -47,8 +47,8 @@ type apiFunc struct {
 // apiTables holds the shared functions of each API table, in the order
 // they are set.
 type apiTables struct {
-	call, ivr, log, store, http, json []apiFunc
-	print                             *lua.LFunction
+	call, ivr, log, store, http, json, lists []apiFunc
+	print                                    *lua.LFunction
 }
 
 var (
@@ -103,6 +103,7 @@ func buildAPI() *apiTables {
 			withCtx("post", func(s *Session, ctx context.Context, L *lua.LState) int { return s.luaHTTP(ctx, L, http.MethodPost) }),
 		},
 		json:  []apiFunc{fn("encode", luaJSONEncode), fn("decode", luaJSONDecode)},
+		lists: []apiFunc{plain("contains", (*Session).luaListsContains)},
 		print: plain("print", (*Session).luaPrint).fn,
 	}
 	for _, lvl := range []string{"debug", "info", "warn", "error"} {
@@ -145,6 +146,7 @@ func (s *Session) installAPI(ctx context.Context) {
 	ivr.RawSetString("store", apiTable(L, api.store))
 	ivr.RawSetString("http", apiTable(L, api.http))
 	ivr.RawSetString("json", apiTable(L, api.json))
+	ivr.RawSetString("lists", apiTable(L, api.lists))
 	L.SetGlobal("ivr", ivr)
 	L.SetGlobal("print", api.print)
 }

@@ -25,6 +25,10 @@ type Route struct {
 	To     string
 	From   string
 	Flow   string
+	// List, when set, names a caller list the caller must be on: a route
+	// whose list does not hold the caller does not match, and the next
+	// route is tried.
+	List string
 }
 
 func (rt Route) matches(device, to, from string) bool {
@@ -71,6 +75,12 @@ type Config struct {
 	// Observer, when set, is told of calls, reports, Lua steps, sandbox
 	// stops and outbound jobs, for metrics (see Observer).
 	Observer Observer
+	// Lists are the caller lists (routes' List, Block, ivr.lists); nil
+	// opens them from Store when it keeps lists (a BoltStore does), else
+	// keeps them in memory.
+	Lists *Lists
+	// Block refuses the callers on a list before routing.
+	Block Block
 }
 
 // Router maps each live OM call to its Session and delivers the device's
@@ -89,6 +99,8 @@ type Router struct {
 	afterStep func(string, int)
 	http      HTTPOptions // what ivr.http may reach
 	obs       Observer    // nil: nothing is told
+	lists     *Lists
+	block     Block
 	killed    atomic.Bool
 
 	ctx    context.Context
@@ -175,6 +187,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		afterStep: cfg.AfterStep,
 		http:      cfg.HTTP,
 		obs:       cfg.Observer,
+		block:     cfg.Block,
 		sessions:  map[sessionKey]*Session{},
 		invites:   map[sessionKey]string{},
 		exts:      map[string]map[string]string{},
@@ -212,6 +225,9 @@ func NewRouter(cfg Config) (*Router, error) {
 		if rt.Flow == "" {
 			return nil, fmt.Errorf("engine: route %d: flow is empty", i+1)
 		}
+	}
+	if err := r.openLists(cfg); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	return r, nil
 }
@@ -512,9 +528,11 @@ func (r *Router) newCallID() string {
 	return fmt.Sprintf("%s-%d-%s", r.clk.Now().UTC().Format("20060102T150405"), r.seq.Add(1), hex.EncodeToString(b[:]))
 }
 
-func (r *Router) route(device, to, from string) (Route, bool) {
+// route returns the first route that matches the call; callID names the
+// call in the log lines of list decisions.
+func (r *Router) route(device, to, from, callID string) (Route, bool) {
 	for _, rt := range r.routes {
-		if rt.matches(device, to, from) {
+		if rt.matches(device, to, from) && r.onRouteList(rt, from, callID) {
 			return rt, true
 		}
 	}
@@ -591,8 +609,9 @@ func (r *Router) startCall(d *Device, ev Event) {
 		invite: ev.Kind == EvInvite, held: []func(){done},
 	}
 	s.activity = Activity{Kind: ActivityStarting, Since: s.Started}
-	rt, ok := r.route(d.Name, ev.To, ev.From)
-	if ok {
+	if s.blocked = r.isBlocked(ev.From); s.blocked {
+		delete(r.invites, key) // a refused INVITE has no INCOMING to follow
+	} else if rt, ok := r.route(d.Name, ev.To, ev.From, s.ID); ok {
 		s.Flow, _ = r.flows.Flow(rt.Flow)
 		s.routeFlow = rt.Flow
 	}

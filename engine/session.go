@@ -62,6 +62,7 @@ type Session struct {
 	runCtx    context.Context // the session's context, for checks made inside journaled steps
 	invite    bool            // the call came as INVITE and must be accepted first
 	routeFlow string          // the flow the route named, for logs when it is missing
+	blocked   bool            // the caller is on the block list: refused, no flow
 
 	mu     sync.Mutex
 	inbox  []item
@@ -422,6 +423,10 @@ func (s *Session) run(ctx context.Context) {
 	defer s.releaseAll()
 	defer s.r.finish(s)
 	defer s.stopLiveness()
+	if s.blocked {
+		s.refuse(ctx)
+		return
+	}
 	if obs := s.r.obs; obs != nil {
 		obs.CallStarted(s.flowName(), s.Direction, s.recovered)
 		defer s.observeEnd(obs) // deferred first, so it runs after a panic's fallback

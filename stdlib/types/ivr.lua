@@ -244,6 +244,17 @@ function ivr.store.incr(key, delta) end
 ---@return integer
 function ivr.store.append(key, value) end
 
+---Caller lists (block, allow, VIP …), managed through the admin API.
+ivr.lists = {}
+
+---Whether number (normalised: spaces, hyphens, dots and brackets dropped;
+---a leading + kept) is on the named list. Journaled: a recovered call
+---sees the answer it had, even if the list has changed since.
+---@param list string a list name: letters, digits, '-', '_'
+---@param number string usually call.from
+---@return boolean
+function ivr.lists.contains(list, number) end
+
 ---Calls a backend the configuration allows.
 ivr.http = {}
 
