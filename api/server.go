@@ -148,6 +148,9 @@ type Options struct {
 	// Cdrs, when set, serves GET /api/v1/cdrs, the devices' call records
 	// (404 without it).
 	Cdrs Cdrs
+	// Lists, when set, serves the caller lists under /api/v1/lists (501
+	// without it).
+	Lists Lists
 }
 
 // Server is the admin API, an http.Handler. /healthz and /readyz answer
@@ -221,6 +224,7 @@ func New(b Backend, opt Options) (*Server, error) {
 	routes["GET /api/v1/devices/{name}/extensions"] = s.deviceExts
 	routes["GET /api/v1/phone"] = s.phone
 	routes["GET /api/v1/prompts"] = s.prompts
+	s.listRoutes(routes)
 	for pattern, h := range routes {
 		s.mux.Handle(pattern, s.endpoint(h))
 	}
