@@ -83,6 +83,8 @@ type Config struct {
 	// Routes choose the flow of each incoming call; the first match wins.
 	// None configured means one route: to = "*" → flow DefaultRouteFlow.
 	Routes []RouteConfig `toml:"route"`
+	// Lists are the caller lists applied before routing (see ListsConfig).
+	Lists ListsConfig `toml:"lists"`
 	// Prompts says what each voice file says, by file name
 	// (user_welcome = "Welcome to the Grand Hotel"), for people: the
 	// console's phone, the demo's transcript and "ivrd check". Optional.
@@ -378,6 +380,9 @@ type RouteConfig struct {
 	From   string `toml:"from"`
 	// Flow is the flow file's name without .lua. Required.
 	Flow string `toml:"flow"`
+	// List, when set, names a caller list the caller must be on for the
+	// route to match; otherwise the next route is tried.
+	List string `toml:"list"`
 }
 
 // Size is a number of bytes written as a string with an optional unit:
@@ -575,6 +580,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("route[%d].%w", i, err)
 		}
 	}
+	if err := c.Lists.validate(); err != nil {
+		return err
+	}
 	return validatePrompts(c.Prompts)
 }
 
@@ -717,7 +725,7 @@ func (rt RouteConfig) validate(devices map[string]int) error {
 	if !nameRE.MatchString(rt.Flow) {
 		return fmt.Errorf("flow: %q is not a flow name (the file name without .lua)", rt.Flow)
 	}
-	return nil
+	return validateRouteList(rt.List)
 }
 
 // hclogLevel returns the log level; Validate has checked it.
@@ -737,7 +745,7 @@ func (c *Config) engineLimits() (engine.Limits, uint64) {
 func (c *Config) engineRoutes() []engine.Route {
 	out := make([]engine.Route, len(c.Routes))
 	for i, rt := range c.Routes {
-		out[i] = engine.Route{Device: rt.Device, To: rt.To, From: rt.From, Flow: rt.Flow}
+		out[i] = engine.Route{Device: rt.Device, To: rt.To, From: rt.From, Flow: rt.Flow, List: rt.List}
 	}
 	return out
 }

@@ -39,6 +39,7 @@ type metrics struct {
 	jobsRetried    prometheus.Counter
 	jobsEnded      *prometheus.CounterVec
 	attempts       *prometheus.CounterVec
+	listDecisions  *prometheus.CounterVec
 }
 
 // The state newMetrics reads at scrape time, once the server has built it.
@@ -76,6 +77,7 @@ func newMetrics(src scrapeSource) *metrics {
 	m.sandboxStops = counter("ivrd_sandbox_stops_total", "Lua steps the sandbox stopped, by flow and reason (instructions, wall_clock, heap).", "flow", "reason")
 	m.jobsEnded = counter("ivrd_outbound_jobs_ended_total", "Outbound jobs that ended, by state (done, failed, cancelled, dropped).", "state")
 	m.attempts = counter("ivrd_outbound_attempts_total", "Outbound attempts that ended, by outcome.", "outcome")
+	m.listDecisions = counter("ivrd_list_decisions_total", "Caller-list decisions before routing, by list and decision (blocked, member, not_member).", "list", "decision")
 	m.commitTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ivrd_store_commit_duration_seconds",
 		Help:    "Time of one group commit of the state file, fsync included.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}})

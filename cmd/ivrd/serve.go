@@ -272,6 +272,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		HTTP:      httpOpts,
 		JobEnded:  s.hooks.JobEnded,
 		Observer:  observer,
+		Block:     cfg.Lists.engine(),
 	})
 	if err != nil {
 		return err
@@ -489,6 +490,7 @@ func (s *Server) openAdmin() error {
 	}
 	opt.Devices, opt.Phone, opt.Prompts = s.watch, s.phone(), s.cfg.Prompts
 	opt.Cdrs = s.store
+	opt.Lists = s.router.Lists()
 	h, err := api.New(adminBackend{s}, opt)
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
