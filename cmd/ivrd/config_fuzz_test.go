@@ -82,6 +82,10 @@ ring_timeout = "45s"
 allow = ["crm.example.com", "10.0.0.5:8080"]
 timeout = "2s"
 
+[lists]
+block = "blocked"
+block_prompt = "user_blocked"
+
 [[device]]
 name = "front-desk"
 url = "http://10.0.0.2:80"
@@ -105,6 +109,7 @@ device = "front-*"
 to = "6000[1-3]"
 from = "138*"
 flow = "hotel"
+list = "vip"
 
 [[route]]
 device = "om2"
