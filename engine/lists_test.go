@@ -313,6 +313,21 @@ func TestListsSurviveReopen(t *testing.T) {
 	if _, err := lists.Entries("vip"); !errors.Is(err, engine.ErrNoList) {
 		t.Fatalf("the emptied list vip: %v, want ErrNoList (an empty list that no configuration names goes)", err)
 	}
+
+	// An offline compaction (ivrd state compact) keeps them.
+	compacted := filepath.Join(t.TempDir(), "compacted.db")
+	if err := st.CompactTo(compacted); err != nil {
+		t.Fatal(err)
+	}
+	cst, err := engine.OpenBolt(compacted, engine.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cst.Close()
+	all, err := cst.LoadLists()
+	if err != nil || !reflect.DeepEqual(all["blocked"], want) {
+		t.Fatalf("after compaction: %+v, %v; want %+v", all, err, want)
+	}
 }
 
 func TestListsRejectBadInput(t *testing.T) {
