@@ -98,6 +98,9 @@ type Lists struct {
 	store ListStore // nil: in memory only
 	now   func() time.Time
 
+	// wmu orders the writers: each writes the store, then the map, so
+	// that lookups (under mu only) never wait for a commit's fsync.
+	wmu      sync.Mutex
 	mu       sync.RWMutex
 	lists    map[string]map[string]ListEntry
 	declared map[string]bool // named by the configuration: shown even when empty
@@ -195,10 +198,11 @@ func (l *Lists) Put(list, number, note string) (ListEntry, bool, error) {
 	if len(note) > maxListNote {
 		return ListEntry{}, false, &FieldError{Field: "note", Msg: fmt.Sprintf("longer than %d bytes", maxListNote)}
 	}
-	// One writer at a time: the store and the map change in the same order.
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.mu.RLock()
 	old, had := l.lists[list][n]
+	l.mu.RUnlock()
 	e := ListEntry{Number: n, Note: note, Added: l.now().UTC()}
 	if had {
 		e.Added = old.Added
@@ -208,6 +212,8 @@ func (l *Lists) Put(list, number, note string) (ListEntry, bool, error) {
 			return ListEntry{}, false, fmt.Errorf("list %q: %w", list, err)
 		}
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.lists[list] == nil {
 		l.lists[list] = map[string]ListEntry{}
 	}
@@ -219,13 +225,17 @@ func (l *Lists) Put(list, number, note string) (ListEntry, bool, error) {
 // unknown list is ErrNoList.
 func (l *Lists) Delete(list, number string) (bool, error) {
 	n := NormalizeNumber(number)
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.mu.RLock()
 	m, ok := l.lists[list]
-	if !ok && !l.declared[list] {
+	_, on := m[n]
+	declared := l.declared[list]
+	l.mu.RUnlock()
+	if !ok && !declared {
 		return false, fmt.Errorf("list %q: %w", list, ErrNoList)
 	}
-	if _, on := m[n]; !on {
+	if !on {
 		return false, nil
 	}
 	if l.store != nil {
@@ -233,6 +243,8 @@ func (l *Lists) Delete(list, number string) (bool, error) {
 			return false, fmt.Errorf("list %q: %w", list, err)
 		}
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	delete(m, n)
 	if len(m) == 0 {
 		delete(l.lists, list)
