@@ -194,6 +194,11 @@ func (ch *checker) device(ctx context.Context, dc *DeviceConfig, flows []flowRef
 			break
 		}
 	}
+	if ch.cfg != nil && ch.cfg.Lists.BlockPrompt != "" {
+		for _, f := range strings.Split(ch.cfg.Lists.BlockPrompt, "+") {
+			own[f] = "lists.block_prompt"
+		}
+	}
 	for _, f := range sortedNames(own) {
 		if !has[f] {
 			missing++

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -102,5 +103,23 @@ func TestServeBlockList(t *testing.T) {
 	}
 	if !strings.Contains(a.logs.String(), "caller on the block list") {
 		t.Fatal("no log line of the refusal")
+	}
+}
+
+// TestCheckBlockPrompt: "ivrd check" asks each device for the block
+// prompt's voice files.
+func TestCheckBlockPrompt(t *testing.T) {
+	sim := startSim(t, omsim.DefaultConfig())
+	out, err := runCheck(t, "-config", checkConfig(t, sim.URL(), repoFlows, "\n[lists]\nblock = \"blocked\"\nblock_prompt = \"user_closed+user_blocked\"\n"))
+	if !errors.Is(err, errCheckFailed) {
+		t.Fatalf("check returned %v, want errCheckFailed\n%s", err, out)
+	}
+	if want := `device om1: lists.block_prompt: voice file "user_blocked" is not on the device`; !strings.Contains(out, want) || strings.Contains(out, `"user_closed" is not`) {
+		t.Fatalf("output does not name only the missing file (%q):\n%s", want, out)
+	}
+
+	out, err = runCheck(t, "-config", checkConfig(t, sim.URL(), repoFlows, "\n[lists]\nblock = \"blocked\"\nblock_prompt = \"user_closed\"\n"))
+	if err != nil || !strings.Contains(out, "All good.") {
+		t.Fatalf("check with a block prompt the device holds: %v\n%s", err, out)
 	}
 }
