@@ -107,6 +107,7 @@ func TestConsolePhoneInBrowser(t *testing.T) {
 	b.click("#phone-link a")
 	b.waitText("#timeline", "“Welcome to the Grand Hotel.”")
 	b.click(`#nav a[data-page="phone"]`)
+	b.waitJS("the phone page again", `return !!document.getElementById("phone-callme")`)
 
 	// ivrd calls the phone: it rings until answered, then the flow plays.
 	b.click("#phone-callme")
