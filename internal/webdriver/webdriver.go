@@ -218,6 +218,10 @@ func (d *Driver) NewSession(ctx context.Context) (*Session, error) {
 		"goog:chromeOptions":      map[string]any{"binary": d.opt.Browser, "args": args},
 		"pageLoadStrategy":        "normal",
 		"unhandledPromptBehavior": "dismiss",
+		// Finding an element waits up to 5 s for it to appear: a page
+		// draws after its data comes, and a test that clicks through the
+		// pages must not race that.
+		"timeouts": map[string]any{"implicit": 5000},
 	}}}
 	var out struct {
 		SessionID string `json:"sessionId"`
@@ -268,8 +272,8 @@ type Element struct {
 	id string
 }
 
-// Find returns the first element the CSS selector matches, or an error
-// matching ErrNoSuchElement.
+// Find returns the first element the CSS selector matches, waiting up to
+// 5 s for one to appear, or an error matching ErrNoSuchElement.
 func (s *Session) Find(css string) (*Element, error) {
 	var ref map[string]string
 	if err := s.call("POST", "/element", map[string]string{"using": "css selector", "value": css}, &ref); err != nil {
@@ -278,7 +282,8 @@ func (s *Session) Find(css string) (*Element, error) {
 	return &Element{s: s, id: ref[elementKey]}, nil
 }
 
-// FindAll returns every element the CSS selector matches.
+// FindAll returns every element the CSS selector matches, waiting up to
+// 5 s for the first to appear (an empty list takes those 5 s).
 func (s *Session) FindAll(css string) ([]*Element, error) {
 	var refs []map[string]string
 	if err := s.call("POST", "/elements", map[string]string{"using": "css selector", "value": css}, &refs); err != nil {
