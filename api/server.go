@@ -151,6 +151,12 @@ type Options struct {
 	// Lists, when set, serves the caller lists under /api/v1/lists (501
 	// without it).
 	Lists Lists
+	// Events, when set, serves GET /api/v1/events, the event log as
+	// server-sent events (501 without it).
+	Events *engine.EventLog
+	// EventWriteTimeout is how long one write to an event stream may take
+	// before its client is dropped (default DefaultEventWriteTimeout).
+	EventWriteTimeout time.Duration
 }
 
 // Server is the admin API, an http.Handler. /healthz and /readyz answer
@@ -169,10 +175,12 @@ type Server struct {
 	metricsID       [sha256.Size]byte
 	hasMetricsToken bool
 
-	sessions  *sessions
-	streams   atomic.Int32
-	done      chan struct{} // closed by Close: streams end
-	closeOnce sync.Once
+	sessions *sessions
+	streams  atomic.Int32
+	// eventStreams counts the open GET /api/v1/events.
+	eventStreams atomic.Int32
+	done         chan struct{} // closed by Close: streams end
+	closeOnce    sync.Once
 }
 
 // ErrNoToken is a Server configured without a token.
@@ -194,6 +202,9 @@ func New(b Backend, opt Options) (*Server, error) {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.EventWriteTimeout <= 0 {
+		opt.EventWriteTimeout = DefaultEventWriteTimeout
 	}
 	if opt.SessionTTL <= 0 {
 		opt.SessionTTL = DefaultSessionTTL
@@ -229,6 +240,7 @@ func New(b Backend, opt Options) (*Server, error) {
 		s.mux.Handle(pattern, s.endpoint(h))
 	}
 	s.mux.HandleFunc("GET /api/v1/calls/stream", s.stream)
+	s.mux.HandleFunc("GET /api/v1/events", s.events)
 	s.mux.HandleFunc("GET /api/v1/surveys/{flow}", s.surveys)
 	s.mux.HandleFunc("GET /api/v1/cdrs", s.cdrs)
 	s.mux.HandleFunc("POST /api/v1/session", s.signIn)

@@ -90,6 +90,7 @@ func buildAPI() *apiTables {
 			plain("random", (*Session).luaRandom),
 			plain("ext_state", (*Session).luaExtState),
 			plain("secret", (*Session).luaSecret),
+			plain("emit", (*Session).luaEmit),
 			withCtx("dial", (*Session).luaDial),
 		},
 		store: []apiFunc{

@@ -217,6 +217,8 @@ func (r *Router) keepCdr(d *Device, ev Event, callID string, got time.Time) {
 		r.log.Warn("cannot store the call record", "device", ev.Device, "callid", ev.CallID, "error", err)
 	case !kept:
 		r.log.Debug("call record sent again; kept once", "device", ev.Device, "callid", ev.CallID, "cdr", c.ID)
+	default:
+		r.publishCdr(c)
 	}
 }
 

@@ -81,6 +81,9 @@ type Config struct {
 	Lists *Lists
 	// Block refuses the callers on a list before routing.
 	Block Block
+	// Events, when set, is told of calls, rings, answers, extension
+	// states, call records and flows' ivr.emit (see EventLog).
+	Events *EventLog
 }
 
 // Router maps each live OM call to its Session and delivers the device's
@@ -101,6 +104,7 @@ type Router struct {
 	obs       Observer    // nil: nothing is told
 	lists     *Lists
 	block     Block
+	events    *EventLog // nil: no events
 	killed    atomic.Bool
 
 	ctx    context.Context
@@ -188,6 +192,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		http:      cfg.HTTP,
 		obs:       cfg.Observer,
 		block:     cfg.Block,
+		events:    cfg.Events,
 		sessions:  map[sessionKey]*Session{},
 		invites:   map[sessionKey]string{},
 		exts:      map[string]map[string]string{},
@@ -337,6 +342,7 @@ func (r *Router) Deliver(ev Event) {
 		r.obs.Report(d.Name, ev.Kind)
 	}
 	r.trackExt(ev)
+	r.publishReport(ev)
 	switch ev.Kind {
 	case EvIncoming, EvInvite:
 		r.startCall(d, ev)
@@ -365,6 +371,9 @@ func (r *Router) Deliver(ev Event) {
 			r.attachCdr(d, ev)
 		} else {
 			r.traceReport(&ev, nil)
+			if ev.Cdr != nil {
+				r.publishCdr(Cdr{CdrRecord: *ev.Cdr, Device: ev.Device, CallID: ev.CallID, Ended: r.clk.Now()})
+			}
 		}
 	default:
 		if !callEvent(ev.Kind) || ev.Leg.ID == "" {
@@ -503,9 +512,15 @@ func (r *Router) trackExt(ev Event) {
 		return
 	}
 	r.mu.Lock()
+	was := r.exts[ev.Device][ev.Ext]
 	r.exts[ev.Device][ev.Ext] = state
 	r.extGen++
 	r.extSeen[ev.Device][ev.Ext] = r.extGen
+	if was != state {
+		// Published under the lock, so that two reports about one
+		// extension are numbered in the order they were applied.
+		r.publishExtState(ev.Device, ev.Ext, was, state)
+	}
 	r.mu.Unlock()
 }
 
@@ -623,6 +638,9 @@ func (r *Router) startCall(d *Device, ev Event) {
 	r.sessions[key] = s
 	r.wg.Add(1)
 	ctx := r.ctx
+	// Before the session runs, so that call.incoming comes before every
+	// other event of the call.
+	r.publishIncoming(s, ev)
 	r.mu.Unlock()
 	r.traceReport(&ev, s)
 	go s.run(ctx)

@@ -423,6 +423,7 @@ func (s *Session) run(ctx context.Context) {
 	defer s.releaseAll()
 	defer s.r.finish(s)
 	defer s.stopLiveness()
+	defer s.publishEnded()
 	if s.blocked {
 		s.refuse(ctx)
 		return

@@ -72,6 +72,8 @@ type Config struct {
 	Limits LimitsConfig `toml:"limits"`
 	// History is how long ended calls stay in the state file.
 	History HistoryConfig `toml:"history"`
+	// Events is how long the event log (GET /api/v1/events) is kept.
+	Events EventsConfig `toml:"events"`
 	// Admin is the admin HTTP API: its listener, token and webhook secret.
 	Admin AdminConfig `toml:"admin"`
 	// Outbound bounds outbound calling (jobs from the API and ivr.dial).
@@ -551,6 +553,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if _, _, err := c.History.retention(); err != nil {
+		return err
+	}
+	if _, err := c.Events.options(); err != nil {
 		return err
 	}
 	if err := c.Admin.validate(); err != nil {

@@ -178,6 +178,7 @@ type Server struct {
 	catalog *engine.Catalog
 	store   *engine.BoltStore
 	pruner  *historyPruner
+	events  *engine.EventLog
 	router  *engine.Router
 	srv     *http.Server
 	ln      net.Listener
@@ -255,6 +256,14 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("state: %w", err)
 	}
 	s.pruner = startPruner(s.store, cfg.History, s.log.Named("history"))
+	evOpt, err := cfg.Events.options()
+	if err != nil {
+		return err
+	}
+	evOpt.Store, evOpt.Logger = s.store, s.log
+	if s.events, err = engine.OpenEventLog(evOpt); err != nil {
+		return fmt.Errorf("state: the event log: %w", err)
+	}
 	limits, heap := cfg.engineLimits()
 	dial, _ := cfg.Outbound.engine()
 	httpOpts, _ := cfg.HTTP.engine()
@@ -273,6 +282,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		JobEnded:  s.hooks.JobEnded,
 		Observer:  observer,
 		Block:     cfg.Lists.engine(),
+		Events:    s.events,
 	})
 	if err != nil {
 		return err
@@ -491,6 +501,7 @@ func (s *Server) openAdmin() error {
 	opt.Devices, opt.Phone, opt.Prompts = s.watch, s.phone(), s.cfg.Prompts
 	opt.Cdrs = s.store
 	opt.Lists = s.router.Lists()
+	opt.Events = s.events
 	h, err := api.New(adminBackend{s}, opt)
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
@@ -622,6 +633,10 @@ func (s *Server) Close() error {
 		}
 		if s.pruner != nil {
 			s.pruner.Stop()
+		}
+		if s.events != nil {
+			// After the router, whose last calls publish their ends.
+			s.events.Close()
 		}
 		if s.store != nil {
 			if err := s.store.Close(); err != nil && s.closeErr == nil {

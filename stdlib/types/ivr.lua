@@ -208,6 +208,15 @@ function ivr.ext_state(ext) end
 ---@return string
 function ivr.secret(value) end
 
+---Publishes a "flow.<name>" event on the event log (GET /api/v1/events)
+---with the call's id and data (any JSON value, within the store's value
+---limit; secrets shown as [secret]). A journaled step: a call resumed
+---after a crash does not publish it again. Returns true.
+---@param name string 1–64 of a-z 0-9 _ . - ("lead", "survey.done")
+---@param data? any
+---@return boolean
+function ivr.emit(name, data) end
+
 ---Places or schedules an outbound call and returns its job id.
 ---@param req ivr.DialRequest
 ---@return string job
