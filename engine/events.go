@@ -31,9 +31,9 @@ const (
 	// event is dropped (and counted), so a stalled disk never grows the
 	// heap without bound.
 	eventsPending = 65536
-	// subscriberBuffer is how many events a subscriber may fall behind
-	// before it is dropped.
-	subscriberBuffer = 1024
+	// DefaultSubscriberBuffer is how many events a subscriber may fall
+	// behind before it is dropped.
+	DefaultSubscriberBuffer = 1024
 	// eventsPruneEvery is how often the writer prunes the log.
 	eventsPruneEvery = time.Minute
 )
@@ -79,6 +79,9 @@ type EventLogOptions struct {
 	// DefaultEventsMaxAge). Negative keeps them without that bound.
 	MaxCount int
 	MaxAge   time.Duration
+	// Buffer is how many events a subscriber may fall behind before it is
+	// dropped (default DefaultSubscriberBuffer).
+	Buffer int
 	// Now is the clock events are stamped with (default time.Now).
 	Now    func() time.Time
 	Logger hclog.Logger
@@ -118,6 +121,9 @@ func OpenEventLog(opt EventLogOptions) (*EventLog, error) {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.Buffer <= 0 {
+		opt.Buffer = DefaultSubscriberBuffer
 	}
 	if opt.Logger == nil {
 		opt.Logger = hclog.NewNullLogger()
@@ -287,7 +293,7 @@ type Subscription struct {
 
 // Subscribe starts a live feed. Read the log up to Since first, then C.
 func (l *EventLog) Subscribe() *Subscription {
-	ch := make(chan CallEvent, subscriberBuffer)
+	ch := make(chan CallEvent, l.opt.Buffer)
 	s := &Subscription{C: ch, ch: ch, l: l}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -1,0 +1,257 @@
+package api_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ivrd/ivrd/api"
+	"github.com/ivrd/ivrd/engine"
+)
+
+// sse is one server-sent event as a client reads it.
+type sse struct {
+	id    uint64
+	event string
+	data  engine.CallEvent
+}
+
+// sseStream reads server-sent events from an open GET /api/v1/events.
+type sseStream struct {
+	t    *testing.T
+	resp *http.Response
+	rd   *bufio.Reader
+	// comments are the comment lines read so far.
+	comments []string
+}
+
+// openEvents opens GET /api/v1/events+query with the token and, when
+// lastID is not "", a Last-Event-ID header.
+func openEvents(t *testing.T, url, query, lastID string) *sseStream {
+	t.Helper()
+	req, err := http.NewRequest("GET", url+"/api/v1/events"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET /api/v1/events%s: %s %s", query, resp.Status, b)
+	}
+	s := &sseStream{t: t, resp: resp, rd: bufio.NewReader(resp.Body)}
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *sseStream) close() { s.resp.Body.Close() }
+
+// next returns the next event, or false at the stream's end.
+func (s *sseStream) next() (sse, bool) {
+	var e sse
+	got := false
+	for {
+		line, err := s.rd.ReadString('\n')
+		if err != nil {
+			return e, false
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			if got {
+				return e, true
+			}
+		case strings.HasPrefix(line, ":"):
+			s.comments = append(s.comments, line)
+		case strings.HasPrefix(line, "id: "):
+			e.id, _ = strconv.ParseUint(line[4:], 10, 64)
+			got = true
+		case strings.HasPrefix(line, "event: "):
+			e.event = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			if err := json.Unmarshal([]byte(line[6:]), &e.data); err != nil {
+				s.t.Errorf("data %q: %v", line, err)
+			}
+		}
+	}
+}
+
+func newEventLog(t *testing.T, opt engine.EventLogOptions) *engine.EventLog {
+	t.Helper()
+	l, err := engine.OpenEventLog(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	return l
+}
+
+func eventsServer(t *testing.T, l *engine.EventLog) string {
+	t.Helper()
+	return newServer(t, newFake(), func(o *api.Options) { o.Events = l }).URL
+}
+
+func TestEventsNeedTheToken(t *testing.T) {
+	srv := newServer(t, newFake(), func(o *api.Options) { o.Events = newEventLog(t, engine.EventLogOptions{}) })
+	if st := doAuth(t, srv, "GET", "/api/v1/events", "", "", nil); st != http.StatusUnauthorized {
+		t.Fatalf("without a token: %d, want 401", st)
+	}
+	if st := doAuth(t, srv, "GET", "/api/v1/events?after=x", "", "Bearer "+token, nil); st != http.StatusBadRequest {
+		t.Fatalf("?after=x: %d, want 400", st)
+	}
+}
+
+func TestEventsFilters(t *testing.T) {
+	l := newEventLog(t, engine.EventLogOptions{})
+	url := eventsServer(t, l)
+	pub := []engine.CallEvent{
+		{Kind: "call.incoming", Device: "om1"},
+		{Kind: "call.ringing", Device: "om1", Ext: "201"},
+		{Kind: "ext.state", Device: "om1", Ext: "201"},
+		{Kind: "call.ringing", Device: "om2", Ext: "201"},
+		{Kind: "flow.lead", Device: "om1"},
+		{Kind: "call.answered", Device: "om1", Ext: "202"},
+		{Kind: "cdr", Device: "om1"},
+	}
+	for _, e := range pub {
+		l.Publish(e)
+	}
+	for _, tc := range []struct {
+		query string
+		want  []uint64
+	}{
+		{"?after=0", []uint64{1, 2, 3, 4, 5, 6, 7}},
+		{"?after=0&kind=call.", []uint64{1, 2, 4, 6}},
+		{"?after=0&kind=flow.&kind=cdr", []uint64{5, 7}},
+		{"?after=0&kind=call.ringing&device=om1", []uint64{2}},
+		{"?after=0&ext=201", []uint64{2, 3, 4}},
+		{"?after=3&device=om1", []uint64{5, 6, 7}},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			s := openEvents(t, url, tc.query, "")
+			var got []uint64
+			for len(got) < len(tc.want) {
+				e, ok := s.next()
+				if !ok {
+					t.Fatalf("stream ended after %v, want %v", got, tc.want)
+				}
+				if e.id != e.data.ID || e.event != e.data.Kind {
+					t.Fatalf("id %d event %s for %+v", e.id, e.event, e.data)
+				}
+				got = append(got, e.id)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// Without Last-Event-ID or ?after, a client starts with live events.
+	s := openEvents(t, url, "", "")
+	l.Publish(engine.CallEvent{Kind: "flow.live"})
+	if e, ok := s.next(); !ok || e.id != 8 || e.event != "flow.live" {
+		t.Fatalf("first event of a new client = %+v, want the live one, 8", e)
+	}
+}
+
+// TestEventsResumeLosesNothing reconnects a client again and again with
+// Last-Event-ID while events keep coming, and checks it sees each once.
+func TestEventsResumeLosesNothing(t *testing.T) {
+	l := newEventLog(t, engine.EventLogOptions{})
+	url := eventsServer(t, l)
+	const total = 3000
+	var published atomic.Int64
+	go func() {
+		for i := 0; i < total; i++ {
+			l.Publish(engine.CallEvent{Kind: "flow.tick", Data: json.RawMessage(strconv.Itoa(i))})
+			published.Add(1)
+			if i%50 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	var seen []uint64
+	last := "0"
+	for round := 0; len(seen) < total; round++ {
+		if round > 200 {
+			t.Fatalf("no end after %d reconnections; %d events seen", round, len(seen))
+		}
+		s := openEvents(t, url, "", last)
+		// Each connection reads a different number of events before
+		// dropping, so the cut falls in the log and in the live feed.
+		for n := 0; n < 97+round*131 && len(seen) < total; n++ {
+			e, ok := s.next()
+			if !ok {
+				t.Fatalf("stream ended after %d events", len(seen))
+			}
+			seen = append(seen, e.id)
+			last = strconv.FormatUint(e.id, 10)
+		}
+		s.close()
+	}
+	for i, id := range seen {
+		if id != uint64(i+1) {
+			t.Fatalf("event %d has id %d: lost or repeated across a reconnection", i+1, id)
+		}
+	}
+}
+
+func TestEventsSlowClientIsDropped(t *testing.T) {
+	l := newEventLog(t, engine.EventLogOptions{Buffer: 16})
+	url := eventsServer(t, l)
+	slow := openEvents(t, url, "", "")
+	fast := openEvents(t, url, "", "")
+	// Enough bytes to fill the slow client's socket buffers, and then its
+	// feed; published in rounds the fast client keeps up with.
+	const total = 3000
+	pad := strings.Repeat("x", 8<<10)
+	data, _ := json.Marshal(pad)
+	for i := 0; i < total; i += 8 {
+		for j := 0; j < 8; j++ {
+			l.Publish(engine.CallEvent{Kind: "flow.big", Data: data})
+		}
+		for {
+			e, ok := fast.next()
+			if !ok {
+				t.Fatal("the fast client was dropped")
+			}
+			if e.id == uint64(i+8) {
+				break
+			}
+		}
+	}
+	n := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, ok := slow.next(); !ok {
+				return
+			}
+			n++
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow client's stream did not end")
+	}
+	if n >= total {
+		t.Fatalf("the slow client got all %d events; it was not dropped", n)
+	}
+	if len(slow.comments) == 0 || !strings.Contains(slow.comments[len(slow.comments)-1], "too slow") {
+		t.Fatalf("last comments %q, want the too-slow notice", slow.comments)
+	}
+}
