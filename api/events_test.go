@@ -53,7 +53,10 @@ func openEvents(t *testing.T, url, query, lastID string) *sseStream {
 		t.Fatalf("GET /api/v1/events%s: %s %s", query, resp.Status, b)
 	}
 	s := &sseStream{t: t, resp: resp, rd: bufio.NewReader(resp.Body)}
-	t.Cleanup(s.close)
+	// A stream that waits for an event that never comes ends the test
+	// instead of hanging it.
+	stop := time.AfterFunc(15*time.Second, s.close)
+	t.Cleanup(func() { stop.Stop(); s.close() })
 	return s
 }
 
