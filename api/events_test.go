@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -172,7 +173,14 @@ func TestEventsFilters(t *testing.T) {
 // TestEventsResumeLosesNothing reconnects a client again and again with
 // Last-Event-ID while events keep coming, and checks it sees each once.
 func TestEventsResumeLosesNothing(t *testing.T) {
-	l := newEventLog(t, engine.EventLogOptions{})
+	// On a real state file, so that commits take time and the stream's
+	// catch-up from the log races the writer.
+	store, err := engine.OpenBolt(filepath.Join(t.TempDir(), "ivrd.db"), engine.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newEventLog(t, engine.EventLogOptions{Store: store})
+	t.Cleanup(func() { store.Close() }) // after the log's Close (cleanups run last first)
 	url := eventsServer(t, l)
 	const total = 3000
 	var published atomic.Int64
@@ -256,5 +264,75 @@ func TestEventsSlowClientIsDropped(t *testing.T) {
 	}
 	if len(slow.comments) == 0 || !strings.Contains(slow.comments[len(slow.comments)-1], "too slow") {
 		t.Fatalf("last comments %q, want the too-slow notice", slow.comments)
+	}
+}
+
+// racingStore commits a new event after a read of the log, before the
+// reader sees the answer: the worst moment for a stream catching up.
+type racingStore struct {
+	engine.EventStore
+	l     *engine.EventLog
+	first atomic.Bool
+	races atomic.Int32
+}
+
+func (s *racingStore) EventsAfter(after uint64, limit int) ([]engine.CallEvent, error) {
+	evs, err := s.EventStore.EventsAfter(after, limit)
+	// The first read, and each that finds nothing more, is raced.
+	if s.l != nil && (len(evs) == 0 || !s.first.Swap(true)) && s.races.Add(1) <= 5 {
+		before, _ := s.EventStore.LastEventID()
+		s.l.Publish(engine.CallEvent{Kind: "flow.race"})
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if n, _ := s.EventStore.LastEventID(); n > before {
+				break
+			}
+		}
+	}
+	return evs, err
+}
+
+// TestEventsCatchUpRacesTheWriter: events committed while a resuming
+// client reads the log come to it once, live.
+func TestEventsCatchUpRacesTheWriter(t *testing.T) {
+	store, err := engine.OpenBolt(filepath.Join(t.TempDir(), "ivrd.db"), engine.BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &racingStore{EventStore: store}
+	l := newEventLog(t, engine.EventLogOptions{Store: rs})
+	t.Cleanup(func() { store.Close() })
+	for i := 0; i < 10; i++ {
+		l.Publish(engine.CallEvent{Kind: "flow.before"})
+	}
+	waitFor(t, "the first events stored", func() bool { n, _ := store.LastEventID(); return n == 10 })
+	rs.l = l
+	url := eventsServer(t, l)
+	s := openEvents(t, url, "", "3")
+	var got []uint64
+	ended := false
+	for {
+		e, ok := s.next()
+		if !ok {
+			t.Fatalf("stream ended after %v", got)
+		}
+		got = append(got, e.id)
+		if e.event == "flow.final" {
+			break
+		}
+		// One more after the end, so that an event lost while the
+		// stream went from the log to live ones shows as a gap.
+		if e.event == "flow.end" {
+			l.Publish(engine.CallEvent{Kind: "flow.final"})
+		}
+		// Events 4…10 from the log, then one per read of the log.
+		if races := int(rs.races.Load()); !ended && len(got) == 7+min(races, 5) {
+			ended = true
+			l.Publish(engine.CallEvent{Kind: "flow.end"})
+		}
+	}
+	for i, id := range got {
+		if id != uint64(i+4) {
+			t.Fatalf("ids %v, want 4…%d each once", got, len(got)+3)
+		}
 	}
 }
