@@ -598,13 +598,15 @@ func TestCatalogCloseStopsWatch(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+	// Close waits for the watch loop; Watch's goroutine hands its result
+	// over just after, so the test waits for it rather than racing it.
 	select {
 	case err := <-errc:
 		if err != nil {
 			t.Fatalf("Watch = %v after Close, want nil", err)
 		}
-	default:
-		t.Fatal("Close returned before Watch did")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Watch did not return after Close")
 	}
 	if err := c.Watch(context.Background()); !errors.Is(err, engine.ErrCatalogClosed) {
 		t.Fatalf("Watch after Close = %v, want ErrCatalogClosed", err)
