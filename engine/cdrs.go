@@ -105,24 +105,11 @@ func (s *BoltStore) KeepCdr(c Cdr) (kept bool, err error) {
 // records from Until (or Before) down to Since.
 func (s *BoltStore) SearchCdrs(q CdrQuery) (CdrPage, error) {
 	var page CdrPage
-	var from []byte
-	if q.Before != "" {
-		b, err := hex.DecodeString(q.Before)
-		if err != nil || len(b) < 8 {
-			return page, fmt.Errorf("search call records: %q: %w", q.Before, ErrCursor)
-		}
-		from = b
+	from, floor, err := timeBounds(q.Before, q.Since, q.Until)
+	if err != nil {
+		return page, fmt.Errorf("search call records: %w", err)
 	}
-	if !q.Until.IsZero() {
-		if until := seqKey(q.Until.UnixNano()); from == nil || bytes.Compare(until, from) < 0 {
-			from = until
-		}
-	}
-	var floor []byte
-	if !q.Since.IsZero() {
-		floor = seqKey(q.Since.UnixNano())
-	}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketCdrs).Cursor()
 		var k, v []byte
 		if from == nil {

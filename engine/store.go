@@ -785,29 +785,38 @@ type HistoryPage struct {
 	Next  string
 }
 
+// timeBounds turns a search's cursor and period into the keys of an index
+// by time (seqKey of the time, then an id) that a walk newest first starts
+// below (from; nil: the newest) and stops under (floor; nil: the oldest).
+func timeBounds(before string, since, until time.Time) (from, floor []byte, err error) {
+	if before != "" {
+		b, err := hex.DecodeString(before)
+		if err != nil || len(b) < 8 {
+			return nil, nil, fmt.Errorf("%q: %w", before, ErrCursor)
+		}
+		from = b
+	}
+	if !until.IsZero() {
+		if u := seqKey(until.UnixNano()); from == nil || bytes.Compare(u, from) < 0 {
+			from = u
+		}
+	}
+	if !since.IsZero() {
+		floor = seqKey(since.UnixNano())
+	}
+	return from, floor, nil
+}
+
 // SearchHistory returns the ended calls q selects, newest first, walking
 // the by-end index from Until (or Before) down to Since, so a narrow time
 // range reads only its own calls.
 func (s *BoltStore) SearchHistory(q HistoryQuery) (HistoryPage, error) {
 	var page HistoryPage
-	var from []byte
-	if q.Before != "" {
-		b, err := hex.DecodeString(q.Before)
-		if err != nil || len(b) < 8 {
-			return page, fmt.Errorf("search history: %q: %w", q.Before, ErrCursor)
-		}
-		from = b
+	from, floor, err := timeBounds(q.Before, q.Since, q.Until)
+	if err != nil {
+		return page, fmt.Errorf("search history: %w", err)
 	}
-	if !q.Until.IsZero() {
-		if until := seqKey(q.Until.UnixNano()); from == nil || bytes.Compare(until, from) < 0 {
-			from = until
-		}
-	}
-	var floor []byte
-	if !q.Since.IsZero() {
-		floor = seqKey(q.Since.UnixNano())
-	}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		hist := tx.Bucket(bucketHistory)
 		c := tx.Bucket(bucketByEnd).Cursor()
 		var k []byte
