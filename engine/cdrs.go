@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -148,24 +147,7 @@ func (s *BoltStore) SearchCdrs(q CdrQuery) (CdrPage, error) {
 // now, and the oldest beyond the newest maxCount: the history's retention.
 func pruneCdrsTx(tx *bolt.Tx, now time.Time, maxAge time.Duration, maxCount int) (int, error) {
 	recs, keys := tx.Bucket(bucketCdrs), tx.Bucket(bucketCdrKeys)
-	total := 0
-	if maxCount > 0 {
-		c := recs.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			total++
-		}
-	}
-	var drop [][]byte
-	c := recs.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		ended := time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
-		tooOld := maxAge > 0 && now.Sub(ended) > maxAge
-		tooMany := maxCount > 0 && total-len(drop) > maxCount
-		if !tooOld && !tooMany {
-			break
-		}
-		drop = append(drop, append([]byte(nil), k...))
-	}
+	drop := expiredKeys(recs, now, maxAge, maxCount)
 	for _, k := range drop {
 		if err := recs.Delete(k); err != nil {
 			return 0, err

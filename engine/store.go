@@ -661,24 +661,7 @@ func (s *BoltStore) Prune(now time.Time, maxAge time.Duration, maxCount int) (in
 		byEnd := tx.Bucket(bucketByEnd)
 		hist := tx.Bucket(bucketHistory)
 		journals := tx.Bucket(bucketJournal)
-		// Count with a cursor: Stats does not see this transaction's own
-		// writes (history ended in the same group commit).
-		total := 0
-		cur := byEnd.Cursor()
-		for k, _ := cur.First(); k != nil; k, _ = cur.Next() {
-			total++
-		}
-		var drop [][]byte
-		c := byEnd.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			ended := time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
-			tooOld := maxAge > 0 && now.Sub(ended) > maxAge
-			tooMany := maxCount > 0 && total-len(drop) > maxCount
-			if !tooOld && !tooMany {
-				break
-			}
-			drop = append(drop, append([]byte(nil), k...))
-		}
+		drop := expiredKeys(byEnd, now, maxAge, maxCount)
 		cdrIdx, cdrWait := tx.Bucket(bucketCdrIdx), tx.Bucket(bucketCdrWait)
 		for _, k := range drop {
 			id := k[8:]
@@ -783,6 +766,33 @@ type HistoryQuery struct {
 type HistoryPage struct {
 	Calls []HistoryEntry
 	Next  string
+}
+
+// expiredKeys lists, oldest first, the keys of a bucket keyed by time
+// (seqKey of the time, then an id) that retention drops: those older than
+// maxAge before now, and the oldest beyond the newest maxCount (zero: no
+// bound). It counts with a cursor: Stats does not see the transaction's
+// own writes (entries added in the same group commit).
+func expiredKeys(b *bolt.Bucket, now time.Time, maxAge time.Duration, maxCount int) [][]byte {
+	total := 0
+	if maxCount > 0 {
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			total++
+		}
+	}
+	var drop [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		ended := time.Unix(0, int64(binary.BigEndian.Uint64(k[:8])))
+		tooOld := maxAge > 0 && now.Sub(ended) > maxAge
+		tooMany := maxCount > 0 && total-len(drop) > maxCount
+		if !tooOld && !tooMany {
+			break
+		}
+		drop = append(drop, append([]byte(nil), k...))
+	}
+	return drop
 }
 
 // timeBounds turns a search's cursor and period into the keys of an index
