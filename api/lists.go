@@ -61,6 +61,17 @@ func (s *Server) callerLists() (Lists, error) {
 	return s.opt.Lists, nil
 }
 
+// namedList is what a request about one list needs: the lists, and its
+// {name}.
+func (s *Server) namedList(r *http.Request) (Lists, string, error) {
+	ls, err := s.callerLists()
+	if err != nil {
+		return nil, "", err
+	}
+	name, err := listName(r)
+	return ls, name, err
+}
+
 // listName reads {name}: a 400 naming the field when it is no list name.
 func listName(r *http.Request) (string, error) {
 	name := r.PathValue("name")
@@ -93,11 +104,7 @@ func (s *Server) listNames(r *http.Request) (int, any, error) {
 
 // GET /api/v1/lists/{name}: a list's numbers, in order.
 func (s *Server) listEntries(r *http.Request) (int, any, error) {
-	ls, err := s.callerLists()
-	if err != nil {
-		return 0, nil, err
-	}
-	name, err := listName(r)
+	ls, name, err := s.namedList(r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -112,11 +119,7 @@ func (s *Server) listEntries(r *http.Request) (int, any, error) {
 // or replaces its note (200), creating the list if needed. The body is
 // optional.
 func (s *Server) listPut(r *http.Request) (int, any, error) {
-	ls, err := s.callerLists()
-	if err != nil {
-		return 0, nil, err
-	}
-	name, err := listName(r)
+	ls, name, err := s.namedList(r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -149,11 +152,7 @@ func (s *Server) listPut(r *http.Request) (int, any, error) {
 // DELETE /api/v1/lists/{name}/{number}: 200 when the number was on the
 // list, 404 when it was not (or there is no such list).
 func (s *Server) listDelete(r *http.Request) (int, any, error) {
-	ls, err := s.callerLists()
-	if err != nil {
-		return 0, nil, err
-	}
-	name, err := listName(r)
+	ls, name, err := s.namedList(r)
 	if err != nil {
 		return 0, nil, err
 	}
