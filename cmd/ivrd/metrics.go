@@ -47,6 +47,7 @@ type scrapeSource interface {
 	Router() *engine.Router
 	Catalog() *engine.Catalog
 	receivers() map[string]*omproto.Receiver
+	eventLog() *engine.EventLog
 }
 
 // newMetrics builds the registry. src is read at each scrape; its parts may
@@ -301,6 +302,8 @@ var (
 		"Rescans of the flows folder: on changes, SIGHUP and the reload API.", nil, nil)
 	descLoadErrors = prometheus.NewDesc("ivrd_flow_load_errors_total",
 		"Flow file contents that failed to load (each once), and rescans that could not read the folder.", nil, nil)
+	descEventsDropped = prometheus.NewDesc("ivrd_events_dropped_total",
+		"Events the event log could not take: too many were waiting for the disk, or ivrd was stopping. They reach no stream and no webhook.", nil, nil)
 )
 
 // scrapeCollector reports the values read from the running daemon at
@@ -308,7 +311,7 @@ var (
 type scrapeCollector struct{ src scrapeSource }
 
 func (c scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLive, descJobs, descUnmatched, descRejected, descFlows, descRescans, descLoadErrors} {
+	for _, d := range []*prometheus.Desc{descLive, descJobs, descUnmatched, descRejected, descFlows, descRescans, descLoadErrors, descEventsDropped} {
 		ch <- d
 	}
 }
@@ -333,6 +336,9 @@ func (c scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descFlows, len(cat.Errors()), "failed")
 		count(descRescans, cat.Rescans())
 		count(descLoadErrors, cat.LoadErrors())
+	}
+	if ev := c.src.eventLog(); ev != nil {
+		count(descEventsDropped, ev.Dropped())
 	}
 	for device, rv := range c.src.receivers() {
 		st := rv.Stats()

@@ -290,3 +290,21 @@ func BenchmarkMetricsObserver(b *testing.B) {
 		m.Report("om1", engine.EvDTMF)
 	}
 }
+
+// TestServeMetricsEventsDropped reads the event log's dropped count from
+// /metrics: none at first, one after an event published once the log has
+// stopped taking them (what a full queue does too).
+func TestServeMetricsEventsDropped(t *testing.T) {
+	a := startAdminStack(t, map[string]string{"main": adminMainFlow}, nil)
+	_, m := a.scrape(t, adminToken)
+	if got := m.get(t, "ivrd_events_dropped_total"); got != 0 {
+		t.Fatalf("ivrd_events_dropped_total before: %v, want 0", got)
+	}
+	ev := a.srv.eventLog()
+	ev.Close()
+	ev.Publish(engine.CallEvent{Kind: engine.KindFlowPrefix + "late"})
+	_, m = a.scrape(t, adminToken)
+	if got := m.get(t, "ivrd_events_dropped_total"); got != 1 {
+		t.Errorf("ivrd_events_dropped_total after: %v, want 1", got)
+	}
+}

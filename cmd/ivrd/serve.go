@@ -551,6 +551,9 @@ func (s *Server) Catalog() *engine.Catalog { return s.catalog }
 // receivers returns the report receivers by device name.
 func (s *Server) receivers() map[string]*omproto.Receiver { return s.rvs }
 
+// eventLog returns the event log (nil until Open has built it).
+func (s *Server) eventLog() *engine.EventLog { return s.events }
+
 // Reload rescans the flows folder now (what SIGHUP does). The catalogue
 // logs what changed and each flow that fails to load (it keeps its
 // previous version); Reload adds one line with the outcome and returns the
