@@ -146,3 +146,76 @@ func TestDeviceExtQueryAndTZ(t *testing.T) {
 		t.Fatalf("engine device zone = %v", tz)
 	}
 }
+
+// TestConsoleCdrsInBrowser drives the Call records page in a real headless
+// Chromium against a real daemon and simulator: an IVR call's record and
+// an extension call's show, newest first, with the IVR call's path linked;
+// a bad extension filter names its field; the extension filter keeps one
+// record, and the CSV link carries the same search.
+func TestConsoleCdrsInBrowser(t *testing.T) {
+	a := startAdminStack(t, map[string]string{"main": adminMainFlow}, nil)
+	call, err := a.sim.PlaceCall("13800000001", "60001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, call, "the welcome", func(in omsim.CallInfo) bool { return heardFile(in, "user_welcome") })
+	if err := call.HangUp(); err != nil {
+		t.Fatal(err)
+	}
+	client, err := omproto.NewClient(a.sim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Connect(context.Background(), omproto.Connect{
+		From: omproto.Ref{Kind: omproto.KindExt, ID: "200"}, To: omproto.Ref{Kind: omproto.KindExt, ID: "202"}}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the extensions talking", func() bool {
+		st, _ := a.sim.ExtState("202")
+		return st == "busy"
+	})
+	if err := a.sim.HangUpExt("200"); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "both records", func() bool {
+		var l api.CdrList
+		return a.req(t, "GET", "/api/v1/cdrs", adminToken, "", &l) == 200 && len(l.Cdrs) == 2
+	})
+
+	b := openBrowser(t)
+	if err := b.s.Navigate(a.base + "/"); err != nil {
+		t.Fatal(err)
+	}
+	b.find("#token").SendKeys(adminToken)
+	b.click("#signin")
+	b.waitText("#live-rows", "No call is in the IVR now")
+	b.click(`#nav a[data-page="cdrs"]`)
+	b.waitText("#cdr-rows", "13800000001")
+	rows := b.text("#cdr-rows")
+	if i, j := strings.Index(rows, "202"), strings.Index(rows, "13800000001"); i < 0 || i > j {
+		t.Fatalf("records not newest first:\n%s", rows)
+	}
+	b.waitText("#cdr-rows tr:last-child", "path")
+	b.waitText("#cdr-rows tr:first-child", "internal")
+	b.screenshot("cdrs")
+
+	b.find("#cdr-ext").SendKeys("2/2")
+	b.click("#cdr-search")
+	b.waitText("#cdr-error", "ext:")
+	b.find("#cdr-ext").Clear()
+	b.find("#cdr-ext").SendKeys("202")
+	b.click("#cdr-search")
+	b.waitText("#cdr-rows", "202")
+	poll(t, "the filtered table", func() bool { return !strings.Contains(b.text("#cdr-rows"), "13800000001") })
+	href, err := b.find("#cdr-csv").Attribute("href")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(href, "format=csv") || !strings.Contains(href, "ext=202") {
+		t.Errorf("CSV link %q does not carry the search", href)
+	}
+	b.click(`#nav a[data-page="cdrs"]`)
+	b.waitText("#cdr-rows", "13800000001")
+	b.click(`#cdr-rows tr:last-child a`)
+	b.waitText("#main h1", "Call")
+}
