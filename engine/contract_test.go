@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -590,5 +591,63 @@ return f`
 	enc, _ := json.Marshal(mustHistory(t, r))
 	if strings.Contains(string(enc), "4711") || !strings.Contains(string(enc), "[secret]") {
 		t.Fatalf("history = %s", enc)
+	}
+}
+
+// TestLegIDReuse: the device reuses a visitor id at once. A new call on
+// the id of a session that has its BYE but has not finished is routine
+// (debug); one on the id of a session that never heard a BYE means a lost
+// report (a warning). Either way the old session is ended and the new
+// call gets its own.
+func TestLegIDReuse(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		bye   bool
+		level string
+	}{
+		{"after its BYE", true, "[DEBUG]"},
+		{"without a BYE", false, "[WARN]"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			release := make(chan struct{})
+			var plays atomic.Int32
+			pbx := &fakePBX{play: func(engine.Leg, int, string) error {
+				if plays.Add(1) == 1 {
+					<-release // the first call stays busy in its play
+				}
+				return nil
+			}}
+			logs := &logSink{}
+			rt, err := engine.NewRouter(engine.Config{
+				Devices: []*engine.Device{{Name: "om1", PBX: pbx, Fallback: "200"}},
+				Routes:  []engine.Route{{Flow: "main"}},
+				Flows:   compileFlows(t, map[string]string{"main": "local f = {}\nfunction f.incoming(call) call:play(\"user_welcome\") end\nreturn f"}),
+				Clock:   clock.NewVirtual(epoch),
+				Logger:  hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt.Start(context.Background())
+			defer rt.Close()
+			leg := engine.Leg{Kind: engine.LegVisitor, ID: "7"}
+			rt.Deliver(engine.Event{Device: "om1", Kind: engine.EvIncoming, Leg: leg, From: "1", To: "60001", CallID: "c1"})
+			waitFor(t, "the first call's play", func() bool { return plays.Load() == 1 })
+			if c.bye {
+				rt.Deliver(engine.Event{Device: "om1", Kind: engine.EvBye, Leg: leg, CallID: "c1"})
+			}
+			rt.Deliver(engine.Event{Device: "om1", Kind: engine.EvIncoming, Leg: leg, From: "2", To: "60001", CallID: "c2"})
+			close(release)
+			waitFor(t, "the second call's play", func() bool { return plays.Load() == 2 })
+			var line string
+			for _, l := range logs.all() {
+				if strings.Contains(l, "call id reused") {
+					line = l
+				}
+			}
+			if !strings.Contains(line, c.level) {
+				t.Fatalf("reuse logged as %q, want %s", line, c.level)
+			}
+		})
 	}
 }

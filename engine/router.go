@@ -414,6 +414,9 @@ func (r *Router) Deliver(ev Event) {
 		}
 		e := ev
 		r.traceReport(&e, s)
+		if ev.Kind == EvBye {
+			s.byeRouted.Store(true)
+		}
 		s.push(item{ev: &e, done: r.clk.Work()})
 	}
 }
@@ -596,7 +599,7 @@ func (r *Router) startCall(d *Device, ev Event) {
 		// The id was reused: the old call ended without our seeing its
 		// BYE. Tell its session, and start the new call.
 		level := hclog.Warn
-		if old.State() == "ended" {
+		if old.State() == "ended" || old.byeRouted.Load() {
 			level = hclog.Debug // it was on its way out
 		}
 		r.log.Log(level, "call id reused while its session ran; ending the old session", "device", d.Name, "leg", ev.Leg.String(), "old_call_id", old.ID)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -63,6 +64,10 @@ type Session struct {
 	invite    bool            // the call came as INVITE and must be accepted first
 	routeFlow string          // the flow the route named, for logs when it is missing
 	blocked   bool            // the caller is on the block list: refused, no flow
+	// byeRouted is set when the router hands the session a BYE: the call
+	// is on its way out, and its leg id may come back for a new call
+	// before the session has finished.
+	byeRouted atomic.Bool
 
 	mu     sync.Mutex
 	inbox  []item
