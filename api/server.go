@@ -137,6 +137,11 @@ type Options struct {
 	// SessionTTL is how long a console sign-in lasts (default
 	// DefaultSessionTTL).
 	SessionTTL time.Duration
+	// MaxAuthFailures is how many wrong tokens (bearer or sign-in) one
+	// source address may send in AuthFailureWindow; past it, its token
+	// attempts are answered 429 until the window ends (default
+	// DefaultMaxAuthFailures; negative: no limit).
+	MaxAuthFailures int
 	// Devices, when set, serves GET /api/v1/devices (none listed
 	// without it). Phone, when set, is a simulator running in the
 	// process: GET /api/v1/phone describes it and /sim/ serves its
@@ -176,6 +181,7 @@ type Server struct {
 	hasMetricsToken bool
 
 	sessions *sessions
+	limit    *authLimiter // wrong tokens per source address
 	streams  atomic.Int32
 	// eventStreams counts the open GET /api/v1/events.
 	eventStreams atomic.Int32
@@ -209,8 +215,11 @@ func New(b Backend, opt Options) (*Server, error) {
 	if opt.SessionTTL <= 0 {
 		opt.SessionTTL = DefaultSessionTTL
 	}
+	if opt.MaxAuthFailures == 0 {
+		opt.MaxAuthFailures = DefaultMaxAuthFailures
+	}
 	s := &Server{b: b, opt: opt, log: opt.Logger.Named("api"), mux: http.NewServeMux(), tokenID: sha256.Sum256([]byte(opt.Token)),
-		sessions: newSessions(opt.SessionTTL, opt.Now), done: make(chan struct{})}
+		sessions: newSessions(opt.SessionTTL, opt.Now), limit: newAuthLimiter(opt.MaxAuthFailures, opt.Now), done: make(chan struct{})}
 	if opt.MetricsToken != "" {
 		s.metricsID, s.hasMetricsToken = sha256.Sum256([]byte(opt.MetricsToken)), true
 	}
@@ -312,6 +321,13 @@ func (s *Server) Close() {
 // missing or wrong. metrics also accepts the metrics token.
 func (s *Server) authorized(w http.ResponseWriter, r *http.Request, metrics bool) bool {
 	auth := r.Header.Get("Authorization")
+	host := remoteHost(r)
+	if auth != "" {
+		if left, refused := s.limit.refused(host); refused {
+			tooMany(w, left)
+			return false
+		}
+	}
 	scheme, token, ok := strings.Cut(auth, " ")
 	if ok && strings.EqualFold(scheme, "Bearer") {
 		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
@@ -325,6 +341,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, metrics bool
 	if auth != "" {
 		msg = "the token is not valid"
 		s.log.Warn("request with a wrong token", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+		s.wrongToken(host)
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="ivrd"`)
 	writeJSON(w, http.StatusUnauthorized, &Error{Msg: msg})

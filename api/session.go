@@ -192,6 +192,11 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusForbidden, &Error{Msg: "cross-origin request refused"})
 		return
 	}
+	host := remoteHost(r)
+	if left, refused := s.limit.refused(host); refused {
+		tooMany(w, left)
+		return
+	}
 	f, err := s.readBody(r, "", "token")
 	if err != nil {
 		e := s.errorOf(r, err)
@@ -207,6 +212,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
 	if subtle.ConstantTimeCompare(got[:], s.tokenID[:]) != 1 {
 		s.log.Warn("console sign-in with a wrong token", "remote", r.RemoteAddr)
+		s.wrongToken(host)
 		writeJSON(w, http.StatusUnauthorized, &Error{Msg: "the token is not valid", Field: "token"})
 		return
 	}
