@@ -32,7 +32,10 @@ func TestWrongTokensLimited(t *testing.T) {
 	}
 	for i, wrong := range []func() int{
 		func() int { return doAuth(t, srv, "GET", "/api/v1/calls", "", "Bearer wrong-token", nil) },
-		func() int { c, _, _ := browser{}.do(t, srv, "POST", "/api/v1/session", `{"token":"wrong-token"}`); return c },
+		func() int {
+			c, _, _ := browser{}.do(t, srv, "POST", "/api/v1/session", `{"token":"wrong-token"}`)
+			return c
+		},
 		func() int { return doAuth(t, srv, "GET", "/api/v1/flows", "", "Bearer another-wrong-one", nil) },
 	} {
 		if got := wrong(); got != http.StatusUnauthorized {

@@ -481,3 +481,37 @@ func TestLiveCallStreamEndsWithTheSession(t *testing.T) {
 		t.Fatal("the stream is still open after its session ended")
 	}
 }
+
+// TestLiveCallStreamKeepAlive: a stream that looks at the calls once a
+// minute still sends its keep-alive comments on their own clock, so a
+// proxy that closes idle connections does not cut it between two looks.
+func TestLiveCallStreamKeepAlive(t *testing.T) {
+	srv := newServer(t, newFake(), func(o *api.Options) { o.StreamKeepAlive = 100 * time.Millisecond })
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/calls/stream?interval=1m", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	readEvent(t, rd) // the first page
+	done := make(chan string, 1)
+	go func() {
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil || strings.HasPrefix(line, ":") {
+				done <- line
+				return
+			}
+		}
+	}()
+	select {
+	case line := <-done:
+		if line != ": nothing new\n" {
+			t.Fatalf("read %q, want a keep-alive comment", line)
+		}
+	case <-time.After(30 * time.Second): // a hang detector: the keep-alive is due in 0.1 s, the next look in 60 s
+		t.Fatal("no keep-alive within 30 s on a stream looking once a minute")
+	}
+}

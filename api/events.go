@@ -157,7 +157,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if last < sub.Since {
 		last = sub.Since
 	}
-	keep := time.NewTicker(streamKeepAlive)
+	keep := time.NewTicker(s.opt.StreamKeepAlive)
 	defer keep.Stop()
 	for {
 		select {

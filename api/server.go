@@ -162,6 +162,9 @@ type Options struct {
 	// EventWriteTimeout is how long one write to an event stream may take
 	// before its client is dropped (default DefaultEventWriteTimeout).
 	EventWriteTimeout time.Duration
+	// StreamKeepAlive is how often an idle stream sends a comment (default
+	// DefaultStreamKeepAlive).
+	StreamKeepAlive time.Duration
 }
 
 // Server is the admin API, an http.Handler. /healthz and /readyz answer
@@ -214,6 +217,9 @@ func New(b Backend, opt Options) (*Server, error) {
 	}
 	if opt.SessionTTL <= 0 {
 		opt.SessionTTL = DefaultSessionTTL
+	}
+	if opt.StreamKeepAlive <= 0 {
+		opt.StreamKeepAlive = DefaultStreamKeepAlive
 	}
 	if opt.MaxAuthFailures == 0 {
 		opt.MaxAuthFailures = DefaultMaxAuthFailures

@@ -26,9 +26,10 @@ const (
 	// MaxStreams is how many streams the listener serves at once (503
 	// beyond): each reads every live call once per interval.
 	MaxStreams = 32
-	// streamKeepAlive is how often an idle stream sends a comment, so
-	// proxies do not close it.
-	streamKeepAlive = 15 * time.Second
+	// DefaultStreamKeepAlive is how often an idle stream (live calls or
+	// events) sends a comment, so proxies do not close it
+	// (Options.StreamKeepAlive).
+	DefaultStreamKeepAlive = 15 * time.Second
 )
 
 // LivePage is one page of the live calls, newest first: the answer of
@@ -144,6 +145,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	tick := time.NewTicker(q.interval)
 	defer tick.Stop()
+	keep := time.NewTicker(s.opt.StreamKeepAlive / 3)
+	defer keep.Stop()
 	var last []byte
 	quiet := time.Now()
 	for {
@@ -169,18 +172,31 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			quiet = time.Now()
-		case time.Since(quiet) >= streamKeepAlive:
+		case time.Since(quiet) >= s.opt.StreamKeepAlive:
 			if !write([]byte(": nothing new\n\n")) {
 				return
 			}
 			quiet = time.Now()
 		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-s.done:
-			return
-		case <-tick.C:
+	wait:
+		// Between two looks (a minute apart at most), keep-alives go out on
+		// their own clock, so that a long interval does not starve them.
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-s.done:
+				return
+			case <-keep.C:
+				if time.Since(quiet) >= s.opt.StreamKeepAlive {
+					if !write([]byte(": nothing new\n\n")) {
+						return
+					}
+					quiet = time.Now()
+				}
+			case <-tick.C:
+				break wait
+			}
 		}
 	}
 }
