@@ -50,16 +50,20 @@ type CallInfo struct {
 	From      string `json:"from"`
 	To        string `json:"to"`
 	// State is invite, incoming, waiting, menu (a prompt playing), parked
-	// (in a menu, silent), ringing, talking, queued, answered or ended.
+	// (in a menu, silent), ringing, talking, held (the extension holds the
+	// call), queued, answered or ended.
 	State string `json:"state"`
 	// Leg is the device's object for the call ("visitor 3"), while live.
 	Leg    string `json:"leg,omitempty"`
 	CallID string `json:"callid,omitempty"`
 	// Connected is what the call is connected to ("menu 1", "ext 201").
-	Connected string  `json:"connected,omitempty"`
-	Heard     []Heard `json:"heard"`
-	Keys      string  `json:"keys"`
-	EndReason string  `json:"end_reason,omitempty"`
+	Connected string `json:"connected,omitempty"`
+	// Hears lists whose voices the caller hears while talking: the
+	// extension, and a supervisor that barged in; empty while held.
+	Hears     []string `json:"hears,omitempty"`
+	Heard     []Heard  `json:"heard"`
+	Keys      string   `json:"keys"`
+	EndReason string   `json:"end_reason,omitempty"`
 }
 
 func (s *Sim) newCall(direction, from, to string) *Call {
@@ -120,6 +124,7 @@ func (c *Call) info() CallInfo {
 		if refs := c.sim.peerRefs(l); len(refs) > 0 {
 			in.Connected = string(refs[0].Kind) + " " + refs[0].ID
 		}
+		in.Hears = c.sim.legHears(l)
 	}
 	return in
 }

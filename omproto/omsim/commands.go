@@ -29,9 +29,9 @@ func (s *Sim) execute(cmd omproto.Command) []byte {
 		}
 		switch c.Action {
 		case omproto.VerbHold:
-			x.held = true
+			return s.hold(x, true)
 		case omproto.VerbUnhold:
-			x.held = false
+			return s.hold(x, false)
 		case omproto.VerbMute:
 			x.muted = true
 		case omproto.VerbUnmute:
@@ -39,13 +39,7 @@ func (s *Sim) execute(cmd omproto.Command) []byte {
 		}
 		return nil
 	case omproto.Supervise:
-		for _, id := range []string{c.First, c.Second} {
-			if s.exts[id] == nil {
-				return notFound(omproto.KindExt, id)
-			}
-		}
-		s.log("ext %s %s ext %s", c.First, strings.ToLower(c.Action), c.Second)
-		return nil
+		return s.supervise(c)
 	case omproto.Clear:
 		return s.clear(c.Target)
 	case omproto.Connect:

@@ -21,7 +21,8 @@ import (
 //	POST /sim/calls/{id}/answer     answer an outbound call whose number is "manual"
 //	PUT  /sim/numbers/{number}      {"answer":"after","delay":2,"keys":"1"}
 //	PUT  /sim/exts/{ext}            {"answer":"busy"} (same fields as numbers)
-//	GET  /sim/exts                  extension states
+//	GET  /sim/exts                  extensions: state, call, hold, supervision
+//	GET  /sim/exts/{ext}            one extension (ExtInfo)
 //	GET  /sim/commands              commands received, newest last
 //	GET  /sim/reports               reports generated, newest last
 //	PUT  /sim/faults                fault switches (see Faults)
@@ -45,6 +46,14 @@ func (s *Sim) ControlHandler() http.Handler {
 	mux.HandleFunc("PUT /sim/numbers/{number}", s.ctlPolicy(false))
 	mux.HandleFunc("PUT /sim/exts/{number}", s.ctlPolicy(true))
 	mux.HandleFunc("GET /sim/exts", s.ctlExts)
+	mux.HandleFunc("GET /sim/exts/{number}", func(w http.ResponseWriter, r *http.Request) {
+		in, err := s.ExtInfo(r.PathValue("number"))
+		if err != nil {
+			writeError(w, http.StatusNotFound, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, in)
+	})
 	mux.HandleFunc("GET /sim/commands", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Commands())
 	})
@@ -222,14 +231,11 @@ func (s *Sim) ctlPolicy(isExt bool) http.HandlerFunc {
 }
 
 func (s *Sim) ctlExts(w http.ResponseWriter, r *http.Request) {
-	type extJSON struct {
-		ID    string `json:"id"`
-		State string `json:"state"`
-	}
-	var out []extJSON
+	out := []ExtInfo{}
 	for _, id := range s.cfg.Exts {
-		st, _ := s.ExtState(id)
-		out = append(out, extJSON{ID: id, State: st})
+		if in, err := s.ExtInfo(id); err == nil {
+			out = append(out, in)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

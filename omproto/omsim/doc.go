@@ -42,6 +42,27 @@
 //     at once after release.
 //   - A query or command naming an object the device does not know, or a
 //     leg that is not live, answers the comment "Error, can't find KIND:ID".
+//   - Hold and Unhold act on an extension's answered call (with an outside
+//     leg or another extension): the caller hears nothing while held, the
+//     call's <state> in a Query of the extension (or of the leg) reads
+//     "hold", and Unhold gives back "talk". Holding a held call, or
+//     unholding one not held, changes nothing and succeeds; an extension
+//     in no call answers FAILED code 1.
+//   - Monitor, Talk, Listen and Bargein name the supervisor first and the
+//     extension whose call it joins second. The supervisor's phone joins at
+//     once, without ringing, and must be idle (else FAILED code 1), online
+//     (else code 8) and not the extension itself (code 1); the supervised
+//     extension must be talking in a call (code 1; code 3 when offline),
+//     with no other supervisor (code 1). Monitor and Bargein start a
+//     supervision or change its mode; Talk and Listen only change the mode
+//     of one running (code 1 without one). The supervisor hears both sides
+//     in every mode; Talk lets the agent hear it (the caller does not),
+//     Listen goes back to silent, Bargein makes a three-way call. The
+//     supervisor's phone is reported BUSY when it joins. When the call ends
+//     or leaves the extension, the supervisor is freed: BYE naming the
+//     supervisor then the extension, then IDLE for the supervisor. A
+//     supervisor that hangs up gets the same BYE and IDLE, and the call
+//     goes on.
 //   - HTTP/1.1 requests with a fixed length are answered (as HTTP/1.1, by
 //     Go's server; a device answers HTTP/1.0) and the connection is closed.
 package omsim

@@ -40,6 +40,10 @@ type ext struct {
 	caller   bool // this side placed the ext-to-ext call
 	held     bool
 	muted    bool
+	// sup is set on a supervisor: whose call it joins, and how;
+	// supervisor on the extension whose call it joins.
+	sup        *supervision
+	supervisor *ext
 }
 
 func (x *ext) stateName() string {
@@ -296,6 +300,7 @@ func removeLeg(q []*leg, l *leg) []*leg {
 // it had answered, and offers it to waiting queues.
 func (s *Sim) freeExt(x *ext) {
 	s.stopExt(x)
+	s.endSupervision(x)
 	wasTalking := x.state == extTalk
 	x.leg, x.other, x.onAnswer = nil, nil, nil
 	x.held, x.muted, x.caller = false, false, false
@@ -333,6 +338,9 @@ func legState(l *leg) string {
 		return "progress"
 	case placeExt:
 		if l.ext != nil && l.ext.state == extTalk {
+			if l.ext.held {
+				return "hold"
+			}
 			return "talk"
 		}
 		return "progress"
@@ -341,6 +349,9 @@ func legState(l *leg) string {
 	case placeNone:
 		if l.viaExt != nil && !l.answered.IsZero() {
 			// An extension's outside call, answered.
+			if l.viaExt.held {
+				return "hold"
+			}
 			return "talk"
 		}
 	}

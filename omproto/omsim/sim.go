@@ -194,6 +194,7 @@ func (s *Sim) Reboot() {
 		s.stopExt(x)
 		x.leg, x.other, x.onAnswer = nil, nil, nil
 		x.held, x.muted, x.caller = false, false, false
+		x.sup, x.supervisor = nil, nil
 		if x.state != extOffline {
 			x.state = extIdle
 		}
