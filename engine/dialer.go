@@ -944,6 +944,12 @@ func (d *dialer) runFailed(j Job) {
 // caller) into a flow: the flow's incoming(call) runs for it, with vars as
 // call.vars. It returns ivrd's call id.
 func (r *Router) Redirect(device string, leg Leg, flow string, vars json.RawMessage) (string, error) {
+	return r.redirect(device, leg, flow, vars, "")
+}
+
+// redirect is Redirect; from, when set, names where the call came from
+// (an agent's transfer: "ext 201"), for the log.
+func (r *Router) redirect(device string, leg Leg, flow string, vars json.RawMessage, from string) (string, error) {
 	d := r.devices[device]
 	if d == nil {
 		return "", &FieldError{"device", fmt.Sprintf("no device %q is configured", device)}
@@ -996,7 +1002,11 @@ func (r *Router) Redirect(device string, leg Leg, flow string, vars json.RawMess
 	r.wg.Add(1)
 	runCtx := r.ctx
 	r.mu.Unlock()
-	s.log.Info("call redirected into a flow", "from", s.From, "to", s.To)
+	if from != "" {
+		s.log.Info("call transferred into a flow", "from", s.From, "to", s.To, "transferred_by", from)
+	} else {
+		s.log.Info("call redirected into a flow", "from", s.From, "to", s.To)
+	}
 	go s.run(runCtx)
 	return s.ID, nil
 }

@@ -18,6 +18,14 @@ const (
 	KindExtState     = "ext.state"     // an extension changed state
 	KindCdr          = "cdr"           // the device's record of a call
 	KindFlowPrefix   = "flow."         // ivr.emit(name, data)
+
+	// Agent call control (Router.Agent): what was done to the call of
+	// an extension.
+	KindAgentHold      = "agent.hold"      // the extension held its call
+	KindAgentUnhold    = "agent.unhold"    // … took it off hold
+	KindAgentHangup    = "agent.hangup"    // … hung it up
+	KindAgentTransfer  = "agent.transfer"  // … transferred it (ext, group, flow)
+	KindAgentSupervise = "agent.supervise" // a supervisor joined it or changed mode
 )
 
 // Defaults of EventLogOptions.

@@ -353,3 +353,63 @@ func (c scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+var _ engine.AgentPBX = (*meteredPBX)(nil)
+
+// agent returns the wrapped PBX's agent call control, or
+// engine.ErrNoAgentControl.
+func (p *meteredPBX) agent() (engine.AgentPBX, error) {
+	a, ok := p.PBX.(engine.AgentPBX)
+	if !ok {
+		return nil, engine.ErrNoAgentControl
+	}
+	return a, nil
+}
+
+func (p *meteredPBX) ExtCall(ctx context.Context, ext string) (engine.ExtCall, error) {
+	a, err := p.agent()
+	if err != nil {
+		return engine.ExtCall{}, err
+	}
+	start := time.Now()
+	c, err := a.ExtCall(ctx, ext)
+	p.done("query_ext", start, err)
+	return c, err
+}
+
+func (p *meteredPBX) Hold(ctx context.Context, ext string, on bool) error {
+	a, err := p.agent()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	err = a.Hold(ctx, ext, on)
+	name := "hold"
+	if !on {
+		name = "unhold"
+	}
+	p.done(name, start, err)
+	return err
+}
+
+func (p *meteredPBX) HangupExt(ctx context.Context, ext string) error {
+	a, err := p.agent()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	err = a.HangupExt(ctx, ext)
+	p.done("hangup_ext", start, err)
+	return err
+}
+
+func (p *meteredPBX) Supervise(ctx context.Context, mode, supervisor, ext string) error {
+	a, err := p.agent()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	err = a.Supervise(ctx, mode, supervisor, ext)
+	p.done("supervise", start, err)
+	return err
+}

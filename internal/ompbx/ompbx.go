@@ -278,3 +278,72 @@ func TracingHandler(device string, to Deliverer) func(*omproto.Report) {
 		to.Deliver(ev)
 	}
 }
+
+var _ engine.AgentPBX = (*PBX)(nil)
+
+// ExtCall asks the device for an extension (Query ext) and the outside
+// legs of its call.
+func (p *PBX) ExtCall(ctx context.Context, ext string) (engine.ExtCall, error) {
+	st, err := p.Client.Query(ctx, omproto.KindExt, ext)
+	if err != nil {
+		return engine.ExtCall{}, refusal(err)
+	}
+	for _, x := range st.Exts {
+		if x.ID != ext {
+			continue
+		}
+		out := engine.ExtCall{State: extState(x.State)}
+		for _, c := range x.Calls {
+			if (c.Kind != omproto.KindVisitor && c.Kind != omproto.KindOuter) || c.ID == "" {
+				continue
+			}
+			out.Legs = append(out.Legs, engine.LegStatus{Leg: engine.Leg{Kind: string(c.Kind), ID: c.ID},
+				CallID: c.CallID, From: c.From, To: c.To, Connected: "ext " + ext})
+		}
+		if len(out.Legs) > 0 {
+			// A device that lists a call says the extension is in it,
+			// whatever word it uses for the extension's state.
+			out.State = engine.ExtBusy
+		}
+		return out, nil
+	}
+	return engine.ExtCall{}, &engine.Refusal{Reason: engine.ReasonNotFound, Detail: "the answer does not name extension " + ext}
+}
+
+// extState reads the device's word for an extension's state: ready is
+// idle, offline is offline, anything else (active …) busy.
+func extState(s string) string {
+	switch strings.ToLower(s) {
+	case "ready", "idle":
+		return engine.ExtIdle
+	case "offline", "unwired":
+		return engine.ExtOffline
+	}
+	return engine.ExtBusy
+}
+
+// Hold holds (on) or unholds an extension's call.
+func (p *PBX) Hold(ctx context.Context, ext string, on bool) error {
+	if on {
+		return refusal(p.Client.Hold(ctx, ext))
+	}
+	return refusal(p.Client.Unhold(ctx, ext))
+}
+
+// HangupExt clears an extension's call.
+func (p *PBX) HangupExt(ctx context.Context, ext string) error {
+	return refusal(p.Client.Clear(ctx, omproto.Ref{Kind: omproto.KindExt, ID: ext}))
+}
+
+// Supervise sends Monitor, Talk, Listen or Bargein, the supervisor first
+// (omproto.Supervise).
+func (p *PBX) Supervise(ctx context.Context, mode, supervisor, ext string) error {
+	verbs := map[string]string{engine.SuperviseMonitor: omproto.VerbMonitor, engine.SuperviseTalk: omproto.VerbTalk,
+		engine.SuperviseListen: omproto.VerbListen, engine.SuperviseBargein: omproto.VerbBargein}
+	verb, ok := verbs[mode]
+	if !ok {
+		return fmt.Errorf("supervise: unknown mode %q", mode)
+	}
+	_, err := p.Client.Do(ctx, omproto.Supervise{Action: verb, First: supervisor, Second: ext})
+	return refusal(err)
+}
