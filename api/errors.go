@@ -19,12 +19,14 @@ var (
 )
 
 // Error is an error answer of the API, as the server writes it and Client
-// returns it: the HTTP status, the message and, for a 400, the request
-// field at fault ("retry.attempts").
+// returns it: the HTTP status, the message, for a 400 the request field at
+// fault ("retry.attempts") and, for a device's refusal, the reason word
+// ("busy", "offline" … as call:transfer returns them).
 type Error struct {
 	Status int    `json:"-"`
 	Msg    string `json:"error"`
 	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 func (e *Error) Error() string {

@@ -159,6 +159,9 @@ type Options struct {
 	// Events, when set, serves GET /api/v1/events, the event log as
 	// server-sent events (501 without it).
 	Events *engine.EventLog
+	// Agents, when set, serves agent call control under
+	// /api/v1/devices/{name}/extensions/{ext}/ (501 without it).
+	Agents Agents
 	// EventWriteTimeout is how long one write to an event stream may take
 	// before its client is dropped (default DefaultEventWriteTimeout).
 	EventWriteTimeout time.Duration
@@ -251,6 +254,7 @@ func New(b Backend, opt Options) (*Server, error) {
 	routes["GET /api/v1/phone"] = s.phone
 	routes["GET /api/v1/prompts"] = s.prompts
 	s.listRoutes(routes)
+	s.agentRoutes(routes)
 	for pattern, h := range routes {
 		s.mux.Handle(pattern, s.endpoint(h))
 	}

@@ -502,6 +502,7 @@ func (s *Server) openAdmin() error {
 	opt.Cdrs = s.store
 	opt.Lists = s.router.Lists()
 	opt.Events = s.events
+	opt.Agents = s.router
 	h, err := api.New(adminBackend{s}, opt)
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
