@@ -71,6 +71,9 @@ type Call struct {
 	Direction string `json:"direction"`
 	Flow      string `json:"flow"`
 	FlowHash  string `json:"flow_hash"`
+	// Origin is where a call moved into the IVR came from ("ext 201"
+	// after an agent's transfer to a flow).
+	Origin string `json:"origin,omitempty"`
 	// State is what a live call is doing ("playing user_welcome");
 	// Activity the same, structured, with since when.
 	State    string           `json:"state,omitempty"`
@@ -89,7 +92,7 @@ type Call struct {
 func HistoryCall(h engine.HistoryEntry) Call {
 	return Call{
 		ID: h.ID, Device: h.Device, Leg: h.Leg.String(), CallID: h.CallID, From: h.From, To: h.To,
-		Direction: h.Direction, Flow: h.Flow, FlowHash: h.FlowHash, Started: h.Started,
+		Direction: h.Direction, Flow: h.Flow, FlowHash: h.FlowHash, Origin: h.Origin, Started: h.Started,
 		Ended: h.Ended, Outcome: h.Outcome, Target: h.Target, Path: h.Path, Steps: h.Steps, Cdr: h.Cdr,
 	}
 }

@@ -744,7 +744,7 @@ func (r *Router) recoverCall(rec CallRecord) error {
 	}
 	s := &Session{
 		ID: rec.ID, Device: d, Leg: rec.Leg, From: rec.From, To: rec.To, CallID: rec.CallID,
-		Direction: rec.Direction, Flow: flow, Started: rec.Started, r: r, notify: make(chan struct{}, 1),
+		Direction: rec.Direction, Flow: flow, Started: rec.Started, Origin: rec.Origin, r: r, notify: make(chan struct{}, 1),
 		replay: journal, recovered: true, held: []func(){r.clk.Work()},
 		initVars: rec.Vars, secretVars: rec.SecretVars, secrets: secretValues(rec.Vars, rec.SecretVars),
 	}

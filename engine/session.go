@@ -57,6 +57,9 @@ type Session struct {
 	Direction string
 	Flow      *Flow
 	Started   time.Time
+	// Origin is where a call moved into the IVR came from ("ext 201"
+	// after an agent's transfer to a flow); "" for others.
+	Origin string
 
 	r         *Router
 	log       hclog.Logger
@@ -572,7 +575,7 @@ func (s *Session) endStepFallback(ctx context.Context, why string) {
 func (s *Session) record() CallRecord {
 	rec := CallRecord{ID: s.ID, Device: s.Device.Name, Leg: s.Leg, From: s.From, To: s.To, CallID: s.CallID,
 		Direction: s.Direction, Flow: s.Flow.Name, FlowHash: s.Flow.Hash, Started: s.Started, Vars: s.initVars,
-		SecretVars: s.secretVars, StdlibHash: s.r.libHash}
+		SecretVars: s.secretVars, StdlibHash: s.r.libHash, Origin: s.Origin}
 	if s.dial != nil {
 		rec.Job, rec.Attempt = s.dial.job, s.dial.attempt
 	}

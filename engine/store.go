@@ -83,6 +83,9 @@ type CallRecord struct {
 	// redirected call's); SecretVars names those that are secrets.
 	Vars       json.RawMessage `json:"vars,omitempty"`
 	SecretVars []string        `json:"secret_vars,omitempty"`
+	// Origin is where a call moved into the IVR came from: "ext 201"
+	// for an agent's transfer to a flow.
+	Origin string `json:"origin,omitempty"`
 }
 
 // Step is one completed step of a call: a command and its result, an input,

@@ -38,7 +38,7 @@ func liveCall(x *engine.Session) api.Call {
 	a := x.Activity()
 	c := api.Call{
 		ID: x.ID, Live: true, Device: x.Device.Name, Leg: x.Leg.String(), CallID: x.CallID,
-		From: x.From, To: x.To, Direction: x.Direction, State: a.String(), Activity: &a, Started: x.Started,
+		From: x.From, To: x.To, Direction: x.Direction, Origin: x.Origin, State: a.String(), Activity: &a, Started: x.Started,
 	}
 	if x.Flow != nil {
 		c.Flow, c.FlowHash = x.Flow.Name, x.Flow.Hash

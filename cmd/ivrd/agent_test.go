@@ -230,7 +230,7 @@ func TestAgentTransferToFlow(t *testing.T) {
 	}
 	var live api.Call
 	if got := a.req(t, "GET", "/api/v1/calls/"+res.Call, adminToken, "", &live); got != 200 || !live.Live || live.Flow != "survey" ||
-		live.From != "13800000001" || live.Leg != "visitor 1" {
+		live.From != "13800000001" || live.Leg != "visitor 1" || live.Origin != "ext 201" {
 		t.Fatalf("the new call: %d %+v", got, live)
 	}
 	ev := a.agentEvents(t, 1)[0]
@@ -242,6 +242,7 @@ func TestAgentTransferToFlow(t *testing.T) {
 	// state file: the call is resumed, and the caller's key still counts.
 	cfg := a.srv.cfg
 	addr, adminAddr := a.srv.Addr(), a.srv.AdminAddr()
+	heard := len(call.Heard())
 	if err := a.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +257,6 @@ func TestAgentTransferToFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	heard := len(call.Heard())
 	waitCall(t, call, "the question again", func(in omsim.CallInfo) bool {
 		return len(in.Heard) > heard && in.Heard[len(in.Heard)-1].File == "user_survey_q1"
 	})
@@ -268,7 +268,7 @@ func TestAgentTransferToFlow(t *testing.T) {
 	poll(t, "the call in the history", func() bool {
 		return a.req(t, "GET", "/api/v1/calls/"+res.Call, adminToken, "", &ended) == 200 && !ended.Live
 	})
-	if ended.Flow != "survey" || !pathHas(ended, "keys", "5") {
+	if ended.Flow != "survey" || ended.Origin != "ext 201" || !pathHas(ended, "keys", "5") {
 		t.Fatalf("history: %+v", ended)
 	}
 	var store api.Store
