@@ -163,9 +163,27 @@ func TestSupervisorLeaves(t *testing.T) {
 	if a := h.extInfo("201"); a.SupervisedBy != "" || a.State != "busy" {
 		t.Fatalf("agent after the supervisor left: %+v", a)
 	}
-	// Free again, the supervisor may join anew.
+	// Free again, the supervisor may join anew; Clear on its extension
+	// takes it out again.
 	h.mustDo(omproto.Supervise{Action: omproto.VerbMonitor, First: "202", Second: "201"})
 	h.expect("BUSY ext:202")
+	h.mustDo(omproto.Clear{Target: ext("202")})
+	h.expect("BYE ext:202 ext:201", "IDLE ext:202")
+	wantState(t, call, "talking")
+}
+
+// Hold in a call between two extensions silences it for both.
+func TestHoldExtToExt(t *testing.T) {
+	h := newHarness(t, nil)
+	h.connect(ext("200"), ext("202"), "")
+	h.advance(30 * time.Second)
+	h.take()
+	wantHears(t, "ext 200", h.extInfo("200").Hears, "ext 202")
+	h.mustDo(omproto.ExtControl{Action: omproto.VerbHold, Ext: "202"})
+	wantHears(t, "ext 200 while 202 holds", h.extInfo("200").Hears)
+	wantHears(t, "ext 202 while holding", h.extInfo("202").Hears)
+	h.mustDo(omproto.ExtControl{Action: omproto.VerbUnhold, Ext: "202"})
+	wantHears(t, "ext 200 after unhold", h.extInfo("200").Hears, "ext 202")
 }
 
 // The refusals of supervision, each with its FAILED code.

@@ -310,6 +310,8 @@ func (s *Sim) clear(t omproto.Ref) []byte {
 			s.release(x.leg, "cleared")
 		case x.other != nil:
 			s.endExtCall(x)
+		case x.sup != nil:
+			s.freeExt(x) // a supervisor leaves the call it joined
 		}
 		return nil
 	}

@@ -61,8 +61,8 @@
 //     supervisor's phone is reported BUSY when it joins. When the call ends
 //     or leaves the extension, the supervisor is freed: BYE naming the
 //     supervisor then the extension, then IDLE for the supervisor. A
-//     supervisor that hangs up gets the same BYE and IDLE, and the call
-//     goes on.
+//     supervisor that hangs up, or whose extension is cleared (Clear ext),
+//     gets the same BYE and IDLE, and the call goes on.
 //   - HTTP/1.1 requests with a fixed length are answered (as HTTP/1.1, by
 //     Go's server; a device answers HTTP/1.0) and the connection is closed.
 package omsim
