@@ -41,7 +41,7 @@
   const stateWords = {
     invite: "calling ivrd…", incoming: "answered; waiting for ivrd", waiting: "on hold",
     menu: "listening", parked: "waiting for keys", ringing: "ringing", talking: "talking",
-    queued: "queued", answered: "answered", ended: "call ended",
+    queued: "queued", answered: "answered", ended: "call ended", held: "held by the extension",
   };
   const keyIDs = { "*": "star", "#": "hash" };
 
@@ -153,6 +153,9 @@
       let words = stateWords[call.state] || call.state;
       if (call.connected && !call.connected.startsWith("menu ") && (call.state === "talking" || call.state === "ringing")) {
         words += " · " + call.connected;
+      }
+      if (call.state === "talking" && call.hears && call.hears.length > 1) {
+        words += " · you hear " + call.hears.join(" and "); // a supervisor barged in
       }
       if (ringingHere) words = "ivrd is calling you";
       if (!live && call.end_reason) words += " (" + call.end_reason + ")";
