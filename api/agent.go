@@ -115,8 +115,8 @@ func (s *Server) agent(r *http.Request, req engine.AgentRequest) (int, any, erro
 	if err != nil {
 		return 0, nil, agentError(req, err)
 	}
-	s.log.Info("agent action", "device", req.Device, "ext", req.Ext, "action", req.Action, "target", res.Target,
-		"call_id", res.Call, "remote", r.RemoteAddr)
+	s.log.Info("agent action", "device", req.Device, "ext", req.Ext, "action", req.Action, "leg", res.Leg,
+		"target", res.Target, "supervisor", res.Supervisor, "mode", res.Mode, "call_id", res.Call, "remote", r.RemoteAddr)
 	return http.StatusOK, res, nil
 }
 

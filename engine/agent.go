@@ -161,9 +161,6 @@ func (r *Router) Agent(ctx context.Context, req AgentRequest) (AgentResult, erro
 		if req.Flow != "" {
 			res.Target = "flow " + req.Flow
 			res.Call, err = r.redirect(req.Device, leg, req.Flow, req.Vars, "ext "+req.Ext)
-			if err != nil {
-				return res, deviceErr(err)
-			}
 			break
 		}
 		res.Target = req.To.String()
@@ -172,8 +169,6 @@ func (r *Router) Agent(ctx context.Context, req AgentRequest) (AgentResult, erro
 	if err != nil {
 		return res, deviceErr(err)
 	}
-	r.log.Info("agent action", "device", req.Device, "ext", req.Ext, "action", req.Action, "leg", res.Leg,
-		"target", res.Target, "supervisor", res.Supervisor, "mode", res.Mode, "call_id", res.Call)
 	r.events.publishData(agentKinds[req.Action], req.Device, req.Ext, res.Call, res)
 	return res, nil
 }
