@@ -137,6 +137,13 @@ func TestAgentHoldAndHangup(t *testing.T) {
 	if got != http.StatusConflict || e.Reason != "no_call" {
 		t.Fatalf("hold with no call: %d %+v", got, e)
 	}
+	// Each command is counted, with the query of the extension before it.
+	_, m := a.scrape(t, adminToken)
+	for cmd, want := range map[string]float64{"query_ext": 4, "hold": 1, "unhold": 1, "hangup_ext": 1} {
+		if got := m.get(t, "ivrd_om_commands_total", "device", "om1", "command", cmd, "result", "ok"); got != want {
+			t.Errorf("ivrd_om_commands_total{command=%q,result=ok} = %v, want %v", cmd, got, want)
+		}
+	}
 	evs := a.agentEvents(t, 3)
 	kinds := []string{evs[0].Kind, evs[1].Kind, evs[2].Kind}
 	if strings.Join(kinds, " ") != "agent.hold agent.unhold agent.hangup" {
