@@ -40,6 +40,10 @@ type simFile struct {
 	Outside               *policyTOML           `toml:"outside"`
 	Group                 map[string]groupTOML  `toml:"group"`
 	Menu                  map[string]menuTOML   `toml:"menu"`
+	Record                []string              `toml:"record"`
+	WebUser               string                `toml:"web_user"`
+	WebPassword           string                `toml:"web_password"`
+	RecordDir             string                `toml:"record_dir"`
 }
 
 type policyTOML struct {
@@ -91,6 +95,10 @@ func parseSimConfig(r io.Reader) (omsim.Config, error) {
 	set(&cfg.ReportMethod, strings.ToUpper(f.ReportMethod))
 	set(&cfg.ReportSecret, f.ReportSecret)
 	set(&cfg.CommandSecret, f.CommandSecret)
+	set(&cfg.WebUser, f.WebUser)
+	set(&cfg.WebPassword, f.WebPassword)
+	set(&cfg.RecordDir, f.RecordDir)
+	cfg.Record = f.Record
 	if len(f.Exts) > 0 {
 		cfg.Exts = f.Exts
 	}

@@ -281,7 +281,11 @@ func (s *Sim) endExtCall(x *ext) {
 	}
 	s.emit(&omproto.Event{Name: omproto.EventBye, Objects: []omproto.Ref{
 		{Kind: omproto.KindExt, ID: a.id}, {Kind: omproto.KindExt, ID: b.id}}})
-	s.emitCdr(s.cdr(s.newCallID(), "LO", "IC", a.id, b.id, start, dur, ""))
+	c := s.cdr(s.newCallID(), "LO", "IC", a.id, b.id, start, dur, "")
+	if dur > 0 && s.recorded(a, b) {
+		c.Recording, c.RecCodec = s.record(a.id, b.id, answered, dur), "PCMU"
+	}
+	s.emitCdr(c)
 	s.freeExt(a)
 	s.freeExt(b)
 }

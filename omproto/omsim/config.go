@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -22,6 +23,8 @@ const (
 	DefaultSignatureWindow = 300 * time.Second
 	DefaultReportTimeout   = 5 * time.Second
 	DefaultModel           = "OM50"
+	DefaultWebUser         = "admin"
+	DefaultWebPassword     = "admin"
 	DefaultVersion         = "2.1.5.112"
 )
 
@@ -119,6 +122,19 @@ type Config struct {
 	SignatureWindow time.Duration
 	// Seed seeds the generator behind rate-based faults (default 1).
 	Seed int64
+
+	// Record lists the extensions whose calls the device records (an
+	// extension's <record>on</record>): the Cdr of an answered call one of
+	// them takes part in names a Recording, served at
+	// GET /mcc/Recorder/<Recording>.
+	Record []string
+	// WebUser and WebPassword are the web account recordings are served to,
+	// over HTTP Basic authentication (default admin / admin).
+	WebUser, WebPassword string
+	// RecordDir, when set, keeps the recordings as files there, as a device
+	// keeps them on its storage: they survive a restart of the simulator's
+	// process. Empty keeps them in memory (they still survive Reboot).
+	RecordDir string
 }
 
 // MenuSettings are a voice menu's four settings (omapi.md §6).
@@ -154,6 +170,8 @@ func (c *Config) fill() {
 	def(&c.TrunkType, "IP")
 	def(&c.Operator, DefaultOperator)
 	def(&c.ReportMethod, "GET")
+	def(&c.WebUser, DefaultWebUser)
+	def(&c.WebPassword, DefaultWebPassword)
 	if len(c.Exts) == 0 {
 		for i := 200; i <= 209; i++ {
 			c.Exts = append(c.Exts, strconv.Itoa(i))
@@ -219,6 +237,14 @@ func (c *Config) Validate() error {
 	}
 	if !seen[c.Operator] {
 		return fmt.Errorf("operator: %s is not one of the extensions", c.Operator)
+	}
+	for _, e := range c.Record {
+		if !seen[e] {
+			return fmt.Errorf("record: %s is not one of the extensions", e)
+		}
+	}
+	if strings.ContainsAny(c.WebUser, ":") {
+		return fmt.Errorf("web_user: %q holds a ':', which Basic authentication cannot carry", c.WebUser)
 	}
 	for ext, p := range c.ExtPolicies {
 		if !seen[ext] {

@@ -26,6 +26,7 @@ import (
 //	GET  /sim/commands              commands received, newest last
 //	GET  /sim/reports               reports generated, newest last
 //	PUT  /sim/faults                fault switches (see Faults)
+//	GET  /sim/recordings            the paths of the recordings the device holds
 //	POST /sim/reboot
 //
 // Errors are {"error": "…"} with a 4xx status naming the bad field.
@@ -61,6 +62,9 @@ func (s *Sim) ControlHandler() http.Handler {
 		writeJSON(w, http.StatusOK, s.Reports())
 	})
 	mux.HandleFunc("PUT /sim/faults", s.ctlFaults)
+	mux.HandleFunc("GET /sim/recordings", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string][]string{"recordings": s.Recordings()})
+	})
 	mux.HandleFunc("POST /sim/reboot", func(w http.ResponseWriter, r *http.Request) {
 		s.Reboot()
 		writeJSON(w, http.StatusOK, map[string]string{"status": "rebooted"})
@@ -251,6 +255,8 @@ func (s *Sim) ctlFaults(w http.ResponseWriter, r *http.Request) {
 		ReorderReports    int     `json:"reorder_reports"`
 		DropRate          float64 `json:"drop_rate"`
 		DuplicateRate     float64 `json:"duplicate_rate"`
+		RecordingsMissing bool    `json:"recordings_missing"`
+		RecordingsUnauth  bool    `json:"recordings_unauthorized"`
 	}
 	if err := decodeJSON(r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -272,6 +278,7 @@ func (s *Sim) ctlFaults(w http.ResponseWriter, r *http.Request) {
 		CommandGarbage: req.CommandGarbage, RefuseConnections: req.RefuseConnections,
 		DropReports: req.DropReports, DuplicateReports: req.DuplicateReports, ReorderReports: req.ReorderReports,
 		DropRate: req.DropRate, DuplicateRate: req.DuplicateRate,
+		RecordingsMissing: req.RecordingsMissing, RecordingsUnauthorized: req.RecordingsUnauth,
 	})
 	writeJSON(w, http.StatusOK, req)
 }

@@ -63,6 +63,17 @@
 //     supervisor then the extension, then IDLE for the supervisor. A
 //     supervisor that hangs up, or whose extension is cleared (Clear ext),
 //     gets the same BYE and IDLE, and the call goes on.
+//   - Recordings: the extensions in Config.Record record their answered
+//     calls. The Cdr names the file as the OM does
+//     (20260309/200_212_20260309_175042_805A_cg.wav: the answer's day,
+//     caller, callee, the answer's day and time, a 4-hex sequence, "cg")
+//     with RecCodec PCMU, and GET /mcc/Recorder/<path> serves it as a WAV
+//     (µ-law, 8 kHz, as long as the call) behind HTTP Basic authentication
+//     with the web account (omapi.md says "HTTP authentication" and names
+//     no scheme; a device that wants Digest would need the client to
+//     learn it). Recordings survive Reboot (and, with RecordDir, the
+//     process); while the device is down (RefuseConnections) they cannot
+//     be fetched.
 //   - HTTP/1.1 requests with a fixed length are answered (as HTTP/1.1, by
 //     Go's server; a device answers HTTP/1.0) and the connection is closed.
 package omsim

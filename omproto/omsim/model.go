@@ -423,7 +423,11 @@ func (s *Sim) emitLegCdr(l *leg) {
 		// call counts at least one second.
 		dur = max(1, int(s.clk.Now().Sub(l.answered).Round(time.Second)/time.Second))
 	}
-	s.emitCdr(s.cdr(l.callid, typ, s.cfg.TrunkType, l.from, l.to, l.started, dur, s.cfg.Trunk))
+	c := s.cdr(l.callid, typ, s.cfg.TrunkType, l.from, l.to, l.started, dur, s.cfg.Trunk)
+	if dur > 0 && s.recorded(l.ext, l.viaExt) {
+		c.Recording, c.RecCodec = s.record(l.from, l.to, l.answered, dur), "PCMU"
+	}
+	s.emitCdr(c)
 }
 
 func (s *Sim) cdr(callid, typ, route, cpn, cdpn string, start time.Time, dur int, trunk string) *omproto.Cdr {

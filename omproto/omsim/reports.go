@@ -32,6 +32,10 @@ type Faults struct {
 	ReorderReports int
 	DropRate       float64 // drop each report with this probability
 	DuplicateRate  float64 // send each report twice with this probability
+
+	// Recordings (GET /mcc/Recorder/…).
+	RecordingsMissing      bool // answer 404 for every recording, as while the device is still writing it
+	RecordingsUnauthorized bool // answer 401 to every web account, as after its password changed
 }
 
 // SetFaults replaces the fault switches.

@@ -39,6 +39,8 @@ type Sim struct {
 	callSeq  int
 	callIDs  int
 	cdrSeq   int
+	recSeq   int
+	recs     map[string][]byte // recordings by path, without RecordDir
 	commands []CommandRecord
 	reports  []ReportRecord
 	// executing is the command being carried out, if any. The reports
@@ -98,6 +100,7 @@ func New(cfg Config, clk clock.Clock) (*Sim, error) {
 		groups: map[string]*group{},
 		legs:   map[legKey]*leg{},
 		calls:  map[string]*Call{},
+		recs:   map[string][]byte{},
 		rng:    rand.New(rand.NewSource(cfg.Seed)),
 	}
 	for _, e := range cfg.Exts {
@@ -254,11 +257,12 @@ func (s *Sim) Config() Config {
 	return c
 }
 
-// Handler serves POST /xml (the command side) and the control API under
-// /sim/.
+// Handler serves POST /xml (the command side), the recordings under
+// /mcc/Recorder/ and the control API under /sim/.
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/xml", s.serveCommand)
+	mux.HandleFunc("GET "+RecorderPrefix, s.serveRecording)
 	mux.Handle("/sim/", s.ControlHandler())
 	return mux
 }
