@@ -34,8 +34,8 @@ const (
 // CdrList is the answer of GET /api/v1/cdrs. Next, when set, is the
 // ?before= of the next page (older records).
 type CdrList struct {
-	Cdrs []engine.Cdr `json:"cdrs"`
-	Next string       `json:"next,omitempty"`
+	Cdrs []CdrRow `json:"cdrs"`
+	Next string   `json:"next,omitempty"`
 }
 
 // A number or extension as a query names it: what a device writes in a
@@ -99,10 +99,7 @@ func (s *Server) cdrReport(w http.ResponseWriter, r *http.Request) (int, any, er
 		writeCdrCSV(w, page)
 		return 0, nil, nil
 	}
-	out := CdrList{Cdrs: page.Cdrs, Next: page.Next}
-	if out.Cdrs == nil {
-		out.Cdrs = []engine.Cdr{}
-	}
+	out := CdrList{Cdrs: s.cdrRows(page.Cdrs), Next: page.Next}
 	return http.StatusOK, out, nil
 }
 

@@ -156,6 +156,10 @@ type Options struct {
 	// Cdrs, when set, serves GET /api/v1/cdrs, the devices' call records
 	// (404 without it).
 	Cdrs Cdrs
+	// Recordings, when set, serves /api/v1/recordings, the call
+	// recordings fetched from the devices, and shows each call record's
+	// recording state in GET /api/v1/cdrs (404 without it).
+	Recordings Recordings
 	// Lists, when set, serves the caller lists under /api/v1/lists (501
 	// without it).
 	Lists Lists
@@ -256,6 +260,9 @@ func New(b Backend, opt Options) (*Server, error) {
 	routes["GET /api/v1/devices/{name}/extensions"] = s.deviceExts
 	routes["GET /api/v1/phone"] = s.phone
 	routes["GET /api/v1/prompts"] = s.prompts
+	routes["GET /api/v1/recordings"] = s.recordings
+	routes["GET /api/v1/recordings/{id}"] = s.recording
+	routes["POST /api/v1/recordings/{id}/retry"] = s.retryRecording
 	s.listRoutes(routes)
 	s.agentRoutes(routes)
 	for pattern, h := range routes {
@@ -265,6 +272,7 @@ func New(b Backend, opt Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/v1/events", s.events)
 	s.mux.HandleFunc("GET /api/v1/surveys/{flow}", s.surveys)
 	s.mux.HandleFunc("GET /api/v1/cdrs", s.cdrs)
+	s.mux.HandleFunc("GET /api/v1/recordings/{id}/audio", s.recordingAudio)
 	s.mux.HandleFunc("POST /api/v1/session", s.signIn)
 	s.mux.HandleFunc("GET /api/v1/session", s.sessionInfo)
 	s.mux.HandleFunc("DELETE /api/v1/session", s.signOut)
@@ -425,9 +433,11 @@ func (s *Server) errorOf(r *http.Request, err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Msg: err.Error(), Field: "before"}
 	case errors.As(err, &mbe):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("the body passes %d bytes", mbe.Limit)}
-	case errors.Is(err, engine.ErrNoJob), errors.Is(err, engine.ErrNoCall), errors.Is(err, engine.ErrGone), errors.Is(err, ErrNotFound):
+	case errors.Is(err, engine.ErrNoJob), errors.Is(err, engine.ErrNoCall), errors.Is(err, engine.ErrGone), errors.Is(err, ErrNotFound),
+		errors.Is(err, engine.ErrNoRecording):
 		return &Error{Status: http.StatusNotFound, Msg: err.Error()}
-	case errors.Is(err, engine.ErrJobOver), errors.Is(err, engine.ErrInIVR), errors.Is(err, ErrConflict):
+	case errors.Is(err, engine.ErrJobOver), errors.Is(err, engine.ErrInIVR), errors.Is(err, ErrConflict),
+		errors.Is(err, engine.ErrRecordingNotFetched), errors.Is(err, engine.ErrRecordingNotFailed):
 		return &Error{Status: http.StatusConflict, Msg: err.Error()}
 	case errors.Is(err, ErrNotAvailable):
 		return &Error{Status: http.StatusNotImplemented, Msg: err.Error()}

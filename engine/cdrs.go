@@ -77,7 +77,8 @@ func cdrBuckets(tx *bolt.Tx) error {
 }
 
 // KeepCdr stores a call record, unless one with the same identity (device
-// and id) is stored already; kept says which.
+// and id) is stored already; kept says which. A record that names a
+// Recording queues its fetch in the same transaction (Recordings).
 func (s *BoltStore) KeepCdr(c Cdr) (kept bool, err error) {
 	enc, err := json.Marshal(c)
 	if err != nil {
@@ -95,7 +96,13 @@ func (s *BoltStore) KeepCdr(c Cdr) (kept bool, err error) {
 			return err
 		}
 		kept = true
-		return keys.Put(id, k)
+		if err := keys.Put(id, k); err != nil {
+			return err
+		}
+		if c.Recording != "" {
+			return queueRecordingTx(tx, c, time.Now())
+		}
+		return nil
 	})
 	return kept, err
 }
@@ -188,6 +195,9 @@ func (r *Router) keepCdr(d *Device, ev Event, callID string, got time.Time) {
 		r.log.Debug("call record sent again; kept once", "device", ev.Device, "callid", ev.CallID, "cdr", c.ID)
 	default:
 		r.publishCdr(c)
+		if r.onCdrKept != nil {
+			r.onCdrKept(c)
+		}
 	}
 }
 

@@ -26,6 +26,10 @@ const (
 	KindAgentHangup    = "agent.hangup"    // … hung it up
 	KindAgentTransfer  = "agent.transfer"  // … transferred it (ext, group, flow)
 	KindAgentSupervise = "agent.supervise" // a supervisor joined it or changed mode
+
+	// Recordings (Recordings): a call's recording fetched or given up.
+	KindRecReady  = "recording.ready"  // a call's recording was fetched
+	KindRecFailed = "recording.failed" // a call's recording could not be fetched
 )
 
 // Defaults of EventLogOptions.

@@ -72,6 +72,9 @@ type Config struct {
 	// JobEnded, when set, is told each outbound job's end (done, failed,
 	// dropped, cancelled), after the job is stored. It must not block.
 	JobEnded func(Job)
+	// CdrKept, when set, is told each call record kept in the store
+	// (Recordings.Wake learns of new recordings so). It must not block.
+	CdrKept func(Cdr)
 	// Observer, when set, is told of calls, reports, Lua steps, sandbox
 	// stops and outbound jobs, for metrics (see Observer).
 	Observer Observer
@@ -136,6 +139,7 @@ type Router struct {
 
 	dialer     *dialer
 	onJobEnded func(Job)
+	onCdrKept  func(Cdr)
 	libHash    string // the stdlib's hash, journaled with each call
 	// dialing counts, per device, dial Connects not yet answered; while
 	// one is in flight, reports for outer legs no session holds yet are
@@ -202,6 +206,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		ended:     map[sessionKey]endedCall{},
 
 		onJobEnded: cfg.JobEnded,
+		onCdrKept:  cfg.CdrKept,
 	}
 	var err error
 	if r.dialer, err = newDialer(r, cfg.Dial, cfg.Store); err != nil {

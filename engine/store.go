@@ -217,6 +217,9 @@ func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
 		if err := cdrBuckets(tx); err != nil {
 			return err
 		}
+		if err := recordingBuckets(tx); err != nil {
+			return err
+		}
 		meta := tx.Bucket(bucketMeta)
 		v := meta.Get(keyVersion)
 		if v == nil {

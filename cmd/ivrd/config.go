@@ -74,6 +74,9 @@ type Config struct {
 	History HistoryConfig `toml:"history"`
 	// Events is how long the event log (GET /api/v1/events) is kept.
 	Events EventsConfig `toml:"events"`
+	// Recordings is where the call recordings fetched from the devices
+	// go, how long they stay, and how failed fetches are retried.
+	Recordings RecordingsConfig `toml:"recordings"`
 	// Admin is the admin HTTP API: its listener, token and webhook secret.
 	Admin AdminConfig `toml:"admin"`
 	// Outbound bounds outbound calling (jobs from the API and ivr.dial).
@@ -356,6 +359,13 @@ type DeviceConfig struct {
 	// "Asia/Shanghai"), in which it writes its call records' times
 	// (default UTC).
 	TZ string `toml:"tz"`
+	// WebUser and WebPassword are an account of the device's web page:
+	// ivrd fetches the recordings call records name with it
+	// (GET URL/mcc/Recorder/<path>, HTTP Basic authentication). Without
+	// one, such recordings are listed as failed: "not fetched: no web
+	// account". The password is never logged nor shown by the API.
+	WebUser     string `toml:"web_user"`
+	WebPassword string `toml:"web_password"`
 }
 
 // DefaultExtQuery is the time between two queries of a device's
@@ -558,6 +568,9 @@ func (c *Config) Validate() error {
 	if _, err := c.Events.options(); err != nil {
 		return err
 	}
+	if _, err := c.Recordings.options(c.State); err != nil {
+		return err
+	}
 	if err := c.Admin.validate(); err != nil {
 		return err
 	}
@@ -709,6 +722,16 @@ func (d *DeviceConfig) validate() error {
 		if _, err := time.LoadLocation(d.TZ); err != nil {
 			return fmt.Errorf("tz: %q is not a time zone (an IANA name, \"Asia/Shanghai\")", d.TZ)
 		}
+	}
+	switch {
+	case d.WebUser == "" && d.WebPassword != "":
+		return errors.New("web_user: web_password is set but web_user is not")
+	case d.WebUser != "" && d.WebPassword == "":
+		return errors.New("web_password: web_user is set but web_password is not")
+	case strings.ContainsAny(d.WebUser, ":\r\n"):
+		return fmt.Errorf("web_user: %q holds a ':' or a line break, which HTTP Basic authentication cannot carry", d.WebUser)
+	case strings.ContainsAny(d.WebPassword, "\r\n"):
+		return errors.New("web_password: holds a line break")
 	}
 	return nil
 }

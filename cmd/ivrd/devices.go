@@ -155,6 +155,9 @@ func (w *deviceWatch) check(name string, gap time.Duration) {
 	}
 	if !was {
 		w.log.Info("device answers again", "device", name)
+		if w.s.recs != nil {
+			w.s.recs.DeviceUp(name)
+		}
 	}
 	st.err, st.latency, st.info = "", took, info
 }

@@ -40,6 +40,7 @@ type metrics struct {
 	jobsEnded      *prometheus.CounterVec
 	attempts       *prometheus.CounterVec
 	listDecisions  *prometheus.CounterVec
+	recordings     *prometheus.CounterVec
 }
 
 // The state newMetrics reads at scrape time, once the server has built it.
@@ -78,6 +79,7 @@ func newMetrics(src scrapeSource) *metrics {
 	m.sandboxStops = counter("ivrd_sandbox_stops_total", "Lua steps the sandbox stopped, by flow and reason (instructions, wall_clock, heap).", "flow", "reason")
 	m.jobsEnded = counter("ivrd_outbound_jobs_ended_total", "Outbound jobs that ended, by state (done, failed, cancelled, dropped).", "state")
 	m.attempts = counter("ivrd_outbound_attempts_total", "Outbound attempts that ended, by outcome.", "outcome")
+	m.recordings = counter("ivrd_recording_fetches_total", "Attempts to fetch a call recording from its device, by outcome (fetched; retry: failed, will try again; failed: given up, see GET /api/v1/recordings?state=failed).", "outcome")
 	m.listDecisions = counter("ivrd_list_decisions_total", "Caller-list decisions before routing, by list and decision (blocked, member, not_member).", "list", "decision")
 	m.commitTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ivrd_store_commit_duration_seconds",
 		Help:    "Time of one group commit of the state file, fsync included.",
@@ -162,6 +164,9 @@ func (m *metrics) Job(event string) {
 }
 
 func (m *metrics) Attempt(outcome string) { m.attempts.WithLabelValues(outcome).Inc() }
+
+// recording is engine.RecordingOptions.Observe.
+func (m *metrics) recording(outcome string) { m.recordings.WithLabelValues(outcome).Inc() }
 
 // commit is the state file's engine.BoltOptions.OnCommit.
 func (m *metrics) commit(writes int, d time.Duration) {

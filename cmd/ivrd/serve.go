@@ -179,6 +179,7 @@ type Server struct {
 	store   *engine.BoltStore
 	pruner  *historyPruner
 	events  *engine.EventLog
+	recs    *engine.Recordings
 	router  *engine.Router
 	srv     *http.Server
 	ln      net.Listener
@@ -264,6 +265,22 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if s.events, err = engine.OpenEventLog(evOpt); err != nil {
 		return fmt.Errorf("state: the event log: %w", err)
 	}
+	recOpt, err := cfg.Recordings.options(cfg.State)
+	if err != nil {
+		return err
+	}
+	recOpt.Source, recOpt.Events, recOpt.Logger = newRecordingSource(cfg.Devices), s.events, s.log
+	if s.metrics != nil {
+		recOpt.Observe = s.metrics.recording
+	}
+	if s.recs, err = engine.OpenRecordings(s.store, recOpt); err != nil {
+		return fmt.Errorf("recordings.dir: %w", err)
+	}
+	for _, d := range cfg.Devices {
+		if d.WebUser == "" {
+			s.log.Warn("the device has no web account: the recordings its call records name will not be fetched", "device", d.Name)
+		}
+	}
 	limits, heap := cfg.engineLimits()
 	dial, _ := cfg.Outbound.engine()
 	httpOpts, _ := cfg.HTTP.engine()
@@ -280,9 +297,14 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Dial:      dial,
 		HTTP:      httpOpts,
 		JobEnded:  s.hooks.JobEnded,
-		Observer:  observer,
-		Block:     cfg.Lists.engine(),
-		Events:    s.events,
+		CdrKept: func(c engine.Cdr) {
+			if c.Recording != "" {
+				s.recs.Wake()
+			}
+		},
+		Observer: observer,
+		Block:    cfg.Lists.engine(),
+		Events:   s.events,
 	})
 	if err != nil {
 		return err
@@ -428,9 +450,9 @@ func (s *Server) handler() http.Handler {
 	for i := range s.cfg.Devices {
 		dc := &s.cfg.Devices[i]
 		name := dc.Name
-		var to ompbx.Deliverer = s.router
+		var to ompbx.Deliverer = recordingDeliverer{recs: s.recs, to: s.router}
 		if s.watch != nil {
-			to = s.watch.deliverer(s.router)
+			to = s.watch.deliverer(to)
 		}
 		handler := ompbx.Handler(name, to)
 		if s.log.IsTrace() {
@@ -500,6 +522,7 @@ func (s *Server) openAdmin() error {
 	}
 	opt.Devices, opt.Phone, opt.Prompts = s.watch, s.phone(), s.cfg.Prompts
 	opt.Cdrs = s.store
+	opt.Recordings = s.recs
 	opt.Lists = s.router.Lists()
 	opt.Events = s.events
 	opt.Agents = s.router
@@ -637,6 +660,10 @@ func (s *Server) Close() error {
 		}
 		if s.pruner != nil {
 			s.pruner.Stop()
+		}
+		if s.recs != nil {
+			// After the router, before the event log it tells.
+			s.recs.Close()
 		}
 		if s.events != nil {
 			// After the router, whose last calls publish their ends.

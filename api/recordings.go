@@ -1,0 +1,201 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/ivrd/ivrd/engine"
+)
+
+// Recordings is what the API needs of the call recordings fetched from
+// the devices; engine.Recordings implements it.
+type Recordings interface {
+	// SearchRecordings returns the recordings a query selects, newest
+	// first; Recording one (engine.ErrNoRecording).
+	SearchRecordings(q engine.RecordingQuery) (engine.RecordingPage, error)
+	Recording(id string) (engine.Recording, error)
+	// Open opens a fetched recording's file
+	// (engine.ErrRecordingNotFetched while it is not).
+	Open(id string) (*os.File, engine.Recording, error)
+	// Retry queues a failed recording again
+	// (engine.ErrRecordingNotFailed).
+	Retry(id string) (engine.Recording, error)
+}
+
+// Limits of GET /api/v1/recordings.
+const (
+	DefaultRecordingLimit = 100
+	MaxRecordingLimit     = 1000
+)
+
+// RecordingList is the answer of GET /api/v1/recordings. Next, when set,
+// is the ?before= of the next page (older recordings).
+type RecordingList struct {
+	Recordings []engine.Recording `json:"recordings"`
+	Next       string             `json:"next,omitempty"`
+}
+
+// deviceNameRE is the shape of a device's name (cmd/ivrd checks it too).
+var deviceNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// recordingsOrErr returns the recordings, or the error of a daemon that
+// keeps none.
+func (s *Server) recordingsOrErr() (Recordings, error) {
+	if s.opt.Recordings == nil {
+		return nil, &Error{Status: http.StatusNotFound, Msg: "this daemon keeps no recordings (it has no state file)"}
+	}
+	return s.opt.Recordings, nil
+}
+
+// GET /api/v1/recordings[?since=T][&until=T][&number=N][&ext=E][&state=S][&device=D][&limit=N][&before=C]
+func (s *Server) recordings(r *http.Request) (int, any, error) {
+	qs := r.URL.Query()
+	limit, err := limitParam(r, DefaultRecordingLimit, MaxRecordingLimit)
+	if err != nil {
+		return 0, nil, err
+	}
+	p, err := periodParams(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	q := engine.RecordingQuery{Since: p.Since, Until: p.Until, Limit: limit, Before: qs.Get("before")}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"number", &q.Number}, {"ext", &q.Ext}} {
+		v := strings.TrimSpace(qs.Get(f.name))
+		if v != "" && !cdrNumberRE.MatchString(v) {
+			return 0, nil, badField(f.name, "%q is not a number (digits, letters, + * # . _ @ -; at most 64)", v)
+		}
+		*f.dst = v
+	}
+	switch q.State = qs.Get("state"); q.State {
+	case "", engine.RecordingPending, engine.RecordingFetched, engine.RecordingFailed:
+	default:
+		return 0, nil, badField("state", "%q is not pending, fetched or failed", q.State)
+	}
+	if q.Device = qs.Get("device"); q.Device != "" && !deviceNameRE.MatchString(q.Device) {
+		return 0, nil, badField("device", "%q is not a device name", q.Device)
+	}
+	if q.Before != "" && !cursorRE.MatchString(q.Before) {
+		return 0, nil, badField("before", "%q is not the next of an earlier answer", q.Before)
+	}
+	recs, err := s.recordingsOrErr()
+	if err != nil {
+		return 0, nil, err
+	}
+	page, err := recs.SearchRecordings(q)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := RecordingList{Recordings: page.Recordings, Next: page.Next}
+	if out.Recordings == nil {
+		out.Recordings = []engine.Recording{}
+	}
+	return http.StatusOK, out, nil
+}
+
+// recordingID reads the {id} of a recording's path.
+func recordingID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if !engine.ValidRecordingID(id) {
+		return "", badField("id", "%q is not a recording id (16 hex digits)", id)
+	}
+	return id, nil
+}
+
+// GET /api/v1/recordings/{id}
+func (s *Server) recording(r *http.Request) (int, any, error) {
+	id, err := recordingID(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	recs, err := s.recordingsOrErr()
+	if err != nil {
+		return 0, nil, err
+	}
+	rec, err := recs.Recording(id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, rec, nil
+}
+
+// POST /api/v1/recordings/{id}/retry: a failed recording is queued again.
+func (s *Server) retryRecording(r *http.Request) (int, any, error) {
+	id, err := recordingID(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	recs, err := s.recordingsOrErr()
+	if err != nil {
+		return 0, nil, err
+	}
+	rec, err := recs.Retry(id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusAccepted, rec, nil
+}
+
+// GET /api/v1/recordings/{id}/audio: the file, with ranges and
+// conditional requests (http.ServeContent); 409 while it is not fetched.
+func (s *Server) recordingAudio(w http.ResponseWriter, r *http.Request) {
+	fail := func(err error) {
+		e := s.errorOf(r, err)
+		writeJSON(w, e.Status, e)
+	}
+	id, err := recordingID(r)
+	if err != nil {
+		fail(err)
+		return
+	}
+	recs, err := s.recordingsOrErr()
+	if err != nil {
+		fail(err)
+		return
+	}
+	f, rec, err := recs.Open(id)
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer f.Close()
+	h := w.Header()
+	h.Set("Content-Type", "audio/wav")
+	h.Set("Cache-Control", "private, max-age=3600")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if rec.SHA256 != "" {
+		h.Set("ETag", `"`+rec.SHA256+`"`)
+	}
+	h.Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", path.Base(rec.Path)))
+	http.ServeContent(w, r, path.Base(rec.Path), rec.Fetched, f)
+}
+
+// CdrRow is a call record as GET /api/v1/cdrs lists it: with, when it
+// names a recording, the recording's id and state.
+type CdrRow struct {
+	engine.Cdr
+	RecordingID    string `json:"recording_id,omitempty"`
+	RecordingState string `json:"recording_state,omitempty"`
+}
+
+// cdrRows adds the recordings' states to a page of records.
+func (s *Server) cdrRows(cdrs []engine.Cdr) []CdrRow {
+	out := make([]CdrRow, len(cdrs))
+	for i, c := range cdrs {
+		out[i].Cdr = c
+		if c.Recording == "" || s.opt.Recordings == nil {
+			continue
+		}
+		out[i].RecordingID = engine.RecordingID(c)
+		if rec, err := s.opt.Recordings.Recording(out[i].RecordingID); err == nil {
+			out[i].RecordingState = rec.State
+		}
+	}
+	return out
+}
