@@ -208,6 +208,17 @@ func TestParseConfigErrors(t *testing.T) {
 		{"ext_query", dev(`ext_query = "often"`), "device[0].ext_query: \"often\" is not a positive duration"},
 		{"ext_query too short", dev(`ext_query = "500ms"`), "device[0].ext_query: 500ms is shorter than 1s"},
 		{"tz", dev(`tz = "Mars/Olympus"`), "device[0].tz: \"Mars/Olympus\" is not a time zone"},
+		{"web_user without password", dev(`web_user = "rec"`), "device[0].web_password: "},
+		{"web_password without user", dev(`web_password = "pw"`), "device[0].web_user: "},
+		{"web_user colon", dev("web_user = \"a:b\"\nweb_password = \"pw\""), "device[0].web_user: "},
+		{"recordings.max_age", "[recordings]\nmax_age = \"forever\"\n" + oneDevice, "recordings.max_age: "},
+		{"recordings.first_backoff", "[recordings]\nfirst_backoff = \"0s\"\n" + oneDevice, "recordings.first_backoff: "},
+		{"recordings.max_backoff", "[recordings]\nmax_backoff = \"soon\"\n" + oneDevice, "recordings.max_backoff: "},
+		{"recordings.max_backoff short", "[recordings]\nfirst_backoff = \"1m\"\nmax_backoff = \"10s\"\n" + oneDevice, "recordings.max_backoff: "},
+		{"recordings.give_up", "[recordings]\ngive_up = \"-1h\"\n" + oneDevice, "recordings.give_up: "},
+		{"recordings.max_size", "[recordings]\nmax_size = \"big\"\n" + oneDevice, "recordings.max_size: "},
+		{"recordings.max_size zero", "[recordings]\nmax_size = 0\n" + oneDevice, "recordings.max_size: "},
+		{"recordings unknown", "[recordings]\nfolder = \"x\"\n" + oneDevice, "unknown field recordings.folder"},
 		{"second device", oneDevice + "[[device]]\nname = \"om2\"\nurl = \"http://10.0.0.3\"\nwait = \"x\"\n", "device[1].wait: "},
 		{"route flow missing", oneDevice + "[[route]]\nto = \"*\"\n", "route[0].flow: "},
 		{"route flow name", oneDevice + "[[route]]\nflow = \"../etc/passwd\"\n", "route[0].flow: "},
@@ -277,5 +288,29 @@ func TestParseConfigHistory(t *testing.T) {
 				t.Errorf("retention: got %v, %d, %v; want %v, %d", age, count, err, tc.age, tc.count)
 			}
 		})
+	}
+}
+
+// [recordings] defaults: the folder beside the state file, the documented
+// retention, retry policy and size cap.
+func TestParseConfigRecordings(t *testing.T) {
+	cfg, err := ParseConfig(strings.NewReader("state = \"/var/lib/ivrd/ivrd.db\"\n" + oneDevice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := cfg.Recordings.options(cfg.State)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opt.Dir != "/var/lib/ivrd/recordings" || opt.MaxAge != 90*24*time.Hour || opt.FirstBackoff != 30*time.Second ||
+		opt.MaxBackoff != 30*time.Minute || opt.GiveUp != 72*time.Hour || opt.MaxSize != 64<<20 {
+		t.Fatalf("defaults = %+v", opt)
+	}
+	cfg, err = ParseConfig(strings.NewReader("[recordings]\ndir = \"/srv/rec\"\nmax_age = \"0s\"\nmax_size = \"1MiB\"\n" + oneDevice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opt, _ = cfg.Recordings.options(cfg.State); opt.Dir != "/srv/rec" || opt.MaxAge != 0 || opt.MaxSize != 1<<20 {
+		t.Fatalf("set = %+v", opt)
 	}
 }

@@ -99,6 +99,10 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	for _, x := range simCfg.Exts {
 		simCfg.ExtPolicies[x] = omsim.Policy{Answer: omsim.AnswerAfter, Delay: demoAnswerDelay}
 	}
+	// Every extension records its calls; ivrd fetches them with a web
+	// account made for this run (GET /api/v1/recordings).
+	simCfg.Record = simCfg.Exts
+	simCfg.WebUser, simCfg.WebPassword = "ivrd", demoToken()
 	sim, err := omsim.New(simCfg, clock.Real{})
 	if err != nil {
 		ln.Close()
@@ -122,7 +126,8 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer os.RemoveAll(stateDir)
 	cfg.State = filepath.Join(stateDir, "ivrd.db")
-	cfg.Devices = []DeviceConfig{{Name: demoDevice, URL: sim.URL(), Fallback: simCfg.Operator}}
+	cfg.Devices = []DeviceConfig{{Name: demoDevice, URL: sim.URL(), Fallback: simCfg.Operator,
+		WebUser: simCfg.WebUser, WebPassword: simCfg.WebPassword}}
 	// The console signs in with a token made for this run only.
 	token := demoToken()
 	cfg.Admin = AdminConfig{Listen: *adminAddr, Token: token, WebhookSecret: demoToken()}

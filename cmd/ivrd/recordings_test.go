@@ -460,3 +460,21 @@ func TestRecordingRetention(t *testing.T) {
 		t.Fatalf("GET the removed recording: %d, want 404", status)
 	}
 }
+
+// A file over recordings.max_size fails at once, and nothing of it stays
+// in the folder.
+func TestRecordingOverSizeCap(t *testing.T) {
+	g := newRecRig(t, func(c *Config) { c.Recordings.MaxSize = "1KiB" })
+	g.recordedCall(nil)
+	rec := g.waitRecording("the failure", func(r engine.Recording) bool { return r.State == engine.RecordingFailed })
+	if rec.Attempts != 1 || !strings.Contains(rec.LastError, "max_size") {
+		t.Fatalf("recording = %+v", rec)
+	}
+	dir := filepath.Join(filepath.Dir(g.cfg.State), "recordings")
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			t.Errorf("left in the folder: %s", p)
+		}
+		return nil
+	})
+}
