@@ -132,8 +132,10 @@ func (src recordingSource) FetchRecording(ctx context.Context, device, path stri
 		return n, fmt.Errorf("%w: %v (recordings.max_size)", engine.ErrFetchRefused, err)
 	case errors.Is(err, omproto.ErrNoRecording):
 		return n, fmt.Errorf("device %s does not serve %s (HTTP 404; not written yet, or deleted)", device, path)
+	case err != nil:
+		return n, fmt.Errorf("device %s: %w", device, err)
 	}
-	return n, err
+	return n, nil
 }
 
 // recordingDeliverer tells the recordings of each BOOTUP before handing

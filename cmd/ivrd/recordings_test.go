@@ -478,3 +478,23 @@ func TestRecordingOverSizeCap(t *testing.T) {
 		return nil
 	})
 }
+
+// A device the admin listener's checks found down and then answering
+// again has its pending fetches made due at once, without a BOOTUP.
+func TestRecordingFetchedWhenDeviceAnswersAgain(t *testing.T) {
+	g := newRecRig(t, func(c *Config) { c.Recordings.FirstBackoff = "1h"; c.Recordings.MaxBackoff = "2h" })
+	g.recordedCall(func() { g.sim.SetFaults(omsim.Faults{RefuseConnections: true}) })
+	g.waitRecording("the failed attempt", func(r engine.Recording) bool { return r.Attempts == 1 })
+	g.srv.watch.check("om1", 0) // finds it down
+	g.sim.SetFaults(omsim.Faults{})
+	g.srv.watch.check("om1", 0) // finds it answering again
+	rec := g.waitRecording("the fetch", func(r engine.Recording) bool { return r.State == engine.RecordingFetched })
+	if rec.Attempts != 2 {
+		t.Fatalf("recording = %+v", rec)
+	}
+	for _, r := range g.sim.Reports() {
+		if r.Kind == "BOOTUP" && r.Time.After(rec.Queued) {
+			t.Fatal("the device booted: the test proves nothing")
+		}
+	}
+}
