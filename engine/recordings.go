@@ -40,8 +40,9 @@ var (
 // Recording is a recording a call record names, and where ivrd's copy of
 // it stands: the durable fetch queue and the index of the files.
 type Recording struct {
-	// ID is ivrd's id of the recording, derived from its call record's
-	// identity (so a record the device sends twice queues one fetch).
+	// ID is ivrd's id of the recording, derived from its device and path
+	// (so a record sent twice, or two records naming one file, queue one
+	// fetch; the first record is the one named).
 	ID string `json:"id"`
 	// Device, Path (as the call record names it), Cdr (the record's id on
 	// the device), CallID (the device's callid) and Call (the IVR call,
@@ -74,7 +75,7 @@ type Recording struct {
 
 // RecordingID is the id of the recording a call record names.
 func RecordingID(c Cdr) string {
-	sum := sha256.Sum256([]byte(c.key()))
+	sum := sha256.Sum256([]byte(c.Device + "\x00" + c.Recording))
 	return hex.EncodeToString(sum[:8])
 }
 
