@@ -239,16 +239,12 @@ func (m *Recordings) fetchDue() time.Time {
 			m.log.Error("cannot read the recordings queue", "error", err)
 			return m.opt.Now().Add(m.opt.FirstBackoff)
 		}
-		var next time.Time
 		again := false
 		for _, r := range pending {
 			if m.ctx.Err() != nil {
 				return time.Time{}
 			}
 			if r.NextAttempt.After(m.opt.Now()) && !up[r.Device] {
-				if next.IsZero() || r.NextAttempt.Before(next) {
-					next = r.NextAttempt
-				}
 				continue
 			}
 			if m.attempt(r) && !up[r.Device] {
@@ -256,9 +252,30 @@ func (m *Recordings) fetchDue() time.Time {
 			}
 		}
 		if !again {
-			return next
+			return m.nextDue()
 		}
 	}
+}
+
+// nextDue returns when the earliest pending recording is due (zero for
+// none), the attempts of the pass just made included.
+func (m *Recordings) nextDue() time.Time {
+	pending, err := m.store.PendingRecordings()
+	if err != nil {
+		return m.opt.Now().Add(m.opt.FirstBackoff)
+	}
+	var next time.Time
+	for _, r := range pending {
+		if next.IsZero() || r.NextAttempt.Before(next) {
+			next = r.NextAttempt
+		}
+	}
+	// One still due was not settled by the pass (the state file failed
+	// it): not again at once, which would spin.
+	if now := m.opt.Now(); !next.IsZero() && !next.After(now) {
+		next = now.Add(time.Second)
+	}
+	return next
 }
 
 // recordingPathRE is the shape of a path a device may name: folders and a

@@ -498,3 +498,23 @@ func TestRecordingFetchedWhenDeviceAnswersAgain(t *testing.T) {
 		}
 	}
 }
+
+// A recording the device keeps answering 404 for is retried, then given
+// up once give_up has passed since its record arrived.
+func TestRecordingGivenUp(t *testing.T) {
+	g := newRecRig(t, func(c *Config) {
+		c.Recordings.FirstBackoff, c.Recordings.MaxBackoff, c.Recordings.GiveUp = "50ms", "100ms", "400ms"
+	})
+	g.sim.SetFaults(omsim.Faults{RecordingsMissing: true})
+	g.recordedCall(nil)
+	rec := g.waitRecording("giving up", func(r engine.Recording) bool { return r.State == engine.RecordingFailed })
+	if rec.Attempts < 2 || !strings.Contains(rec.LastError, "HTTP 404") || !rec.NextAttempt.IsZero() {
+		t.Fatalf("recording = %+v", rec)
+	}
+	if logs := g.logs.String(); !strings.Contains(logs, "giving up after 400ms") {
+		t.Fatalf("the give-up is not logged:\n%s", logs)
+	}
+	if n := g.metric(`ivrd_recording_fetches_total{outcome="retry"}`); n == "" || n == "0" {
+		t.Fatalf("retry metric = %q", n)
+	}
+}
