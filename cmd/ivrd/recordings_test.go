@@ -518,3 +518,26 @@ func TestRecordingGivenUp(t *testing.T) {
 		t.Fatalf("retry metric = %q", n)
 	}
 }
+
+// A wrong web_password fails the recording with a 401 that names the
+// account (never the password); once the configuration is fixed and ivrd
+// restarted, the retry endpoint fetches it.
+func TestRecordingWrongPasswordFixed(t *testing.T) {
+	const wrong = "wrong-pw-93b1"
+	g := newRecRig(t, func(c *Config) { c.Devices[0].WebPassword = wrong })
+	g.recordedCall(nil)
+	rec := g.waitRecording("the failure", func(r engine.Recording) bool { return r.State == engine.RecordingFailed })
+	if !strings.Contains(rec.LastError, `refused the web account "recorder" (HTTP 401)`) {
+		t.Fatalf("recording = %+v", rec)
+	}
+	g.close()
+	if strings.Contains(g.logs.String(), wrong) {
+		t.Fatal("the configured password is in the log")
+	}
+	g.cfg.Devices[0].WebPassword = recPassword
+	g.open(nil)
+	if status, _, body := g.do("POST", "/api/v1/recordings/"+rec.ID+"/retry"); status != 202 {
+		t.Fatalf("retry: %d %s", status, body)
+	}
+	g.waitRecording("the fetch", func(r engine.Recording) bool { return r.State == engine.RecordingFetched })
+}
