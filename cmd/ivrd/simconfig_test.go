@@ -98,6 +98,8 @@ func TestParseSimConfigErrorsNameTheField(t *testing.T) {
 		{"menu id", "[menu.x]\nrepeat = 1", "menu.x"},
 		{"menu range", "[menu.51]\nrepeat = 1", "menus: id 51"},
 		{"group member", "[group.1]\nexts = [\"999\"]", "groups.1"},
+		{"record not an ext", `record = ["999"]`, "record: 999"},
+		{"web_user colon", `web_user = "a:b"`, "web_user"},
 		{"bad toml", `model = `, "sim config"},
 	}
 	for _, c := range cases {
@@ -110,5 +112,19 @@ func TestParseSimConfigErrorsNameTheField(t *testing.T) {
 				t.Fatalf("error %q does not mention %q", err, c.want)
 			}
 		})
+	}
+}
+
+// The recording keys of sim.toml reach the device's configuration.
+func TestParseSimConfigRecordings(t *testing.T) {
+	cfg, err := parseSimConfig(strings.NewReader("record = [\"201\"]\nweb_user = \"rec\"\nweb_password = \"pw\"\nrecord_dir = \"/tmp/om\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Record) != 1 || cfg.Record[0] != "201" || cfg.WebUser != "rec" || cfg.WebPassword != "pw" || cfg.RecordDir != "/tmp/om" {
+		t.Fatalf("config = %+v", cfg)
+	}
+	if cfg, _ = parseSimConfig(strings.NewReader("")); cfg.WebUser != "admin" || cfg.WebPassword != "admin" {
+		t.Fatalf("default account = %q/%q", cfg.WebUser, cfg.WebPassword)
 	}
 }
