@@ -267,9 +267,11 @@ func TestControlRecordsFaultsReboot(t *testing.T) {
 	}
 
 	apiJSON(t, "PUT", base+"/faults", `{"drop_reports":1,"duplicate_reports":2,"reorder_reports":3,"drop_rate":0.1,"duplicate_rate":0.2,`+
-		`"command_delay_ms":5,"command_status":503,"command_garbage":true,"refuse_connections":false}`, http.StatusOK, nil)
+		`"command_delay_ms":5,"command_status":503,"command_garbage":true,"refuse_connections":false,`+
+		`"recordings_missing":true,"recordings_unauthorized":true}`, http.StatusOK, nil)
 	want := omsim.Faults{DropReports: 1, DuplicateReports: 2, ReorderReports: 3, DropRate: 0.1, DuplicateRate: 0.2,
-		CommandDelay: 5 * time.Millisecond, CommandStatus: 503, CommandGarbage: true}
+		CommandDelay: 5 * time.Millisecond, CommandStatus: 503, CommandGarbage: true,
+		RecordingsMissing: true, RecordingsUnauthorized: true}
 	if got := h.sim.Faults(); got != want {
 		t.Fatalf("Faults() = %+v, want %+v", got, want)
 	}

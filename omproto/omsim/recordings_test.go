@@ -95,6 +95,12 @@ func TestRecordingServed(t *testing.T) {
 		}
 	}
 
+	var listed struct{ Recordings []string }
+	apiJSON(t, "GET", h.sim.URL()+"/sim/recordings", "", http.StatusOK, &listed)
+	if len(listed.Recordings) != 1 || listed.Recordings[0] != path {
+		t.Fatalf("GET /sim/recordings = %+v", listed)
+	}
+
 	h.sim.SetFaults(omsim.Faults{RecordingsMissing: true})
 	if status, _, _ := getRecording(t, h.sim.URL(), path, "rec", "s3cret"); status != 404 {
 		t.Errorf("missing fault: %d, want 404", status)
