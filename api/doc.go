@@ -1,6 +1,7 @@
 // Package api is ivrd's admin HTTP API: operators and their systems place
 // and schedule outbound calls, follow and cancel jobs, list live calls and
-// history, search every call record the devices sent (JSON or CSV), see
+// history, search every call record the devices sent (JSON or CSV) and
+// the call recordings fetched from them (recordings.go), see
 // each device's extensions, move a live call into a flow, look at the
 // flows and reload them, and read the flows' ivr.store. It speaks JSON on its own listener, behind
 // a bearer token.

@@ -417,6 +417,28 @@ func TestRecordingHostilePathRefused(t *testing.T) {
 	if strings.Contains(g.logs.String(), "recording fetched") {
 		t.Fatal("a hostile path was fetched")
 	}
+	// Paged as the call records are: three at a time, none twice.
+	seen, cursor := map[string]bool{}, ""
+	for page := 0; ; page++ {
+		status, _, body := g.do("GET", "/api/v1/recordings?limit=3"+cursor)
+		var l api.RecordingList
+		if status != 200 || json.Unmarshal(body, &l) != nil || len(l.Recordings) > 3 || page > 3 {
+			t.Fatalf("page %d: %d %s", page, status, body)
+		}
+		for _, r := range l.Recordings {
+			if seen[r.ID] {
+				t.Fatalf("%s listed twice", r.ID)
+			}
+			seen[r.ID] = true
+		}
+		if l.Next == "" {
+			break
+		}
+		cursor = "&before=" + l.Next
+	}
+	if len(seen) != len(hostile) {
+		t.Fatalf("the pages held %d of %d", len(seen), len(hostile))
+	}
 	root := filepath.Dir(g.cfg.State)
 	if _, err := os.Stat(filepath.Join(root, "escape.wav")); err == nil {
 		t.Fatal("a file was written outside the recordings folder")
