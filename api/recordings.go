@@ -167,7 +167,7 @@ func (s *Server) recordingAudio(w http.ResponseWriter, r *http.Request) {
 	defer f.Close()
 	h := w.Header()
 	h.Set("Content-Type", "audio/wav")
-	h.Set("Cache-Control", "private, max-age=3600")
+	h.Set("Cache-Control", "no-store") // a call is personal data
 	h.Set("X-Content-Type-Options", "nosniff")
 	if rec.SHA256 != "" {
 		h.Set("ETag", `"`+rec.SHA256+`"`)

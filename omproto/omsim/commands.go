@@ -516,6 +516,9 @@ func (s *Sim) groupStatus(g *group) omproto.GroupStatus {
 
 func (s *Sim) extStatus(x *ext) omproto.ExtStatus {
 	xs := omproto.ExtStatus{ID: x.id, LineID: lineID(x.id), API: x.api}
+	if s.recorded(x) {
+		xs.Record = "on"
+	}
 	for _, id := range sortedKeys(s.groups) {
 		if strings.HasPrefix(id, "ext:") {
 			continue

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ivrd/ivrd/internal/clock"
+	"github.com/ivrd/ivrd/omproto"
 	"github.com/ivrd/ivrd/omproto/omsim"
 )
 
@@ -64,6 +65,12 @@ func TestRecordingServed(t *testing.T) {
 		c.Record = []string{"201"}
 		c.WebUser, c.WebPassword = "rec", "s3cret"
 	})
+	for ext, want := range map[string]string{"201": "on", "202": ""} {
+		st, err := h.client.Query(h.ctx, omproto.KindExt, ext)
+		if err != nil || len(st.Exts) != 1 || st.Exts[0].Record != want {
+			t.Fatalf("Query ext %s: %+v, %v; want record %q", ext, st, err, want)
+		}
+	}
 	path := recordedCall(h)
 	if !regexp.MustCompile(`^20260309/13800000001_60001_20260309_17500[0-9]_[0-9A-F]{4}_cg\.wav$`).MatchString(path) {
 		t.Fatalf("recording path %q is not in the OM's style", path)
