@@ -8,4 +8,9 @@
 // Blocking flow calls (call:play, call:gather …) wait inside Go for the
 // device's reports and the session's timers, on the clock the Router was
 // given, so scenario tests run on virtual time.
+//
+// The call records the devices send are kept in the store; the recordings
+// they name are queued there too, and Recordings fetches them through a
+// RecordingSource (cmd/ivrd's goes to the device's web server) into a
+// folder, retrying with backoff.
 package engine

@@ -28,8 +28,8 @@ const (
 	KindAgentSupervise = "agent.supervise" // a supervisor joined it or changed mode
 
 	// Recordings (Recordings): a call's recording fetched or given up.
-	KindRecReady  = "recording.ready"  // a call's recording was fetched
-	KindRecFailed = "recording.failed" // a call's recording could not be fetched
+	KindRecordingReady  = "recording.ready"  // a call's recording was fetched
+	KindRecordingFailed = "recording.failed" // a call's recording could not be fetched
 )
 
 // Defaults of EventLogOptions.

@@ -334,7 +334,7 @@ func (m *Recordings) attempt(r Recording) bool {
 	}
 	m.log.Info("recording fetched", "recording", r.ID, "device", r.Device, "path", r.Path, "bytes", size, "attempts", r.Attempts)
 	m.observe("fetched")
-	m.opt.Events.publishData(KindRecReady, r.Device, "", r.Call, r)
+	m.opt.Events.publishData(KindRecordingReady, r.Device, "", r.Call, r)
 	return true
 }
 
@@ -414,7 +414,7 @@ func (m *Recordings) finish(r Recording, ferr error) {
 	m.log.Error("recording not fetched; fix the cause, then POST /api/v1/recordings/"+r.ID+"/retry",
 		"recording", r.ID, "device", r.Device, "path", r.Path, "attempts", r.Attempts, "reason", why, "error", r.LastError)
 	m.observe("failed")
-	m.opt.Events.publishData(KindRecFailed, r.Device, "", r.Call, r)
+	m.opt.Events.publishData(KindRecordingFailed, r.Device, "", r.Call, r)
 }
 
 // backoff is the wait after the n-th failed attempt.

@@ -268,7 +268,7 @@ func TestRecordingFetchedAndServed(t *testing.T) {
 	if l := g.list("?until=2000-01-01T00:00:00Z"); len(l) != 0 {
 		t.Fatalf("until 2000 lists %d", len(l))
 	}
-	if evs := g.events(engine.KindRecReady); len(evs) != 1 || evs[0].Device != "om1" || !bytes.Contains(evs[0].Data, []byte(rec.ID)) {
+	if evs := g.events(engine.KindRecordingReady); len(evs) != 1 || evs[0].Device != "om1" || !bytes.Contains(evs[0].Data, []byte(rec.ID)) {
 		t.Fatalf("recording.ready events: %+v", evs)
 	}
 	if v := g.metric(`ivrd_recording_fetches_total{outcome="fetched"}`); v != "1" {
@@ -330,7 +330,7 @@ func TestRecordingRefusedAccountThenRetry(t *testing.T) {
 	if rec.Attempts != 1 || !strings.Contains(rec.LastError, "401") || !strings.Contains(rec.LastError, "web_user") {
 		t.Fatalf("failed recording = %+v", rec)
 	}
-	if evs := g.events(engine.KindRecFailed); len(evs) != 1 {
+	if evs := g.events(engine.KindRecordingFailed); len(evs) != 1 {
 		t.Fatalf("recording.failed events: %+v", evs)
 	}
 	if v := g.metric(`ivrd_recording_fetches_total{outcome="failed"}`); v != "1" {
