@@ -188,20 +188,27 @@ func (g *recRig) recordedCall(down func()) {
 	}
 }
 
-// events returns the kinds of the events in the log, with their data.
-func (g *recRig) events(kind string) []engine.CallEvent {
+// events waits until the event log holds n events of a kind (it is
+// written behind the recording's state) and returns them.
+func (g *recRig) events(kind string, n int) []engine.CallEvent {
 	g.t.Helper()
-	evs, err := g.srv.events.After(0, 10000)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	var out []engine.CallEvent
-	for _, e := range evs {
-		if e.Kind == kind {
-			out = append(out, e)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		evs, err := g.srv.events.After(0, 10000)
+		if err != nil {
+			g.t.Fatal(err)
 		}
+		var out []engine.CallEvent
+		for _, e := range evs {
+			if e.Kind == kind {
+				out = append(out, e)
+			}
+		}
+		if len(out) >= n || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return out
 }
 
 // metric returns the value of one series of /metrics ("" when absent).
@@ -268,7 +275,7 @@ func TestRecordingFetchedAndServed(t *testing.T) {
 	if l := g.list("?until=2000-01-01T00:00:00Z"); len(l) != 0 {
 		t.Fatalf("until 2000 lists %d", len(l))
 	}
-	if evs := g.events(engine.KindRecordingReady); len(evs) != 1 || evs[0].Device != "om1" || !bytes.Contains(evs[0].Data, []byte(rec.ID)) {
+	if evs := g.events(engine.KindRecordingReady, 1); len(evs) != 1 || evs[0].Device != "om1" || !bytes.Contains(evs[0].Data, []byte(rec.ID)) {
 		t.Fatalf("recording.ready events: %+v", evs)
 	}
 	if v := g.metric(`ivrd_recording_fetches_total{outcome="fetched"}`); v != "1" {
@@ -330,7 +337,7 @@ func TestRecordingRefusedAccountThenRetry(t *testing.T) {
 	if rec.Attempts != 1 || !strings.Contains(rec.LastError, "401") || !strings.Contains(rec.LastError, "web_user") {
 		t.Fatalf("failed recording = %+v", rec)
 	}
-	if evs := g.events(engine.KindRecordingFailed); len(evs) != 1 {
+	if evs := g.events(engine.KindRecordingFailed, 1); len(evs) != 1 {
 		t.Fatalf("recording.failed events: %+v", evs)
 	}
 	if v := g.metric(`ivrd_recording_fetches_total{outcome="failed"}`); v != "1" {
