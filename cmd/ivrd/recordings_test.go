@@ -211,16 +211,40 @@ func (g *recRig) events(kind string, n int) []engine.CallEvent {
 	}
 }
 
-// metric returns the value of one series of /metrics ("" when absent).
-func (g *recRig) metric(series string) string {
+// metric waits until one series of /metrics satisfies ok (the fetcher
+// counts an attempt just after recording its outcome) and returns its
+// value ("" when absent).
+func (g *recRig) metric(series string, ok func(v string) bool) string {
 	g.t.Helper()
-	_, _, body := g.do("GET", "/metrics")
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, _, body := g.do("GET", "/metrics")
+		v := ""
+		for _, line := range strings.Split(string(body), "\n") {
+			if val, found := strings.CutPrefix(line, series+" "); found {
+				v = val
+			}
+		}
+		if ok(v) || time.Now().After(deadline) {
 			return v
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return ""
+}
+
+// is is a metric condition: the value is want.
+func is(want string) func(string) bool { return func(v string) bool { return v == want } }
+
+// logged waits until the log holds s, and reports whether it does.
+func (g *recRig) logged(s string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(g.logs.String(), s) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 // A recorded call's file is fetched with the web account, kept under the
@@ -278,7 +302,7 @@ func TestRecordingFetchedAndServed(t *testing.T) {
 	if evs := g.events(engine.KindRecordingReady, 1); len(evs) != 1 || evs[0].Device != "om1" || !bytes.Contains(evs[0].Data, []byte(rec.ID)) {
 		t.Fatalf("recording.ready events: %+v", evs)
 	}
-	if v := g.metric(`ivrd_recording_fetches_total{outcome="fetched"}`); v != "1" {
+	if v := g.metric(`ivrd_recording_fetches_total{outcome="fetched"}`, is("1")); v != "1" {
 		t.Fatalf("fetched metric = %q", v)
 	}
 }
@@ -296,10 +320,10 @@ func TestRecordingFetchedAfterDeviceRestart(t *testing.T) {
 	if status, _, _ := g.do("GET", "/api/v1/recordings/"+rec.ID+"/audio"); status != 409 {
 		t.Fatalf("audio while pending: %d, want 409", status)
 	}
-	if v := g.metric(`ivrd_recording_fetches_total{outcome="retry"}`); v != "1" {
+	if v := g.metric(`ivrd_recording_fetches_total{outcome="retry"}`, is("1")); v != "1" {
 		t.Fatalf("retry metric = %q", v)
 	}
-	if !strings.Contains(g.logs.String(), "recording not fetched; will retry") {
+	if !g.logged("recording not fetched; will retry") {
 		t.Fatal("the failed attempt is not logged")
 	}
 
@@ -340,11 +364,11 @@ func TestRecordingRefusedAccountThenRetry(t *testing.T) {
 	if evs := g.events(engine.KindRecordingFailed, 1); len(evs) != 1 {
 		t.Fatalf("recording.failed events: %+v", evs)
 	}
-	if v := g.metric(`ivrd_recording_fetches_total{outcome="failed"}`); v != "1" {
+	if v := g.metric(`ivrd_recording_fetches_total{outcome="failed"}`, is("1")); v != "1" {
 		t.Fatalf("failed metric = %q", v)
 	}
-	if logs := g.logs.String(); !strings.Contains(logs, "POST /api/v1/recordings/"+rec.ID+"/retry") {
-		t.Fatalf("no actionable log line:\n%s", logs)
+	if !g.logged("POST /api/v1/recordings/" + rec.ID + "/retry") {
+		t.Fatalf("no actionable log line:\n%s", g.logs.String())
 	}
 	if status, _, _ := g.do("GET", "/api/v1/recordings/"+rec.ID+"/audio"); status != 409 {
 		t.Fatalf("audio of a failed recording: %d, want 409", status)
@@ -540,10 +564,10 @@ func TestRecordingGivenUp(t *testing.T) {
 	if rec.Attempts < 2 || !strings.Contains(rec.LastError, "HTTP 404") || !rec.NextAttempt.IsZero() {
 		t.Fatalf("recording = %+v", rec)
 	}
-	if logs := g.logs.String(); !strings.Contains(logs, "giving up after 400ms") {
-		t.Fatalf("the give-up is not logged:\n%s", logs)
+	if !g.logged("giving up after 400ms") {
+		t.Fatalf("the give-up is not logged:\n%s", g.logs.String())
 	}
-	if n := g.metric(`ivrd_recording_fetches_total{outcome="retry"}`); n == "" || n == "0" {
+	if n := g.metric(`ivrd_recording_fetches_total{outcome="retry"}`, func(v string) bool { return v != "" && v != "0" }); n == "" || n == "0" {
 		t.Fatalf("retry metric = %q", n)
 	}
 }
