@@ -198,6 +198,15 @@ func (l *EventLog) Dropped() uint64 {
 	return l.dropped
 }
 
+// LastID is the id of the last event written to the store and told to
+// the subscribers (0 before the first). Every event up to it that is not
+// in the store (EventLog.After) has been pruned, or its write failed.
+func (l *EventLog) LastID() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.committed
+}
+
 // After returns up to limit stored events after id, oldest first.
 func (l *EventLog) After(id uint64, limit int) ([]CallEvent, error) {
 	return l.store.EventsAfter(id, limit)
