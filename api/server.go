@@ -169,6 +169,9 @@ type Options struct {
 	// Agents, when set, serves agent call control under
 	// /api/v1/devices/{name}/extensions/{ext}/ (501 without it).
 	Agents Agents
+	// EventHooks, when set, are the event log's outgoing webhooks, shown
+	// and retried under /api/v1/webhooks (none listed without it).
+	EventHooks *EventHooks
 	// EventWriteTimeout is how long one write to an event stream may take
 	// before its client is dropped (default DefaultEventWriteTimeout).
 	EventWriteTimeout time.Duration
@@ -265,6 +268,7 @@ func New(b Backend, opt Options) (*Server, error) {
 	routes["POST /api/v1/recordings/{id}/retry"] = s.retryRecording
 	s.listRoutes(routes)
 	s.agentRoutes(routes)
+	s.webhookRoutes(routes)
 	for pattern, h := range routes {
 		s.mux.Handle(pattern, s.endpoint(h))
 	}
