@@ -88,6 +88,8 @@ type Config struct {
 	// Routes choose the flow of each incoming call; the first match wins.
 	// None configured means one route: to = "*" → flow DefaultRouteFlow.
 	Routes []RouteConfig `toml:"route"`
+	// Webhooks are the event log's outgoing webhooks (see WebhookConfig).
+	Webhooks []WebhookConfig `toml:"webhook"`
 	// Lists are the caller lists applied before routing (see ListsConfig).
 	Lists ListsConfig `toml:"lists"`
 	// Prompts says what each voice file says, by file name
@@ -599,6 +601,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.Lists.validate(); err != nil {
+		return err
+	}
+	if _, err := c.webhooks(); err != nil {
 		return err
 	}
 	return validatePrompts(c.Prompts)

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ivrd/ivrd/api"
 	"github.com/ivrd/ivrd/engine"
 	"github.com/ivrd/ivrd/omproto"
 )
@@ -41,6 +42,9 @@ type metrics struct {
 	attempts       *prometheus.CounterVec
 	listDecisions  *prometheus.CounterVec
 	recordings     *prometheus.CounterVec
+	hookAttempts   *prometheus.CounterVec
+	hookEvents     *prometheus.CounterVec
+	hookSetAside   *prometheus.CounterVec
 }
 
 // The state newMetrics reads at scrape time, once the server has built it.
@@ -49,6 +53,7 @@ type scrapeSource interface {
 	Catalog() *engine.Catalog
 	receivers() map[string]*omproto.Receiver
 	eventLog() *engine.EventLog
+	EventHooks() *api.EventHooks
 }
 
 // newMetrics builds the registry. src is read at each scrape; its parts may
@@ -81,6 +86,9 @@ func newMetrics(src scrapeSource) *metrics {
 	m.attempts = counter("ivrd_outbound_attempts_total", "Outbound attempts that ended, by outcome.", "outcome")
 	m.recordings = counter("ivrd_recording_fetches_total", "Attempts to fetch a call recording from its device, by outcome (fetched; retry: failed, will try again; failed: given up, see GET /api/v1/recordings?state=failed).", "outcome")
 	m.listDecisions = counter("ivrd_list_decisions_total", "Caller-list decisions before routing, by list and decision (blocked, member, not_member).", "list", "decision")
+	m.hookAttempts = counter("ivrd_webhook_deliveries_total", "POSTs of event webhooks, by webhook and result (ok, error: no answer, retry: 5xx 408 429, refused: another 4xx).", "webhook", "result")
+	m.hookEvents = counter("ivrd_webhook_events_delivered_total", "Events event webhooks' receivers took, by webhook.", "webhook")
+	m.hookSetAside = counter("ivrd_webhook_failures_total", "Failed deliveries set aside, by webhook and reason (failed: not taken within the retry policy; missing: the events left the log first).", "webhook", "reason")
 	m.commitTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ivrd_store_commit_duration_seconds",
 		Help:    "Time of one group commit of the state file, fsync included.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}})
@@ -90,7 +98,7 @@ func newMetrics(src scrapeSource) *metrics {
 	m.jobsScheduled = prometheus.NewCounter(prometheus.CounterOpts{Name: "ivrd_outbound_jobs_scheduled_total", Help: "Outbound jobs scheduled (API, ivrd call, ivr.dial)."})
 	m.jobsRetried = prometheus.NewCounter(prometheus.CounterOpts{Name: "ivrd_outbound_jobs_retried_total", Help: "Outbound attempts that ended with another attempt scheduled."})
 	m.reg.MustRegister(m.commitTime, m.commitWrites, m.jobsScheduled, m.jobsRetried,
-		scrapeCollector{src},
+		scrapeCollector{src}, hookCollector{src},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

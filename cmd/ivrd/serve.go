@@ -184,8 +184,10 @@ type Server struct {
 	srv     *http.Server
 	ln      net.Listener
 	hooks   *api.Webhooks
-	admin   *http.Server
-	adminLn net.Listener
+	// eventHooks are the [[webhook]]s (nil without any).
+	eventHooks *api.EventHooks
+	admin      *http.Server
+	adminLn    net.Listener
 	// metrics is nil when the admin listener, which serves /metrics, is
 	// off; rvs are the report receivers by device, for their counts.
 	metrics *metrics
@@ -280,6 +282,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		if d.WebUser == "" {
 			s.log.Warn("the device has no web account: the recordings its call records name will not be fetched", "device", d.Name)
 		}
+	}
+	if err := s.startWebhooks(); err != nil {
+		return err
 	}
 	limits, heap := cfg.engineLimits()
 	dial, _ := cfg.Outbound.engine()
@@ -526,6 +531,7 @@ func (s *Server) openAdmin() error {
 	opt.Lists = s.router.Lists()
 	opt.Events = s.events
 	opt.Agents = s.router
+	opt.EventHooks = s.eventHooks
 	h, err := api.New(adminBackend{s}, opt)
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
@@ -664,6 +670,11 @@ func (s *Server) Close() error {
 		if s.recs != nil {
 			// After the router, before the event log it tells.
 			s.recs.Close()
+		}
+		if s.eventHooks != nil {
+			// A POST in flight is abandoned: its batch goes again at
+			// the next start.
+			s.eventHooks.Close()
 		}
 		if s.events != nil {
 			// After the router, whose last calls publish their ends.

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ivrd/ivrd/api"
+	"github.com/ivrd/ivrd/engine"
+	"github.com/ivrd/ivrd/omproto/omsim"
+)
+
+const webhookSecret = "test-webhook-secret"
+
+// eventReceiver keeps the events of the signed deliveries it gets.
+type eventReceiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	events []engine.CallEvent
+	bad    int
+}
+
+func newEventReceiver(t *testing.T, secret string) *eventReceiver {
+	rc := &eventReceiver{}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var b struct {
+			Events []engine.CallEvent `json:"events"`
+		}
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		if !api.VerifySignature([]byte(secret), body, r.Header.Get(api.HeaderSignature)) || json.Unmarshal(body, &b) != nil {
+			rc.bad++
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		rc.events = append(rc.events, b.Events...)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+func (rc *eventReceiver) kinds() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var out []string
+	for _, e := range rc.events {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+// The daemon posts a call's events to a [[webhook]], signed with [admin]
+// webhook_secret when the webhook has no secret of its own, shows the
+// webhook in the admin API and counts its deliveries in /metrics.
+func TestServeWebhooks(t *testing.T) {
+	rc := newEventReceiver(t, webhookSecret)
+	a := startAdminStack(t, map[string]string{"main": eventsFlow}, func(c *Config) {
+		c.Admin.WebhookSecret = webhookSecret
+		c.Webhooks = []WebhookConfig{{Name: "crm", URL: rc.URL + "/ivrd?token=x", Kinds: []string{"call.incoming", "flow.*", "call.ended"}, Devices: []string{"om1"}}}
+	})
+	call, err := a.sim.PlaceCall("13800000001", "60001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, call, "the welcome", func(in omsim.CallInfo) bool { return heardFile(in, "user_welcome") })
+	if err := call.Press("1"); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the call's events at the receiver", func() bool { return len(rc.kinds()) >= 3 })
+	if got := strings.Join(rc.kinds(), " "); got != "call.incoming flow.lead call.ended" {
+		t.Fatalf("the receiver got %s, want call.incoming flow.lead call.ended", got)
+	}
+	var list api.WebhookList
+	if st := a.req(t, "GET", "/api/v1/webhooks", adminToken, "", &list); st != 200 || len(list.Webhooks) != 1 {
+		t.Fatalf("GET /api/v1/webhooks: %d %+v", st, list)
+	}
+	w := list.Webhooks[0]
+	if w.Name != "crm" || !w.Signed || w.URL != rc.URL+"/ivrd" || w.Delivered < 3 || w.Cursor == 0 {
+		t.Errorf("webhook %+v: want crm, signed, its URL without the query, 3 delivered", w)
+	}
+	_, m := a.scrape(t, adminToken)
+	if m[`ivrd_webhook_deliveries_total{result="ok",webhook="crm"}`] < 1 || m[`ivrd_webhook_events_delivered_total{webhook="crm"}`] < 3 {
+		t.Errorf("metrics: deliveries %v, events %v", m[`ivrd_webhook_deliveries_total{result="ok",webhook="crm"}`], m[`ivrd_webhook_events_delivered_total{webhook="crm"}`])
+	}
+	if _, ok := m[`ivrd_webhook_backlog{webhook="crm"}`]; !ok {
+		t.Errorf("no ivrd_webhook_backlog for crm")
+	}
+	if rc.bad > 0 {
+		t.Errorf("%d deliveries with a bad signature", rc.bad)
+	}
+}
+
+// A webhook with no secret, and no [admin] webhook_secret, is warned
+// about at start.
+func TestServeWebhookUnsignedWarning(t *testing.T) {
+	a := startAdminStack(t, map[string]string{"main": eventsFlow}, func(c *Config) {
+		c.Webhooks = []WebhookConfig{{Name: "audit", URL: "http://127.0.0.1:1/x"}}
+	})
+	if logs := a.logs.String(); !strings.Contains(logs, "webhook deliveries go out unsigned") || !strings.Contains(logs, "webhook=audit") {
+		t.Errorf("no warning about the unsigned webhook:\n%s", logs)
+	}
+}
+
+func TestParseConfigWebhooks(t *testing.T) {
+	cfg, err := ParseConfig(strings.NewReader(oneDevice + `
+[admin]
+webhook_secret = "s1"
+
+[[webhook]]
+name = "crm"
+url = "https://crm.example.com/ivrd"
+kinds = ["call.*", "cdr"]
+devices = ["om1"]
+exts = ["201"]
+batch_size = 50
+timeout = "2s"
+backoff = "500ms"
+max_backoff = "1m"
+give_up_after = "30m"
+
+[[webhook]]
+name = "audit"
+url = "http://10.0.0.9:8080/events"
+secret = "s2"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks, err := cfg.webhooks()
+	if err != nil || len(hooks) != 2 {
+		t.Fatalf("%+v, %v", hooks, err)
+	}
+	h := hooks[0]
+	if h.Secret != "s1" || h.BatchSize != 50 || h.Timeout.String() != "2s" || h.Backoff.String() != "500ms" ||
+		h.MaxBackoff.String() != "1m0s" || h.GiveUpAfter.String() != "30m0s" || strings.Join(h.Kinds, ",") != "call.*,cdr" {
+		t.Errorf("crm: %+v", h)
+	}
+	if hooks[1].Secret != "s2" || hooks[1].BatchSize != 0 {
+		t.Errorf("audit: %+v (its own secret; the default batch size left to the api)", hooks[1])
+	}
+}
+
+func TestParseConfigWebhookErrors(t *testing.T) {
+	hook := func(extra string) string {
+		return oneDevice + "[[webhook]]\nname = \"ok\"\nurl = \"http://10.0.0.9/x\"\n\n[[webhook]]\n" + extra + "\n"
+	}
+	for _, tc := range []struct{ name, in, want string }{
+		{"name missing", hook(`url = "http://10.0.0.9/y"`), "webhook[1].name: "},
+		{"name chars", hook("name = \"a b\"\nurl = \"http://10.0.0.9/y\""), "webhook[1].name: "},
+		{"name twice", hook("name = \"ok\"\nurl = \"http://10.0.0.9/y\""), "webhook[1].name: "},
+		{"url missing", hook(`name = "b"`), "webhook[1].url: "},
+		{"url scheme", hook("name = \"b\"\nurl = \"ftp://10.0.0.9/y\""), "webhook[1].url: "},
+		{"url host", hook("name = \"b\"\nurl = \"http:///y\""), "webhook[1].url: "},
+		{"url credentials hidden", hook("name = \"b\"\nurl = \"gopher://me:pw@h/y?token=t\""), "webhook[1].url: \"gopher://%E2%80%A6@h/y\""},
+		{"kinds", hook("name = \"b\"\nurl = \"http://h/y\"\nkinds = [\"call.*.x*\"]"), "webhook[1].kinds: "},
+		{"kinds empty", hook("name = \"b\"\nurl = \"http://h/y\"\nkinds = [\"\"]"), "webhook[1].kinds: "},
+		{"devices", hook("name = \"b\"\nurl = \"http://h/y\"\ndevices = [\"om9\"]"), "webhook[1].devices: "},
+		{"exts", hook("name = \"b\"\nurl = \"http://h/y\"\nexts = [\"front desk\"]"), "webhook[1].exts: "},
+		{"batch_size", hook("name = \"b\"\nurl = \"http://h/y\"\nbatch_size = 5000"), "webhook[1].batch_size: "},
+		{"timeout", hook("name = \"b\"\nurl = \"http://h/y\"\ntimeout = \"soon\""), "webhook[1].timeout: "},
+		{"backoff", hook("name = \"b\"\nurl = \"http://h/y\"\nbackoff = \"-1s\""), "webhook[1].backoff: "},
+		{"max_backoff", hook("name = \"b\"\nurl = \"http://h/y\"\nbackoff = \"10s\"\nmax_backoff = \"1s\""), "webhook[1].max_backoff: "},
+		{"give_up_after", hook("name = \"b\"\nurl = \"http://h/y\"\ngive_up_after = \"0s\""), "webhook[1].give_up_after: "},
+		{"unknown key", hook("name = \"b\"\nurl = \"http://h/y\"\nretries = 3"), "unknown field webhook.retries"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseConfig(strings.NewReader(tc.in))
+			if err == nil {
+				t.Fatalf("ParseConfig accepted:\n%s", tc.in)
+			}
+			if strings.HasSuffix(tc.want, ": ") {
+				if !strings.HasPrefix(err.Error(), tc.want) {
+					t.Errorf("error %q does not start with %q", err, tc.want)
+				}
+			} else if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// ivrd check reports a bad [[webhook]].
+func TestCheckReportsWebhookErrors(t *testing.T) {
+	out, err := runCheck(t, "-config", checkConfig(t, "http://127.0.0.1:1", repoFlows, "\n[[webhook]]\nname = \"crm\"\nurl = \"crm.example.com\"\n"))
+	if err == nil || !strings.Contains(err.Error()+out, "webhook[0].url: ") {
+		t.Errorf("check: %v\n%s", err, out)
+	}
+}
