@@ -50,8 +50,9 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	flowsDir := fs.String("flows", "", "the flows folder, with a main.lua (default ./flows, or the copy built into ivrd)")
 	fileDuration := fs.Duration("file-duration", demoFileDuration, "how long each voice file of the simulated OM plays")
 	adminAddr := fs.String("admin", "127.0.0.1:0", "where the admin API and the console listen (host:port; port 0 picks a free one)")
+	webhook := fs.String("webhook", "", "a URL to POST every event to, as a [[webhook]] named demo (signed; the secret is printed)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: ivrd demo [-v] [-flows dir] [-admin host:port]\n\n"+
+		fmt.Fprintf(fs.Output(), "Usage: ivrd demo [-v] [-flows dir] [-admin host:port] [-webhook URL]\n\n"+
 			"Runs a simulated OM and ivrd together on loopback, places a few calls through\n"+
 			"the main flow and prints what each caller heard and pressed and where the call\n"+
 			"went; then runs one scenario of each example (a menu, a survey, a wake-up call,\n"+
@@ -130,11 +131,18 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 		WebUser: simCfg.WebUser, WebPassword: simCfg.WebPassword}}
 	// The console signs in with a token made for this run only.
 	token := demoToken()
-	cfg.Admin = AdminConfig{Listen: *adminAddr, Token: token, WebhookSecret: demoToken()}
+	hookSecret := demoToken()
+	cfg.Admin = AdminConfig{Listen: *adminAddr, Token: token, WebhookSecret: hookSecret}
+	if *webhook != "" {
+		cfg.Webhooks = []WebhookConfig{{Name: "demo", URL: *webhook, Backoff: "250ms", MaxBackoff: "5s", GiveUpAfter: "30s"}}
+	}
 	cfg.Prompts = demoPrompts
 	cfg.fill()
 	if err := cfg.Validate(); err != nil {
 		ln.Close()
+		if *webhook != "" && strings.HasPrefix(err.Error(), "webhook[0].url") {
+			return fmt.Errorf("demo: -webhook%s", strings.TrimPrefix(err.Error(), "webhook[0].url"))
+		}
 		return fmt.Errorf("demo: %w", err)
 	}
 	srv := NewServer(cfg, log)
@@ -156,7 +164,11 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(out, "  console       %s (sign in with the admin token %s)\n", console, token)
 	fmt.Fprintf(out, "                its Phone page calls into the IVR through the simulated OM\n")
 	fmt.Fprintf(out, "  flows         %s; every call runs main.lua\n", where)
-	fmt.Fprintf(out, "  voice files   %s each, so the demo is quick\n\n", *fileDuration)
+	fmt.Fprintf(out, "  voice files   %s each, so the demo is quick\n", *fileDuration)
+	if *webhook != "" {
+		fmt.Fprintf(out, "  webhook       every event to %s, signed with the secret %s\n", redactURL(*webhook), hookSecret)
+	}
+	fmt.Fprintf(out, "\n")
 
 	if err := playDemoCalls(ctx, out, sim, outcomes, cfg.Prompts); err != nil {
 		if ctx.Err() != nil {
@@ -182,7 +194,11 @@ func (c *DemoCommand) Run(ctx context.Context, args []string) error {
 	// $IVRD_TOKEN: these lines set them for this run.
 	fmt.Fprintf(out, "The same through the admin API, as the README's curl examples (\"Admin API\") do:\n\n")
 	fmt.Fprintf(out, "  A=%s; IVRD_TOKEN=%s; H=\"Authorization: Bearer $IVRD_TOKEN\"\n", strings.TrimSuffix(console, "/"), token)
-	fmt.Fprintf(out, "  curl -s -H \"$H\" $A/api/v1/calls\n\n")
+	fmt.Fprintf(out, "  curl -s -H \"$H\" $A/api/v1/calls\n")
+	if *webhook != "" {
+		fmt.Fprintf(out, "  S=%s   # the webhook's secret\n  curl -s -H \"$H\" $A/api/v1/webhooks\n", hookSecret)
+	}
+	fmt.Fprintf(out, "\n")
 	if fromEmbed {
 		fmt.Fprintf(out, "Run the demo from the repository to load ./flows and edit flows/main.lua live.\n")
 	} else {

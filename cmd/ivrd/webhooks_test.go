@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -192,5 +194,59 @@ func TestCheckReportsWebhookErrors(t *testing.T) {
 	out, err := runCheck(t, "-config", checkConfig(t, "http://127.0.0.1:1", repoFlows, "\n[[webhook]]\nname = \"crm\"\nurl = \"crm.example.com\"\n"))
 	if err == nil || !strings.Contains(err.Error()+out, "webhook[0].url: ") {
 		t.Errorf("check: %v\n%s", err, out)
+	}
+}
+
+// "ivrd demo -webhook URL" posts the demo calls' events there, signed with
+// the secret it prints.
+func TestDemoWebhook(t *testing.T) {
+	var mu sync.Mutex
+	var bodies [][]byte
+	var sigs []string
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies, sigs = append(bodies, body), append(sigs, r.Header.Get(api.HeaderSignature))
+		mu.Unlock()
+	}))
+	defer rc.Close()
+	out, logs := &syncBuffer{}, &syncBuffer{}
+	m := &Main{Stdout: out, Stderr: logs}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- m.Run(ctx, []string{"demo", "-flows", repoFlows, "-file-duration", "50ms", "-webhook", rc.URL + "/hook"})
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	secretRE := regexp.MustCompile(`webhook +every event to http://127\.0\.0\.1:\d+/hook, signed with the secret ([0-9a-f]{32})`)
+	poll(t, "the demo's webhook line", func() bool { return secretRE.MatchString(out.String()) })
+	secret := secretRE.FindStringSubmatch(out.String())[1]
+	poll(t, "a call.incoming at the receiver", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, b := range bodies {
+			if strings.Contains(string(b), `"kind":"call.incoming"`) {
+				return true
+			}
+		}
+		return false
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for i, b := range bodies {
+		if !api.VerifySignature([]byte(secret), b, sigs[i]) {
+			t.Fatalf("delivery %d is not signed with the printed secret: %s", i, sigs[i])
+		}
+	}
+}
+
+func TestDemoWebhookBadURL(t *testing.T) {
+	m := &Main{Stdout: io.Discard, Stderr: io.Discard}
+	err := m.Run(context.Background(), []string{"demo", "-flows", repoFlows, "-webhook", "example.com/hook"})
+	if err == nil || !strings.HasPrefix(err.Error(), "demo: -webhook: ") {
+		t.Fatalf("got %v, want an error naming -webhook", err)
 	}
 }
