@@ -608,7 +608,7 @@ func (r *hookRunner) setAside(batch []engine.CallEvent, upto uint64, attempts in
 	r.mu.Lock()
 	r.attempts, r.nextAttempt = 0, time.Time{}
 	r.mu.Unlock()
-	r.log.Error("webhook batch set aside as a failed delivery (GET /api/v1/webhooks/NAME/failures)",
+	r.log.Error("webhook batch set aside as a failed delivery (see GET /api/v1/webhooks/"+r.h.Name+"/failures)",
 		"failure", f.ID, "first_event", f.First, "last_event", f.Last, "events", f.Count, "attempts", attempts, "error", f.Error)
 	if o := r.hs.opt.Observer; o != nil {
 		o.HookSetAside(r.h.Name, engine.HookFailed)
