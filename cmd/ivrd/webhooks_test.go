@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -249,4 +250,88 @@ func TestDemoWebhookBadURL(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "demo: -webhook: ") {
 		t.Fatalf("got %v, want an error naming -webhook", err)
 	}
+}
+
+// A daemon stopped while its webhook's receiver is down delivers the
+// backlog from its cursor after the next start: none lost, in order.
+func TestServeWebhookResumesAfterRestart(t *testing.T) {
+	var mu sync.Mutex
+	up := false
+	var got []engine.CallEvent
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if !up {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		var b struct {
+			Events []engine.CallEvent `json:"events"`
+		}
+		if !api.VerifySignature([]byte(webhookSecret), body, r.Header.Get(api.HeaderSignature)) || json.Unmarshal(body, &b) != nil {
+			t.Errorf("a bad delivery: %s", body)
+		}
+		got = append(got, b.Events...)
+	}))
+	defer rc.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "main.lua"), eventsFlow)
+	state := filepath.Join(t.TempDir(), "ivrd.db")
+	edit := func(c *Config) {
+		c.State = state
+		c.Webhooks = []WebhookConfig{{Name: "crm", URL: rc.URL, Secret: webhookSecret, Kinds: []string{"call.incoming", "flow.*", "call.ended"},
+			Backoff: "5ms", MaxBackoff: "20ms"}}
+	}
+	st := openStack(t, dir, edit, false)
+	call, err := st.sim.PlaceCall("13800000001", "60001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCall(t, call, "the welcome", func(in omsim.CallInfo) bool { return heardFile(in, "user_welcome") })
+	if err := call.Press("1"); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the call's end in the log, undelivered", func() bool {
+		s, err := st.srv.EventHooks().HookStatus("crm")
+		return err == nil && s.State == "retrying" && st.srv.events.LastID() >= 3 && strings.Contains(kindsAfter(t, st.srv, s.Cursor), "call.ended")
+	})
+	if err := st.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	up = true
+	mu.Unlock()
+
+	openStack(t, dir, edit, false)
+	poll(t, "the backlog at the receiver", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= 3
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	var kinds []string
+	for i, e := range got {
+		kinds = append(kinds, e.Kind)
+		if i > 0 && e.ID <= got[i-1].ID {
+			t.Errorf("event %d came after %d", e.ID, got[i-1].ID)
+		}
+	}
+	if strings.Join(kinds, " ") != "call.incoming flow.lead call.ended" {
+		t.Fatalf("the receiver got %v, want call.incoming flow.lead call.ended", kinds)
+	}
+}
+
+// kindsAfter lists the kinds of the logged events after id.
+func kindsAfter(t *testing.T, srv *Server, id uint64) string {
+	evs, err := srv.events.After(id, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Kind)
+	}
+	return strings.Join(out, " ")
 }
