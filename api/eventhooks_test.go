@@ -614,3 +614,34 @@ func countLines(s, sub string) int {
 	}
 	return n
 }
+
+// A receiver's Retry-After is honoured (up to max_backoff): the next
+// attempt waits at least that long, although the backoff is shorter.
+func TestEventHooksRetryAfter(t *testing.T) {
+	var mu sync.Mutex
+	var at []time.Time
+	rc := newHookReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		if n == 0 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return true
+		}
+		return false
+	})
+	h := hook("crm", rc.URL)
+	h.MaxBackoff = 5 * time.Second
+	rig := openHookRig(t, filepath.Join(t.TempDir(), "ivrd.db"), []api.EventHook{h}, startAtZero("crm"))
+	rig.publish(t, 1, engine.CallEvent{Kind: "cdr"})
+	waitLong(t, "the delivery", func() bool { return rc.count() == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(at) != 2 {
+		t.Fatalf("%d attempts, want 2", len(at))
+	}
+	if gap := at[1].Sub(at[0]); gap < 900*time.Millisecond {
+		t.Errorf("the second attempt came %v after a Retry-After of 1 s", gap)
+	}
+}
