@@ -271,9 +271,10 @@ type HookStatus struct {
 	Cursor      uint64 `json:"cursor"`
 	LastEventID uint64 `json:"last_event_id"`
 	Backlog     uint64 `json:"backlog"`
-	// State is "ok" (caught up), "delivering" (a backlog, no failure) or
+	// State is "ok" (caught up), "delivering" (a backlog, no failure),
 	// "retrying" (the last attempt failed; NextAttempt says when the next
-	// is).
+	// is) or "failing" (the last attempt failed and its batch was set
+	// aside; the next batch will try again).
 	State string `json:"state"`
 	// Attempts, LastStatus and LastError are about the batch being
 	// retried.
@@ -333,6 +334,9 @@ func (hs *EventHooks) Retry(ctx context.Context, name string, id uint64) (engine
 	if err != nil {
 		return engine.HookFailure{}, err
 	}
+	// Two retries of one failure at once would both send it.
+	r.retrying.Lock()
+	defer r.retrying.Unlock()
 	f, err := hs.opt.Store.HookFailure(name, id)
 	if err != nil {
 		return f, err
@@ -351,7 +355,7 @@ func (hs *EventHooks) Retry(ctx context.Context, name string, id uint64) (engine
 		if err := hs.opt.Store.DeleteHookFailure(name, id); err != nil {
 			return f, err
 		}
-		r.delivered(len(f.Events))
+		r.count(len(f.Events))
 		r.log.Info("failed delivery sent again", "failure", id, "first_event", f.First, "last_event", f.Last)
 		return f, nil
 	}
@@ -370,6 +374,8 @@ type hookRunner struct {
 	// send is held for each request: at most one is in flight, from the
 	// deliverer or a retry through the API.
 	send sync.Mutex
+	// retrying is held by a retry through the API.
+	retrying sync.Mutex
 
 	mu          sync.Mutex
 	cursor      uint64
@@ -407,8 +413,11 @@ func (r *hookRunner) status() HookStatus {
 		st.Backlog = last - r.cursor
 		st.State = "delivering"
 	}
-	if r.lastErr != "" {
+	switch {
+	case r.lastErr != "" && !r.nextAttempt.IsZero():
 		st.State = "retrying"
+	case r.lastErr != "":
+		st.State = "failing"
 	}
 	return st
 }
@@ -623,11 +632,19 @@ func (r *hookRunner) delivered(n int) {
 	r.failing, r.failedN = false, 0
 	r.attempts, r.lastStatus, r.lastErr, r.nextAttempt = 0, 0, "", time.Time{}
 	r.lastSuccess = time.Now().UTC()
-	r.deliveredN += uint64(n)
 	r.mu.Unlock()
 	if wasFailing {
 		r.log.Info("webhook receiver is taking deliveries again", "failed_attempts", failed, "failing_for", time.Since(since).Round(time.Millisecond))
 	}
+	r.count(n)
+}
+
+// count counts events a receiver took: the deliverer's, or a retry's
+// (which leaves the deliverer's own state alone).
+func (r *hookRunner) count(n int) {
+	r.mu.Lock()
+	r.deliveredN += uint64(n)
+	r.mu.Unlock()
 	if o := r.hs.opt.Observer; o != nil {
 		o.HookDelivered(r.h.Name, n)
 	}

@@ -453,12 +453,19 @@ func TestEventHooksFailureAndRetry(t *testing.T) {
 	})
 	h := hook("crm", rc.URL)
 	h.GiveUpAfter = 500 * time.Millisecond
-	rig := openHookRig(t, filepath.Join(t.TempDir(), "ivrd.db"), []api.EventHook{h}, startAtZero("crm"))
+	rig := openHookRig(t, filepath.Join(t.TempDir(), "ivrd.db"), []api.EventHook{h}, func(s *engine.BoltStore, l *engine.EventLog) {
+		startAtZero("crm")(s, l)
+		for i := 0; i < 3; i++ { // logged before the webhook starts: one batch
+			l.Publish(engine.CallEvent{Kind: "call.ended", Device: "om1"})
+		}
+		for l.LastID() < 3 {
+			time.Sleep(time.Millisecond)
+		}
+	})
 	srv := newServer(t, newFake(), func(o *api.Options) { o.EventHooks = rig.hooks; o.Events = rig.log })
-
-	rig.publish(t, 3, engine.CallEvent{Kind: "call.ended", Device: "om1"})
 	var list api.WebhookList
 	waitLong(t, "the webhook retrying", func() bool {
+		list = api.WebhookList{}
 		do(t, srv, "GET", "/api/v1/webhooks", "", &list)
 		return len(list.Webhooks) == 1 && list.Webhooks[0].State == "retrying" && list.Webhooks[0].Attempts > 0
 	})
@@ -467,6 +474,7 @@ func TestEventHooksFailureAndRetry(t *testing.T) {
 	}
 	var page api.FailurePage
 	waitLong(t, "the batch set aside", func() bool {
+		page = api.FailurePage{}
 		do(t, srv, "GET", "/api/v1/webhooks/crm/failures", "", &page)
 		return page.Total == 1
 	})
@@ -477,6 +485,12 @@ func TestEventHooksFailureAndRetry(t *testing.T) {
 	if rc.count() != 0 {
 		t.Fatalf("the receiver processed events while down")
 	}
+	var one api.HookStatus
+	waitLong(t, "the webhook failing, its batch set aside", func() bool {
+		one = api.HookStatus{}
+		do(t, srv, "GET", "/api/v1/webhooks/crm", "", &one)
+		return one.State == "failing" && one.Cursor == 3 && one.Backlog == 0 && one.Failures == 1 && one.NextAttempt.IsZero()
+	})
 
 	mu.Lock()
 	down = false
@@ -485,6 +499,11 @@ func TestEventHooksFailureAndRetry(t *testing.T) {
 	waitLong(t, "the next events", func() bool { return rc.count() == 2 })
 	_, got := rc.got()
 	wantIDs(t, got, 4, 5)
+	waitLong(t, "the webhook ok again", func() bool {
+		one = api.HookStatus{}
+		do(t, srv, "GET", "/api/v1/webhooks/crm", "", &one)
+		return one.State == "ok" && one.LastError == "" && one.Failures == 1
+	})
 
 	var res api.RetryResult
 	path := fmt.Sprintf("/api/v1/webhooks/crm/failures/%d/retry", f.ID)
@@ -549,6 +568,7 @@ func TestEventHooksRefusedAndRetryAll(t *testing.T) {
 	srv := newServer(t, newFake(), func(o *api.Options) { o.EventHooks = rig.hooks })
 	var page api.FailurePage
 	waitLong(t, "the missing run and the refused batch set aside", func() bool {
+		page = api.FailurePage{}
 		do(t, srv, "GET", "/api/v1/webhooks/crm/failures", "", &page)
 		return page.Total == 2
 	})
@@ -560,6 +580,7 @@ func TestEventHooksRefusedAndRetryAll(t *testing.T) {
 	if st := do(t, srv, "POST", fmt.Sprintf("/api/v1/webhooks/crm/failures/%d/retry", refused.ID), "", &e); st != 502 {
 		t.Fatalf("retry refused again: %d %+v, want 502", st, e)
 	}
+	page = api.FailurePage{}
 	do(t, srv, "GET", "/api/v1/webhooks/crm/failures?limit=1&after="+strconv.FormatUint(missing.ID, 10), "", &page)
 	if len(page.Failures) != 1 || page.Failures[0].Attempts != 4 || page.Next != 0 {
 		t.Fatalf("after a failed retry: %+v; want the failure kept with 4 attempts", page)
@@ -576,6 +597,7 @@ func TestEventHooksRefusedAndRetryAll(t *testing.T) {
 	}
 	_, got := rc.got()
 	wantIDs(t, got, 2, 3)
+	page = api.FailurePage{}
 	do(t, srv, "GET", "/api/v1/webhooks/crm/failures?limit=1", "", &page)
 	if page.Total != 1 || page.Failures[0].Reason != engine.HookMissing {
 		t.Fatalf("left: %+v; want only the missing run", page)

@@ -200,15 +200,15 @@ var (
 		"Events logged after a webhook's cursor, not yet dealt with (its filters may drop some), by webhook.", []string{"webhook"}, nil)
 	descHookFailures = prometheus.NewDesc("ivrd_webhook_failures",
 		"Failed deliveries set aside in the state file, by webhook (GET /api/v1/webhooks/NAME/failures).", []string{"webhook"}, nil)
-	descHookRetrying = prometheus.NewDesc("ivrd_webhook_retrying",
-		"1 while a webhook's last attempt failed and it is retrying, else 0, by webhook.", []string{"webhook"}, nil)
+	descHookFailing = prometheus.NewDesc("ivrd_webhook_failing",
+		"1 while a webhook's last attempt failed (it is retrying, or set the batch aside), else 0, by webhook.", []string{"webhook"}, nil)
 )
 
 // hookCollector reads the webhooks' state at scrape time.
 type hookCollector struct{ src scrapeSource }
 
 func (c hookCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descHookBacklog, descHookFailures, descHookRetrying} {
+	for _, d := range []*prometheus.Desc{descHookBacklog, descHookFailures, descHookFailing} {
 		ch <- d
 	}
 }
@@ -217,10 +217,10 @@ func (c hookCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range c.src.EventHooks().Status() {
 		ch <- prometheus.MustNewConstMetric(descHookBacklog, prometheus.GaugeValue, float64(st.Backlog), st.Name)
 		ch <- prometheus.MustNewConstMetric(descHookFailures, prometheus.GaugeValue, float64(st.Failures), st.Name)
-		retrying := 0.0
-		if st.State == "retrying" {
-			retrying = 1
+		failing := 0.0
+		if st.LastError != "" {
+			failing = 1
 		}
-		ch <- prometheus.MustNewConstMetric(descHookRetrying, prometheus.GaugeValue, retrying, st.Name)
+		ch <- prometheus.MustNewConstMetric(descHookFailing, prometheus.GaugeValue, failing, st.Name)
 	}
 }
