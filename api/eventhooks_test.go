@@ -406,9 +406,7 @@ func TestEventHooksPrunedBeforeDelivery(t *testing.T) {
 					for i := 0; i < tc.logged; i++ {
 						l.Publish(engine.CallEvent{Kind: "cdr"})
 					}
-					for l.LastID() < uint64(tc.logged) {
-						time.Sleep(time.Millisecond)
-					}
+					waitLong(t, "the events to be written", func() bool { return l.LastID() >= uint64(tc.logged) })
 					if n, err := s.PruneEvents(time.Now(), -1, tc.kept); err != nil || n != tc.logged-tc.kept {
 						t.Fatalf("pruned %d, %v; want %d", n, err, tc.logged-tc.kept)
 					}
@@ -458,9 +456,7 @@ func TestEventHooksFailureAndRetry(t *testing.T) {
 		for i := 0; i < 3; i++ { // logged before the webhook starts: one batch
 			l.Publish(engine.CallEvent{Kind: "call.ended", Device: "om1"})
 		}
-		for l.LastID() < 3 {
-			time.Sleep(time.Millisecond)
-		}
+		waitLong(t, "the events to be written", func() bool { return l.LastID() >= 3 })
 	})
 	srv := newServer(t, newFake(), func(o *api.Options) { o.EventHooks = rig.hooks; o.Events = rig.log })
 	var list api.WebhookList
@@ -560,9 +556,7 @@ func TestEventHooksRefusedAndRetryAll(t *testing.T) {
 		for i := 0; i < 3; i++ {
 			l.Publish(engine.CallEvent{Kind: "cdr"})
 		}
-		for l.LastID() < 3 {
-			time.Sleep(time.Millisecond)
-		}
+		waitLong(t, "the events to be written", func() bool { return l.LastID() >= 3 })
 		s.PruneEvents(time.Now(), -1, 2) // event 1 leaves before delivery
 	})
 	srv := newServer(t, newFake(), func(o *api.Options) { o.EventHooks = rig.hooks })
