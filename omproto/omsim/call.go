@@ -425,6 +425,9 @@ func (s *Sim) HangUpExt(id string) error {
 		s.release(x.leg, "extension hung up")
 	case x.other != nil:
 		s.endExtCall(x)
+	case x.callee != nil:
+		// The caller of a click-to-call rejects its ringing phone.
+		s.endUnansweredExtCall(x, x.callee)
 	default:
 		s.freeExt(x)
 	}

@@ -211,15 +211,24 @@ func (s *Sim) connectFromExt(c omproto.Connect) []byte {
 		if code := extRefusal(b); code != 0 {
 			return failed(code, omproto.CodeText(code))
 		}
-		a.caller = true
+		a.caller, a.callee = true, b
 		s.ringExt(a, nil, func() {
-			if b.state != extIdle {
-				s.freeExt(a)
+			a.callee = nil
+			if code := extRefusal(b); code != 0 {
+				// The called extension became busy or went offline
+				// while the caller's phone rang: the device reports the
+				// set-up's failure (a pushed FAILED) and ends the call.
+				s.emit(&omproto.Event{Name: omproto.EventFailed, Objects: []omproto.Ref{
+					{Kind: omproto.KindExt, ID: a.id}, {Kind: omproto.KindExt, ID: b.id}},
+					Failure: &omproto.Failure{Code: code, Reason: omproto.CodeText(code)}})
+				s.endUnansweredExtCall(a, b)
 				return
 			}
 			a.other, b.other = b, a
 			s.ringExt(b, nil, func() {})
+			s.giveUpRinging(b, func() { s.endExtCall(b) })
 		})
+		s.giveUpRinging(a, func() { s.endUnansweredExtCall(a, b) })
 		return nil
 	case omproto.KindOuter:
 		if c.To.To == "" {
@@ -244,6 +253,9 @@ func (s *Sim) connectFromExt(c omproto.Connect) []byte {
 				}
 			})
 		})
+		// Nothing is dialled before the extension answers; one that
+		// never does ends the outer leg, which the TRANSIENT named.
+		s.giveUpRinging(a, func() { s.release(out, "extension did not answer") })
 		return transient(out)
 	}
 	return failed(omproto.CodeFailed, "cannot connect an extension to "+string(c.To.Kind))
@@ -266,6 +278,35 @@ func (s *Sim) callback(c omproto.Connect) []byte {
 		s.dial(b, func() { s.bridge(a, b) })
 	})
 	return transient(a, b)
+}
+
+// giveUpRinging makes the device give up on an extension that rings for a
+// call it places itself (click-to-call) and does not answer: after
+// NoAnswerTimeout gaveUp runs. Only the no_answer policy needs it; other
+// policies answer, refuse, or (manual) wait for the test.
+func (s *Sim) giveUpRinging(x *ext, gaveUp func()) {
+	if x.policy.Answer != AnswerNoAnswer || x.state != extRinging {
+		return
+	}
+	since := x.since
+	x.timer = s.clk.AfterFunc(s.cfg.NoAnswerTimeout, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if x.state == extRinging && x.since.Equal(since) {
+			s.log("ext %s did not answer within %s", x.id, s.cfg.NoAnswerTimeout)
+			gaveUp()
+		}
+	})
+}
+
+// endUnansweredExtCall ends an extension-to-extension call before the
+// called extension rang: a BYE naming both, an unanswered Cdr, and the
+// caller's phone free again.
+func (s *Sim) endUnansweredExtCall(a, b *ext) {
+	s.emit(&omproto.Event{Name: omproto.EventBye, Objects: []omproto.Ref{
+		{Kind: omproto.KindExt, ID: a.id}, {Kind: omproto.KindExt, ID: b.id}}})
+	s.emitCdr(s.cdr(s.newCallID(), "LO", "IC", a.id, b.id, a.since, 0, ""))
+	s.freeExt(a)
 }
 
 // endExtCall ends an extension-to-extension call from either side.

@@ -38,8 +38,11 @@ type ext struct {
 	since    time.Time // when the current call started, for ext-to-ext Cdrs
 	answered time.Time
 	caller   bool // this side placed the ext-to-ext call
-	held     bool
-	muted    bool
+	// callee is the extension a click-to-call will ring once this
+	// (calling) phone answers; nil otherwise.
+	callee *ext
+	held   bool
+	muted  bool
 	// sup is set on a supervisor: whose call it joins, and how;
 	// supervisor on the extension whose call it joins.
 	sup        *supervision
@@ -303,7 +306,7 @@ func (s *Sim) freeExt(x *ext) {
 	s.endSupervision(x)
 	wasTalking := x.state == extTalk
 	x.leg, x.other, x.onAnswer = nil, nil, nil
-	x.held, x.muted, x.caller = false, false, false
+	x.held, x.muted, x.caller, x.callee = false, false, false, nil
 	if x.state != extOffline {
 		x.state = extIdle
 	}
