@@ -63,7 +63,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	f := eventFilter{device: q.Get("device"), ext: q.Get("ext")}
 	for _, k := range q["kind"] {
 		for _, p := range strings.Split(k, ",") {
-			if p = strings.TrimSpace(p); p != "" {
+			// "dial.*" reads as the prefix "dial." that it means.
+			if p = strings.TrimSuffix(strings.TrimSpace(p), "*"); p != "" {
 				f.kinds = append(f.kinds, p)
 			}
 		}

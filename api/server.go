@@ -172,6 +172,10 @@ type Options struct {
 	// EventHooks, when set, are the event log's outgoing webhooks, shown
 	// and retried under /api/v1/webhooks (none listed without it).
 	EventHooks *EventHooks
+	// Clicks, when set, serves click-to-call: POST /api/v1/dial and
+	// /api/v1/connect, and the clicks under /api/v1/dials (501 without
+	// it).
+	Clicks Clicks
 	// EventWriteTimeout is how long one write to an event stream may take
 	// before its client is dropped (default DefaultEventWriteTimeout).
 	EventWriteTimeout time.Duration
@@ -269,6 +273,7 @@ func New(b Backend, opt Options) (*Server, error) {
 	s.listRoutes(routes)
 	s.agentRoutes(routes)
 	s.webhookRoutes(routes)
+	s.clickRoutes(routes)
 	for pattern, h := range routes {
 		s.mux.Handle(pattern, s.endpoint(h))
 	}
@@ -437,7 +442,7 @@ func (s *Server) errorOf(r *http.Request, err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Msg: err.Error(), Field: "before"}
 	case errors.As(err, &mbe):
 		return &Error{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("the body passes %d bytes", mbe.Limit)}
-	case errors.Is(err, engine.ErrNoJob), errors.Is(err, engine.ErrNoCall), errors.Is(err, engine.ErrGone), errors.Is(err, ErrNotFound),
+	case errors.Is(err, engine.ErrNoJob), errors.Is(err, engine.ErrNoCall), errors.Is(err, engine.ErrNoClick), errors.Is(err, engine.ErrGone), errors.Is(err, ErrNotFound),
 		errors.Is(err, engine.ErrNoRecording):
 		return &Error{Status: http.StatusNotFound, Msg: err.Error()}
 	case errors.Is(err, engine.ErrJobOver), errors.Is(err, engine.ErrInIVR), errors.Is(err, ErrConflict),

@@ -325,6 +325,18 @@ func (f *fakePBX) Dial(_ context.Context, menu int, prompt, to, _ string) (engin
 	f.record(fmt.Sprintf("dial %s menu %d %s", to, menu, prompt))
 	return engine.Leg{Kind: engine.LegOuter, ID: "1"}, engine.LegStatus{CallID: "c1", To: to}, nil
 }
+func (f *fakePBX) DialFromExt(_ context.Context, ext, number, _ string) (engine.Leg, engine.LegStatus, error) {
+	f.record("dial " + number + " from ext " + ext)
+	return engine.Leg{Kind: engine.LegOuter, ID: "1"}, engine.LegStatus{CallID: "c1", To: number}, nil
+}
+func (f *fakePBX) ConnectExts(_ context.Context, from, to string) error {
+	f.record("connect ext " + from + " to ext " + to)
+	return nil
+}
+func (f *fakePBX) ClearExt(_ context.Context, ext string) error {
+	f.record("clear ext " + ext)
+	return nil
+}
 func (f *fakePBX) Hangup(context.Context, engine.Leg) error           { f.record("hangup"); return nil }
 func (f *fakePBX) Waiting(context.Context) ([]engine.Event, error)    { return nil, nil }
 func (f *fakePBX) Outers(context.Context) ([]engine.LegStatus, error) { return nil, nil }

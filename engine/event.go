@@ -15,6 +15,7 @@ type Event struct {
 	Trunk  string     // the trunk of INCOMING and INVITE
 	Code   int        // FAILED code
 	Reason string     // FAILED reason (the device's words)
+	Cause  string     // FAILED: the reason word for Code (ReasonBusy …)
 	Cdr    *CdrRecord // the call record of EvCdr
 	// Wire is the report as it came from the device, set by the adapter
 	// only when it is to be traced. The engine never reads it: it writes

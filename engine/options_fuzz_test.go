@@ -186,6 +186,11 @@ func (refusingDevice) Transfer(context.Context, engine.Leg, engine.Target) error
 func (refusingDevice) Dial(context.Context, int, string, string, string) (engine.Leg, engine.LegStatus, error) {
 	return engine.Leg{}, engine.LegStatus{}, &engine.Refusal{Reason: engine.ReasonFailed, Code: 1}
 }
+func (refusingDevice) DialFromExt(context.Context, string, string, string) (engine.Leg, engine.LegStatus, error) {
+	return engine.Leg{}, engine.LegStatus{}, nil
+}
+func (refusingDevice) ConnectExts(context.Context, string, string) error  { return nil }
+func (refusingDevice) ClearExt(context.Context, string) error             { return nil }
 func (refusingDevice) Accept(context.Context, engine.Leg) error           { return nil }
 func (refusingDevice) Hangup(context.Context, engine.Leg) error           { return nil }
 func (refusingDevice) VoiceFiles(context.Context) ([]string, error)       { return nil, errRefusing }

@@ -23,6 +23,19 @@ type PBX interface {
 	// leg and what the device says of it (callid, from, to). A refusal is a *Refusal with
 	// Code set.
 	Dial(ctx context.Context, menu int, prompt, to, trunk string) (Leg, LegStatus, error)
+	// DialFromExt has extension ext call an outside number
+	// (click-to-dial): the device rings ext first and dials number once it
+	// answers; trunk "" lets the device choose. It returns the new outer
+	// leg and what the device says of it, or a zero Leg when the answer
+	// names none (the leg then shows in the reports). A refusal is a
+	// *Refusal.
+	DialFromExt(ctx context.Context, ext, number, trunk string) (Leg, LegStatus, error)
+	// ConnectExts has extension from call extension to: from rings first.
+	// A refusal is a *Refusal.
+	ConnectExts(ctx context.Context, from, to string) error
+	// ClearExt hangs up the call of an extension. A refusal is a
+	// *Refusal.
+	ClearExt(ctx context.Context, ext string) error
 	// Accept answers a call reported by INVITE.
 	Accept(ctx context.Context, leg Leg) error
 	// Hangup releases the call of a leg.

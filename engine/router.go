@@ -146,6 +146,8 @@ type Router struct {
 	// kept in early, for the session the answer will start.
 	dialing map[string]int
 	early   map[sessionKey][]Event
+	// clicks follows the click-to-calls (PlaceClick).
+	clicks *clicks
 	// ended keeps, per leg, the call that last ended on it, so that the
 	// trace of a report coming after its session has finished (the BYE of
 	// a call handed to an extension) still names the call. Kept only when
@@ -239,6 +241,9 @@ func NewRouter(cfg Config) (*Router, error) {
 	if err := r.openLists(cfg); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
+	if r.clicks, err = newClicks(r, cfg.Store); err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
 	return r, nil
 }
 
@@ -275,6 +280,7 @@ func (r *Router) Close() {
 		r.cancel()
 	}
 	r.wg.Wait()
+	r.clicks.close()
 }
 
 // Crash stops every session where it is, as if the process had died: no
@@ -348,6 +354,7 @@ func (r *Router) Deliver(ev Event) {
 	}
 	r.trackExt(ev)
 	r.publishReport(ev)
+	r.clicks.observe(ev)
 	switch ev.Kind {
 	case EvIncoming, EvInvite:
 		r.startCall(d, ev)

@@ -256,6 +256,27 @@ func (p *meteredPBX) Dial(ctx context.Context, menu int, prompt, to, trunk strin
 	return leg, st, err
 }
 
+func (p *meteredPBX) DialFromExt(ctx context.Context, ext, number, trunk string) (engine.Leg, engine.LegStatus, error) {
+	start := time.Now()
+	leg, st, err := p.PBX.DialFromExt(ctx, ext, number, trunk)
+	p.done("dial_from_ext", start, err)
+	return leg, st, err
+}
+
+func (p *meteredPBX) ConnectExts(ctx context.Context, from, to string) error {
+	start := time.Now()
+	err := p.PBX.ConnectExts(ctx, from, to)
+	p.done("connect_exts", start, err)
+	return err
+}
+
+func (p *meteredPBX) ClearExt(ctx context.Context, ext string) error {
+	start := time.Now()
+	err := p.PBX.ClearExt(ctx, ext)
+	p.done("clear_ext", start, err)
+	return err
+}
+
 func (p *meteredPBX) Accept(ctx context.Context, leg engine.Leg) error {
 	start := time.Now()
 	err := p.PBX.Accept(ctx, leg)

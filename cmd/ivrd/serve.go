@@ -532,6 +532,7 @@ func (s *Server) openAdmin() error {
 	opt.Events = s.events
 	opt.Agents = s.router
 	opt.EventHooks = s.eventHooks
+	opt.Clicks = s.router
 	h, err := api.New(adminBackend{s}, opt)
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)

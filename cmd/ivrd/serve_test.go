@@ -49,11 +49,16 @@ func startStack(t *testing.T, dir string, edit func(*Config)) *stack {
 // server's in-process phone (Server.Phone), as under "ivrd demo".
 func openStack(t *testing.T, dir string, edit func(*Config), phone bool) *stack {
 	t.Helper()
+	return openStackSim(t, dir, fastSim(), edit, phone)
+}
+
+// openStackSim is openStack against a simulator configured as simCfg.
+func openStackSim(t *testing.T, dir string, simCfg omsim.Config, edit func(*Config), phone bool) *stack {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	simCfg := fastSim()
 	simCfg.ReportURL = "http://" + ln.Addr().String() + "/om/om1"
 	sim := startSim(t, simCfg)
 

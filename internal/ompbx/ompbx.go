@@ -92,6 +92,40 @@ func (p *PBX) Dial(ctx context.Context, menu int, prompt, to, trunk string) (eng
 	return engine.Leg{}, engine.LegStatus{}, fmt.Errorf("dial %s: the device's answer names no outer call", to)
 }
 
+// DialFromExt has an extension call an outside number: the device rings the
+// extension first (Transfer Connect ext → outer).
+func (p *PBX) DialFromExt(ctx context.Context, ext, number, trunk string) (engine.Leg, engine.LegStatus, error) {
+	ev, err := p.Client.Connect(ctx, omproto.Connect{
+		From: omproto.Ref{Kind: omproto.KindExt, ID: ext}, Trunk: trunk, To: omproto.Ref{Kind: omproto.KindOuter, To: number},
+	})
+	if err != nil {
+		return engine.Leg{}, engine.LegStatus{}, refusal(err)
+	}
+	if ev != nil {
+		for _, c := range ev.Calls {
+			if c.Kind == omproto.KindOuter && c.ID != "" {
+				return engine.Leg{Kind: engine.LegOuter, ID: c.ID}, engine.LegStatus{CallID: c.CallID, From: c.From, To: c.To}, nil
+			}
+		}
+	}
+	// Over analogue trunks the outer may be named only in a later
+	// TRANSIENT report; the engine then learns it from the reports.
+	return engine.Leg{}, engine.LegStatus{}, nil
+}
+
+// ConnectExts has one extension call another (Transfer Connect ext → ext).
+func (p *PBX) ConnectExts(ctx context.Context, from, to string) error {
+	_, err := p.Client.Connect(ctx, omproto.Connect{
+		From: omproto.Ref{Kind: omproto.KindExt, ID: from}, To: omproto.Ref{Kind: omproto.KindExt, ID: to},
+	})
+	return refusal(err)
+}
+
+// ClearExt hangs up an extension's call.
+func (p *PBX) ClearExt(ctx context.Context, ext string) error {
+	return refusal(p.Client.Clear(ctx, omproto.Ref{Kind: omproto.KindExt, ID: ext}))
+}
+
 // Accept answers an INVITE.
 func (p *PBX) Accept(ctx context.Context, leg engine.Leg) error {
 	return refusal(p.Client.Accept(ctx, leg.ID))
@@ -253,6 +287,9 @@ func Event(device string, r *omproto.Report) engine.Event {
 	ev.Trunk = e.Trunk()
 	if e.Failure != nil {
 		ev.Code, ev.Reason = e.Failure.Code, e.Failure.Reason
+	}
+	if e.Name == omproto.EventFailed {
+		ev.Cause = Reason(ev.Code)
 	}
 	return ev
 }

@@ -100,6 +100,11 @@ func (idlePBX) Transfer(context.Context, engine.Leg, engine.Target) error  { ret
 func (idlePBX) Dial(context.Context, int, string, string, string) (engine.Leg, engine.LegStatus, error) {
 	return engine.Leg{}, engine.LegStatus{}, errIdle
 }
+func (idlePBX) DialFromExt(context.Context, string, string, string) (engine.Leg, engine.LegStatus, error) {
+	return engine.Leg{}, engine.LegStatus{}, errIdle
+}
+func (idlePBX) ConnectExts(context.Context, string, string) error  { return errIdle }
+func (idlePBX) ClearExt(context.Context, string) error             { return errIdle }
 func (idlePBX) Accept(context.Context, engine.Leg) error           { return errIdle }
 func (idlePBX) Hangup(context.Context, engine.Leg) error           { return errIdle }
 func (idlePBX) VoiceFiles(context.Context) ([]string, error)       { return nil, errIdle }

@@ -1,0 +1,376 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"net/http"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ivrd/ivrd/api"
+	"github.com/ivrd/ivrd/engine"
+	"github.com/ivrd/ivrd/omproto/omsim"
+)
+
+const clickNumber = "13900000000"
+
+// startClickStack runs the daemon with its admin API against a simulator
+// whose configuration edit changes (fastSim's otherwise).
+func startClickStack(t *testing.T, editSim func(*omsim.Config), edit func(*Config)) *adminStack {
+	t.Helper()
+	simCfg := fastSim()
+	if editSim != nil {
+		editSim(&simCfg)
+	}
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "main.lua"), adminMainFlow)
+	st := openStackSim(t, dir, simCfg, func(c *Config) {
+		c.Admin.Listen = "127.0.0.1:0"
+		c.Admin.Token = adminToken
+		if edit != nil {
+			edit(c)
+		}
+	}, false)
+	return &adminStack{stack: st, base: "http://" + st.srv.AdminAddr()}
+}
+
+// dial posts a click-to-call request and returns the status and the click
+// (or, for a refusal, the ClickError's click).
+func (a *adminStack) click(t *testing.T, path, body string) (int, engine.Click, api.ClickError) {
+	t.Helper()
+	var raw json.RawMessage
+	status := a.req(t, "POST", path, adminToken, body, &raw)
+	var c engine.Click
+	var ce api.ClickError
+	if status == http.StatusAccepted {
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
+		}
+	} else if err := json.Unmarshal(raw, &ce); err != nil {
+		t.Fatalf("POST %s: %s: %v", path, raw, err)
+	}
+	return status, c, ce
+}
+
+// waitClick polls GET /api/v1/dials/{id} until cond holds.
+func (a *adminStack) waitClick(t *testing.T, id, what string, cond func(engine.Click) bool) engine.Click {
+	t.Helper()
+	var c engine.Click
+	poll(t, what, func() bool {
+		c = engine.Click{}
+		if st := a.req(t, "GET", "/api/v1/dials/"+id, adminToken, "", &c); st != http.StatusOK {
+			t.Fatalf("GET /api/v1/dials/%s: %d", id, st)
+		}
+		return cond(c)
+	})
+	return c
+}
+
+func inState(state string) func(engine.Click) bool {
+	return func(c engine.Click) bool { return c.State == state }
+}
+
+// dialEvents reads GET /api/v1/events?kind=dial.* from the start until it
+// holds n events.
+func (a *adminStack) dialEvents(t *testing.T, n int) []engine.CallEvent {
+	t.Helper()
+	req, _ := http.NewRequest("GET", a.base+"/api/v1/events?after=0&kind=dial.*", nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/events: %s", resp.Status)
+	}
+	// A hang detector, not a timing assertion.
+	stop := time.AfterFunc(20*time.Second, func() { resp.Body.Close() })
+	defer stop.Stop()
+	var got []engine.CallEvent
+	rd := bufio.NewScanner(resp.Body)
+	rd.Buffer(nil, 1<<20)
+	for len(got) < n && rd.Scan() {
+		line := rd.Text()
+		if !strings.HasPrefix(line, "data: ") {
+			continue
+		}
+		var e engine.CallEvent
+		if err := json.Unmarshal([]byte(line[6:]), &e); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e)
+	}
+	if len(got) < n {
+		t.Fatalf("the event stream ended after %d events, want %d: %v", len(got), n, kindsOf(got))
+	}
+	return got
+}
+
+func kindsOf(evs []engine.CallEvent) []string {
+	out := []string{}
+	for _, e := range evs {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+// A click-to-dial answered by the extension, then by the far end, and hung
+// up: the extension rings first, the number only after it answered; the
+// click goes through every state, ends answered with a duration and gets
+// the device's Cdr; the events tell each step in order.
+func TestClickToDialAnswered(t *testing.T) {
+	a := startClickStack(t, func(c *omsim.Config) {
+		c.ExtPolicies["208"] = omsim.Policy{Answer: omsim.AnswerManual}
+		c.Numbers = map[string]omsim.Policy{clickNumber: {Answer: omsim.AnswerManual}}
+	}, nil)
+	status, c, ce := a.click(t, "/api/v1/dial", `{"ext": "208", "number": "`+clickNumber+`"}`)
+	if status != http.StatusAccepted {
+		t.Fatalf("POST /api/v1/dial: %d %+v", status, ce)
+	}
+	if c.ID == "" || c.Type != "dial" || c.Device != "om1" || c.Ext != "208" || c.Number != clickNumber ||
+		c.Leg != "1" || c.CallID == "" {
+		t.Fatalf("click %+v: want a dial from 208 on om1 with outer 1 and a callid", c)
+	}
+	a.waitClick(t, c.ID, "ext 208 ringing", inState(engine.ClickExtRinging))
+	if calls := a.sim.CallsTo(clickNumber); len(calls) != 0 {
+		t.Fatalf("the number was dialled before the extension answered: %+v", calls[0].Info())
+	}
+	if err := a.sim.AnswerExt("208"); err != nil {
+		t.Fatal(err)
+	}
+	a.waitClick(t, c.ID, "the far end ringing", inState(engine.ClickRinging))
+	callee := a.sim.CallsTo(clickNumber)
+	if len(callee) != 1 {
+		t.Fatalf("calls to %s: %d, want 1", clickNumber, len(callee))
+	}
+	if err := callee[0].Answer(); err != nil {
+		t.Fatal(err)
+	}
+	a.waitClick(t, c.ID, "answered", inState(engine.ClickAnswered))
+	time.Sleep(20 * time.Millisecond) // so that the call lasts
+	if err := callee[0].HangUp(); err != nil {
+		t.Fatal(err)
+	}
+	got := a.waitClick(t, c.ID, "ended with its Cdr", func(c engine.Click) bool { return c.State == engine.ClickEnded && c.Cdr != nil })
+	if got.Outcome != engine.ClickOutcomeAnswered || got.Reason != "" || got.Duration <= 0 ||
+		got.ExtAnswered.IsZero() || got.Answered.Before(got.ExtAnswered) || got.Ended.Before(got.Answered) {
+		t.Fatalf("ended click %+v: want answered, with a duration and times in order", got)
+	}
+	if got.Cdr.Type != "OU" || got.Cdr.CPN != "208" || got.Cdr.CDPN != clickNumber {
+		t.Fatalf("Cdr %+v: want OU 208 → %s", got.Cdr, clickNumber)
+	}
+
+	evs := a.dialEvents(t, 7)
+	want := []string{"dial.placed", "dial.ext_ringing", "dial.ext_answered", "dial.ringing", "dial.answered", "dial.ended", "dial.cdr"}
+	if !reflect.DeepEqual(kindsOf(evs), want) {
+		t.Fatalf("events %v, want %v", kindsOf(evs), want)
+	}
+	for _, e := range evs {
+		var ec engine.Click
+		if err := json.Unmarshal(e.Data, &ec); err != nil {
+			t.Fatal(err)
+		}
+		if e.Device != "om1" || e.Ext != "208" || ec.ID != c.ID {
+			t.Fatalf("event %s: device %q ext %q click %q; want om1, 208, %s", e.Kind, e.Device, e.Ext, ec.ID, c.ID)
+		}
+		if e.Kind == "dial.ended" && ec.Outcome != engine.ClickOutcomeAnswered {
+			t.Fatalf("dial.ended outcome %q", ec.Outcome)
+		}
+	}
+
+	var list api.ClickList
+	if st := a.req(t, "GET", "/api/v1/dials", adminToken, "", &list); st != http.StatusOK || len(list.Dials) != 1 || list.Dials[0].ID != c.ID {
+		t.Fatalf("GET /api/v1/dials: %d %+v", st, list)
+	}
+}
+
+// A click-to-dial whose extension does not answer ends as no_answer
+// (ext_no_answer), and the number is never dialled.
+func TestClickToDialExtNoAnswer(t *testing.T) {
+	a := startClickStack(t, func(c *omsim.Config) {
+		c.ExtPolicies["208"] = omsim.Policy{Answer: omsim.AnswerNoAnswer}
+		c.NoAnswerTimeout = 200 * time.Millisecond
+	}, nil)
+	status, c, ce := a.click(t, "/api/v1/dial", `{"ext": "208", "number": "9,`+clickNumber+`"}`)
+	if status != http.StatusAccepted {
+		t.Fatalf("POST /api/v1/dial: %d %+v", status, ce)
+	}
+	got := a.waitClick(t, c.ID, "the end", inState(engine.ClickEnded))
+	if got.Outcome != engine.ClickOutcomeNoAnswer || got.Reason != engine.ClickReasonExtNoAnswer || !got.ExtAnswered.IsZero() {
+		t.Fatalf("click %+v: want no_answer, ext_no_answer", got)
+	}
+	if calls := a.sim.CallsTo("9," + clickNumber); len(calls) != 0 {
+		t.Fatalf("the number was dialled: %+v", calls[0].Info())
+	}
+}
+
+// A click-to-dial whose far end is busy ends busy with the device's code;
+// one whose far end does not answer ends no_answer.
+func TestClickToDialFarEnd(t *testing.T) {
+	const quiet = "13900000001"
+	a := startClickStack(t, func(c *omsim.Config) {
+		c.Numbers = map[string]omsim.Policy{clickNumber: {Answer: omsim.AnswerBusy}, quiet: {Answer: omsim.AnswerNoAnswer}}
+		c.NoAnswerTimeout = 200 * time.Millisecond
+	}, nil)
+	_, c, _ := a.click(t, "/api/v1/dial", `{"ext": "208", "number": "`+clickNumber+`", "trunk": "60001"}`)
+	got := a.waitClick(t, c.ID, "the end", inState(engine.ClickEnded))
+	if got.Outcome != engine.ClickOutcomeBusy || got.Reason != engine.ReasonBusy || got.Code != 6 || got.ExtAnswered.IsZero() {
+		t.Fatalf("click %+v: want busy, code 6, after the extension answered", got)
+	}
+	_, c, _ = a.click(t, "/api/v1/dial", `{"ext": "207", "number": "`+quiet+`"}`)
+	got = a.waitClick(t, c.ID, "the end", inState(engine.ClickEnded))
+	if got.Outcome != engine.ClickOutcomeNoAnswer || got.Reason != engine.ClickReasonNoAnswer {
+		t.Fatalf("click %+v: want no_answer from the far end", got)
+	}
+}
+
+// The device's refusals answer 409 with the reason word and the code, and
+// the refused click is kept, ended, with a dial.failed event.
+func TestClickRefused(t *testing.T) {
+	a := startClickStack(t, func(c *omsim.Config) {
+		c.ExtPolicies["207"] = omsim.Policy{Answer: omsim.AnswerBusy}
+		c.ExtPolicies["205"] = omsim.Policy{Answer: omsim.AnswerOffline}
+	}, nil)
+	cases := []struct {
+		path, body, reason string
+		code               int
+	}{
+		{"/api/v1/dial", `{"ext": "207", "number": "` + clickNumber + `"}`, "busy", 6},
+		{"/api/v1/dial", `{"ext": "205", "number": "` + clickNumber + `"}`, "offline", 8},
+		{"/api/v1/dial", `{"ext": "999", "number": "` + clickNumber + `"}`, "not_found", 0},
+		{"/api/v1/connect", `{"from_ext": "200", "to_ext": "205"}`, "offline", 3},
+		{"/api/v1/connect", `{"from_ext": "200", "to_ext": "207"}`, "busy", 6},
+	}
+	for _, tc := range cases {
+		status, _, ce := a.click(t, tc.path, tc.body)
+		if status != http.StatusConflict || ce.Reason != tc.reason || ce.Code != tc.code || !strings.Contains(ce.Msg, tc.reason) {
+			t.Fatalf("POST %s %s: %d %+v; want 409 %s code %d", tc.path, tc.body, status, ce, tc.reason, tc.code)
+		}
+		got := a.waitClick(t, ce.Dial.ID, "the refused click", inState(engine.ClickEnded))
+		if got.Reason != tc.reason || got.Code != tc.code {
+			t.Fatalf("refused click %+v", got)
+		}
+	}
+	evs := a.dialEvents(t, len(cases))
+	for _, e := range evs {
+		if e.Kind != "dial.failed" {
+			t.Fatalf("events %v, want only dial.failed", kindsOf(evs))
+		}
+	}
+}
+
+// Extension to extension: the first rings, then the second; both answer,
+// one hangs up; the click ends answered with the internal Cdr.
+func TestClickConnect(t *testing.T) {
+	a := startClickStack(t, nil, nil)
+	status, c, ce := a.click(t, "/api/v1/connect", `{"from_ext": "200", "to_ext": "201"}`)
+	if status != http.StatusAccepted || c.Type != "connect" || c.Ext != "200" || c.ToExt != "201" {
+		t.Fatalf("POST /api/v1/connect: %d %+v %+v", status, c, ce)
+	}
+	a.waitClick(t, c.ID, "both talking", inState(engine.ClickAnswered))
+	if err := a.sim.HangUpExt("201"); err != nil {
+		t.Fatal(err)
+	}
+	got := a.waitClick(t, c.ID, "ended with its Cdr", func(c engine.Click) bool { return c.Cdr != nil })
+	if got.State != engine.ClickEnded || got.Outcome != engine.ClickOutcomeAnswered || got.Cdr.Type != "LO" ||
+		got.Cdr.CPN != "200" || got.Cdr.CDPN != "201" {
+		t.Fatalf("click %+v (Cdr %+v)", got, got.Cdr)
+	}
+	evs := a.dialEvents(t, 7)
+	want := []string{"dial.placed", "dial.ext_ringing", "dial.ext_answered", "dial.ringing", "dial.answered", "dial.ended", "dial.cdr"}
+	if !reflect.DeepEqual(kindsOf(evs), want) {
+		t.Fatalf("events %v, want %v", kindsOf(evs), want)
+	}
+}
+
+// DELETE /api/v1/dials/{id} hangs a ringing click up: it ends cancelled,
+// and a second DELETE is a 409.
+func TestClickCancel(t *testing.T) {
+	a := startClickStack(t, func(c *omsim.Config) {
+		c.ExtPolicies["208"] = omsim.Policy{Answer: omsim.AnswerManual}
+	}, nil)
+	_, c, _ := a.click(t, "/api/v1/dial", `{"ext": "208", "number": "`+clickNumber+`"}`)
+	a.waitClick(t, c.ID, "ext 208 ringing", inState(engine.ClickExtRinging))
+	var got engine.Click
+	if st := a.req(t, "DELETE", "/api/v1/dials/"+c.ID, adminToken, "", &got); st != http.StatusOK {
+		t.Fatalf("DELETE: %d", st)
+	}
+	got = a.waitClick(t, c.ID, "the end", inState(engine.ClickEnded))
+	if got.Outcome != engine.ClickOutcomeCancelled || got.Reason != engine.ClickReasonCancelled {
+		t.Fatalf("click %+v: want cancelled", got)
+	}
+	if st, _ := a.sim.ExtState("208"); st != "idle" {
+		t.Fatalf("ext 208 is %s after the cancel, want idle", st)
+	}
+	var e api.Error
+	if st := a.req(t, "DELETE", "/api/v1/dials/"+c.ID, adminToken, "", &e); st != http.StatusConflict {
+		t.Fatalf("second DELETE: %d %+v", st, e)
+	}
+	if st := a.req(t, "GET", "/api/v1/dials/nope", adminToken, "", &e); st != http.StatusNotFound {
+		t.Fatalf("GET an unknown click: %d", st)
+	}
+}
+
+// Bad requests are 400s naming the field; a device that is not configured
+// too, and a device that does not answer is a 502.
+func TestClickBadInput(t *testing.T) {
+	// A second device that nobody answers for.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	a := startClickStack(t, nil, func(c *Config) {
+		c.Devices = append(c.Devices, DeviceConfig{Name: "om2", URL: dead, Menus: []int{41, 50}})
+	})
+	cases := []struct{ path, body, field string }{
+		{"/api/v1/dial", `{"device": "om1", "number": "` + clickNumber + `"}`, "ext"},
+		{"/api/v1/dial", `{"device": "om1", "ext": "2o8", "number": "` + clickNumber + `"}`, "ext"},
+		{"/api/v1/dial", `{"device": "om1", "ext": 208, "number": "` + clickNumber + `"}`, "ext"},
+		{"/api/v1/dial", `{"device": "om1", "ext": "208"}`, "number"},
+		{"/api/v1/dial", `{"device": "om1", "ext": "208", "number": "139-0000"}`, "number"},
+		{"/api/v1/dial", `{"device": "om1", "ext": "208", "number": "9,"}`, "number"},
+		{"/api/v1/dial", `{"device": "om1", "ext": "208", "number": "9,,,"}`, "number"},
+		{"/api/v1/dial", `{"device": "om1", "ext": "208", "number": "` + clickNumber + `", "trunk": "a b"}`, "trunk"},
+		{"/api/v1/dial", `{"device": "om1", "ext": "208", "number": "` + clickNumber + `", "flow": "x"}`, "flow"},
+		{"/api/v1/dial", `{"ext": "208", "number": "` + clickNumber + `"}`, "device"},
+		{"/api/v1/dial", `{"device": "om9", "ext": "208", "number": "` + clickNumber + `"}`, "device"},
+		{"/api/v1/connect", `{"device": "om1", "to_ext": "201"}`, "from_ext"},
+		{"/api/v1/connect", `{"device": "om1", "from_ext": "200"}`, "to_ext"},
+		{"/api/v1/connect", `{"device": "om1", "from_ext": "200", "to_ext": "200"}`, "to_ext"},
+		{"/api/v1/connect", `{"device": "om1", "from_ext": "200", "to_ext": "201", "ext": "202"}`, "ext"},
+		{"/api/v1/connect", `{"from_ext": "200", "to_ext": "201"}`, "device"},
+	}
+	for _, tc := range cases {
+		var e api.Error
+		if st := a.req(t, "POST", tc.path, adminToken, tc.body, &e); st != http.StatusBadRequest || e.Field != tc.field {
+			t.Errorf("POST %s %s: %d %+v; want 400 naming %s", tc.path, tc.body, st, e, tc.field)
+		}
+	}
+	// Post-answer digits and a dial prefix are numbers.
+	for _, n := range []string{"9,13900000000", "13900000000,,1", "9,13900000000,,,12#"} {
+		if st, c, ce := a.click(t, "/api/v1/dial", `{"device": "om1", "ext": "209", "number": "`+n+`"}`); st != http.StatusAccepted || c.Number != n {
+			t.Errorf("POST /api/v1/dial number %q: %d %+v", n, st, ce)
+		}
+		if err := a.sim.HangUpExt("209"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, path := range []string{"/api/v1/dial", "/api/v1/connect"} {
+		body := `{"device": "om2", "ext": "208", "number": "` + clickNumber + `"}`
+		if path == "/api/v1/connect" {
+			body = `{"device": "om2", "from_ext": "200", "to_ext": "201"}`
+		}
+		status, _, ce := a.click(t, path, body)
+		if status != http.StatusBadGateway || !strings.Contains(ce.Msg, "om2") || ce.Dial.Reason != engine.ClickReasonUnreachable {
+			t.Fatalf("POST %s to a dead device: %d %+v; want 502 naming om2", path, status, ce)
+		}
+	}
+}
