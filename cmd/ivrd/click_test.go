@@ -222,10 +222,18 @@ func TestClickToDialFarEnd(t *testing.T) {
 	if got.Outcome != engine.ClickOutcomeBusy || got.Reason != engine.ReasonBusy || got.Code != 6 || got.ExtAnswered.IsZero() {
 		t.Fatalf("click %+v: want busy, code 6, after the extension answered", got)
 	}
+	first := got
 	_, c, _ = a.click(t, "/api/v1/dial", `{"ext": "207", "number": "`+quiet+`"}`)
 	got = a.waitClick(t, c.ID, "the end", inState(engine.ClickEnded))
 	if got.Outcome != engine.ClickOutcomeNoAnswer || got.Reason != engine.ClickReasonNoAnswer {
 		t.Fatalf("click %+v: want no_answer from the far end", got)
+	}
+	// The device gave both the same outer id; the callids tell them apart.
+	if got.Leg != first.Leg || got.CallID == first.CallID {
+		t.Fatalf("legs %s/%s, callids %s/%s: want one outer id reused with two callids", first.Leg, got.Leg, first.CallID, got.CallID)
+	}
+	if again, _ := a.waitClick(t, first.ID, "the first click", inState(engine.ClickEnded)), 0; again.Outcome != engine.ClickOutcomeBusy {
+		t.Fatalf("the first click became %+v", again)
 	}
 }
 

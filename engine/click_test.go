@@ -1,0 +1,187 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ivrd/ivrd/engine"
+	"github.com/ivrd/ivrd/internal/clock"
+)
+
+// clickPBX is a device whose click-to-dial answer the test writes: dial
+// runs in place of the command (and may deliver reports before the answer,
+// as a real device's reports can overtake it).
+type clickPBX struct {
+	fakePBX
+	dial func(ext, number string) (engine.Leg, engine.LegStatus, error)
+}
+
+func (p *clickPBX) DialFromExt(_ context.Context, ext, number, _ string) (engine.Leg, engine.LegStatus, error) {
+	return p.dial(ext, number)
+}
+
+// clickRouter builds a router on the state file at path, with an event
+// log, for one device driven by pbx.
+func clickRouter(t *testing.T, path string, pbx engine.PBX) (*engine.Router, *engine.EventLog, func()) {
+	t.Helper()
+	store, err := engine.OpenBolt(path, engine.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := engine.OpenEventLog(engine.EventLogOptions{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := engine.NewRouter(engine.Config{
+		Devices: []*engine.Device{{Name: "om1", PBX: pbx}},
+		Flows:   compileFlows(t, map[string]string{}),
+		Clock:   clock.Real{},
+		Logger:  hclog.NewNullLogger(),
+		Store:   store,
+		Events:  events,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	stop := func() {
+		if closed {
+			return
+		}
+		closed = true
+		rt.Close()
+		events.Close()
+		store.Close()
+	}
+	t.Cleanup(stop)
+	return rt, events, stop
+}
+
+// waitKinds polls the event log until it holds n dial.* events and
+// returns their kinds.
+func waitKinds(t *testing.T, log *engine.EventLog, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		all, err := log.After(0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds := []string{}
+		for _, e := range all {
+			if strings.HasPrefix(e.Kind, "dial.") {
+				kinds = append(kinds, e.Kind)
+			}
+		}
+		if len(kinds) >= n {
+			return kinds
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the event log holds %d dial events, want %d", len(kinds), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func outer(id, callid string, kind, ext string) engine.Event {
+	return engine.Event{Device: "om1", Kind: kind, Leg: engine.Leg{Kind: engine.LegOuter, ID: id}, CallID: callid, Ext: ext}
+}
+
+// Reports that overtake the command's answer are applied after it (the
+// events keep their order); a report for an earlier call on the same
+// outer id (another callid) leaves the click alone; a live click survives
+// a restart in the state file and is followed on from there.
+func TestClickTracking(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	var rt *engine.Router
+	pbx := &clickPBX{}
+	pbx.dial = func(ext, number string) (engine.Leg, engine.LegStatus, error) {
+		rt.Deliver(outer("1", "c1", engine.EvRing, ext))
+		return engine.Leg{Kind: engine.LegOuter, ID: "1"}, engine.LegStatus{CallID: "c1"}, nil
+	}
+	rt, events, stop := clickRouter(t, path, pbx)
+	c, err := rt.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickDial, Ext: "208", Number: "13900000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != engine.ClickExtRinging || c.Leg != "1" || c.CallID != "c1" || c.Device != "om1" {
+		t.Fatalf("placed click %+v: want ext_ringing on outer 1, callid c1", c)
+	}
+	if got, want := waitKinds(t, events, 2), []string{engine.KindDialPlaced, engine.KindDialExtRinging}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+
+	rt.Deliver(outer("1", "c0", engine.EvBye, "208")) // the call outer 1 was before
+	rt.Deliver(outer("1", "c1", engine.EvAnswer, "208"))
+	rt.Deliver(outer("1", "c1", engine.EvAlert, "208"))
+	rt.Deliver(outer("1", "c1", engine.EvAnswered, "208"))
+	got, err := rt.Click(c.ID)
+	if err != nil || got.State != engine.ClickAnswered {
+		t.Fatalf("click %+v, %v: want answered (the stale BYE ignored)", got, err)
+	}
+	waitKinds(t, events, 5)
+	stop()
+
+	rt, events, _ = clickRouter(t, path, pbx)
+	got, err = rt.Click(c.ID)
+	if err != nil || got.State != engine.ClickAnswered || got.Answered.IsZero() {
+		t.Fatalf("after a restart: %+v, %v; want the answered click", got, err)
+	}
+	rt.Deliver(outer("1", "c1", engine.EvBye, "208"))
+	rt.Deliver(engine.Event{Device: "om1", Kind: engine.EvCdr, CallID: "c1",
+		Cdr: &engine.CdrRecord{ID: "r1", Type: "OU", CPN: "208", CDPN: "13900000000", Duration: 12}})
+	got, _ = rt.Click(c.ID)
+	if got.State != engine.ClickEnded || got.Outcome != engine.ClickOutcomeAnswered || got.Cdr == nil || got.Cdr.Duration != 12 {
+		t.Fatalf("after the BYE and Cdr: %+v", got)
+	}
+	kinds := waitKinds(t, events, 7)
+	if want := []string{engine.KindDialEnded, engine.KindDialCdr}; !reflect.DeepEqual(kinds[5:], want) {
+		t.Fatalf("events after the restart %v, want %v", kinds[5:], want)
+	}
+	if list := rt.Clicks(10); len(list) != 1 || list[0].ID != c.ID {
+		t.Fatalf("Clicks: %+v", list)
+	}
+}
+
+// clearingPBX reports the BYE of a cleared extension's call before it
+// answers the Clear, as a device's report can overtake its answer.
+type clearingPBX struct {
+	clickPBX
+	clear func(ext string)
+}
+
+func (p *clearingPBX) ClearExt(_ context.Context, ext string) error {
+	p.clear(ext)
+	return nil
+}
+
+// A click ivrd cancels ends cancelled even when the device's BYE comes
+// before the answer to the Clear.
+func TestClickCancelBeforeAnswer(t *testing.T) {
+	var rt *engine.Router
+	pbx := &clearingPBX{}
+	pbx.dial = func(ext, number string) (engine.Leg, engine.LegStatus, error) {
+		return engine.Leg{Kind: engine.LegOuter, ID: "3"}, engine.LegStatus{CallID: "c3"}, nil
+	}
+	pbx.clear = func(ext string) { rt.Deliver(outer("3", "c3", engine.EvBye, ext)) }
+	rt, _, _ = clickRouter(t, filepath.Join(t.TempDir(), "state.db"), pbx)
+	c, err := rt.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickDial, Ext: "208", Number: "13900000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Deliver(outer("3", "c3", engine.EvRing, "208"))
+	got, err := rt.CancelClick(context.Background(), c.ID)
+	if err != nil || got.State != engine.ClickEnded || got.Outcome != engine.ClickOutcomeCancelled {
+		t.Fatalf("cancelled click %+v, %v; want ended, cancelled", got, err)
+	}
+	if _, err := rt.CancelClick(context.Background(), c.ID); !errors.Is(err, engine.ErrClickOver) {
+		t.Fatalf("second cancel: %v, want ErrClickOver", err)
+	}
+}
