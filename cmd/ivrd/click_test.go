@@ -232,7 +232,7 @@ func TestClickToDialFarEnd(t *testing.T) {
 	if got.Leg != first.Leg || got.CallID == first.CallID {
 		t.Fatalf("legs %s/%s, callids %s/%s: want one outer id reused with two callids", first.Leg, got.Leg, first.CallID, got.CallID)
 	}
-	if again, _ := a.waitClick(t, first.ID, "the first click", inState(engine.ClickEnded)), 0; again.Outcome != engine.ClickOutcomeBusy {
+	if again := a.waitClick(t, first.ID, "the first click", inState(engine.ClickEnded)); again.Outcome != engine.ClickOutcomeBusy {
 		t.Fatalf("the first click became %+v", again)
 	}
 }
