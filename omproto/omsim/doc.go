@@ -36,6 +36,14 @@
 //   - RING and ANSWER carry the call leg and the extension; ALERT for a
 //     menu's outbound call carries no extension; a callback's Cdr has Type
 //     CB.
+//   - Click-to-call (Connect from an <ext>): the extension rings first and
+//     the outer number (or second extension) only once it answers. An
+//     extension with the no_answer policy rings NoAnswerTimeout, then the
+//     device gives up: BYE of the outer leg the TRANSIENT named (ext→outer)
+//     or a BYE naming both extensions (ext→ext), and a Cdr with Duration 0;
+//     so does a caller that hangs up its ringing phone. A called extension
+//     taken while the caller's phone rang is a pushed FAILED (code 4, 6 or
+//     3) naming both extensions, then that BYE.
 //   - DeviceInfo lists <ext>, <line> and <group> under <devices>; Manage
 //     Query voicefile answers a <Status> of <voicefile> elements.
 //   - Visitor and outer ids are the lowest free numbers, so they are reused
