@@ -185,3 +185,36 @@ func TestClickCancelBeforeAnswer(t *testing.T) {
 		t.Fatalf("second cancel: %v, want ErrClickOver", err)
 	}
 }
+
+// The newest DefaultClicksKept clicks are kept, in memory and in the state
+// file; older ones are forgotten in both.
+func TestClickRetention(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	rt, _, stop := clickRouter(t, path, &fakePBX{})
+	var first string
+	for i := 0; i <= engine.DefaultClicksKept; i++ {
+		c, err := rt.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickConnect, Ext: "200", ToExt: "201"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = c.ID
+		}
+	}
+	if n := len(rt.Clicks(2 * engine.DefaultClicksKept)); n != engine.DefaultClicksKept {
+		t.Fatalf("%d clicks kept, want %d", n, engine.DefaultClicksKept)
+	}
+	if _, err := rt.Click(first); !errors.Is(err, engine.ErrNoClick) {
+		t.Fatalf("the oldest click: %v, want ErrNoClick", err)
+	}
+	stop()
+	store, err := engine.OpenBolt(path, engine.BoltOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	stored, err := store.LoadClicks()
+	if err != nil || len(stored) != engine.DefaultClicksKept || stored[0].ID == first {
+		t.Fatalf("the state file holds %d clicks (%v); want %d without %s", len(stored), err, engine.DefaultClicksKept, first)
+	}
+}

@@ -25,10 +25,7 @@ func (s *BoltStore) PutClicks(put []Click, drop []string) error {
 		encs[i] = b
 	}
 	return s.write(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketClicks)
-		if err != nil {
-			return err
-		}
+		b := tx.Bucket(bucketClicks)
 		for i, c := range put {
 			if err := b.Put([]byte(c.ID), encs[i]); err != nil {
 				return err
@@ -47,11 +44,7 @@ func (s *BoltStore) PutClicks(put []Click, drop []string) error {
 func (s *BoltStore) LoadClicks() ([]Click, error) {
 	var out []Click
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketClicks)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
+		return tx.Bucket(bucketClicks).ForEach(func(k, v []byte) error {
 			var c Click
 			if err := json.Unmarshal(v, &c); err != nil {
 				return fmt.Errorf("click %s: %w", k, err)
