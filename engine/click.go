@@ -347,6 +347,12 @@ func (r *Router) checkClick(req *ClickRequest) (*Device, error) {
 // *Refusal, a device that does not answer ErrUnreachable; both come with
 // the click, ended and kept, so that GET shows it.
 func (r *Router) PlaceClick(ctx context.Context, req ClickRequest) (Click, error) {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return Click{}, ErrShuttingDown
+	}
 	d, err := r.checkClick(&req)
 	if err != nil {
 		return Click{}, err

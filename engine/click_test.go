@@ -218,3 +218,16 @@ func TestClickRetention(t *testing.T) {
 		t.Fatalf("the state file holds %d clicks (%v); want %d without %s", len(stored), err, engine.DefaultClicksKept, first)
 	}
 }
+
+// A closed router places no click-to-call.
+func TestClickAfterClose(t *testing.T) {
+	pbx := &fakePBX{}
+	rt, _, stop := clickRouter(t, filepath.Join(t.TempDir(), "state.db"), pbx)
+	stop()
+	if _, err := rt.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickConnect, Ext: "200", ToExt: "201"}); !errors.Is(err, engine.ErrShuttingDown) {
+		t.Fatalf("PlaceClick after Close: %v, want ErrShuttingDown", err)
+	}
+	if len(pbx.log) != 0 {
+		t.Fatalf("the device got %v", pbx.log)
+	}
+}
