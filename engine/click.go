@@ -171,7 +171,7 @@ func newClicks(r *Router, store Store) (*clicks, error) {
 	t := &clicks{r: r, log: r.log.Named("clicks"), kept: DefaultClicksKept, byID: map[string]*Click{},
 		early: map[*Click][]Event{}, dirty: map[string]struct{}{},
 		wake: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
-	if cs, ok := store.(ClickStore); ok && store != nil {
+	if cs, ok := store.(ClickStore); ok {
 		t.store = cs
 		stored, err := cs.LoadClicks()
 		if err != nil {
@@ -397,7 +397,7 @@ func (r *Router) PlaceClick(ctx context.Context, req ClickRequest) (Click, error
 	}
 	c.State = ClickPlaced
 	t.changed(c, KindDialPlaced)
-	r.log.Info("click-to-call placed", "click", c.ID, "type", c.Type, "device", d.Name, "ext", c.Ext,
+	r.log.Debug("click-to-call placed", "click", c.ID, "type", c.Type, "device", d.Name, "ext", c.Ext,
 		"leg", c.Leg, "callid", c.CallID, "source", req.Source)
 	for _, ev := range early {
 		if c.State != ClickEnded && t.owns(c, &ev) {
@@ -496,6 +496,10 @@ func (t *clicks) end(c *Click, outcome, reason string, code int, kind string) {
 	}
 	t.forgetLive(c)
 	t.changed(c, kind)
+	if kind == KindDialEnded {
+		t.log.Info("click-to-call ended", "click", c.ID, "device", c.Device, "ext", c.Ext,
+			"outcome", c.Outcome, "reason", c.Reason, "duration", c.Duration)
+	}
 }
 
 // endCancelled ends a click ivrd asked the device to end: an answered
