@@ -43,6 +43,7 @@ const (
 	ClickOutcomeBusy      = "busy"      // a side was busy or in a call
 	ClickOutcomeFailed    = "failed"    // the device refused or could not place the call
 	ClickOutcomeCancelled = "cancelled" // ended through ivrd (DELETE) before it was answered
+	ClickOutcomeUnknown   = "unknown"   // ended unseen, before it was answered (ClickReasonUnseen)
 )
 
 // Reasons of a click's end that are not the device's FAILED reasons.
@@ -51,6 +52,7 @@ const (
 	ClickReasonNoAnswer    = "no_answer"     // the far end never answered
 	ClickReasonUnreachable = "unreachable"   // the device did not answer the command
 	ClickReasonCancelled   = "cancelled"     // ended through ivrd
+	ClickReasonUnseen      = "ended_unseen"  // found gone at start: it ended while ivrd was down
 )
 
 // Kinds of the click-to-call events; each carries the Click as it stands.
@@ -475,6 +477,47 @@ func (r *Router) CancelClick(ctx context.Context, id string) (Click, error) {
 	return *c, nil
 }
 
+// recheck asks the device about each dial still live when the router
+// starts (kept from before a restart): one whose outer leg is gone, or
+// holds another call now, ended while ivrd was not listening, and its
+// reports are lost. It ends as answered or unknown, reason ended_unseen.
+// A connect names no leg to ask about and is left as it is.
+func (t *clicks) recheck(ctx context.Context) {
+	t.mu.Lock()
+	var todo []Click
+	for _, c := range t.live {
+		if c.Type == ClickDial && c.Leg != "" && c.State != ClickPlacing {
+			todo = append(todo, *c)
+		}
+	}
+	t.mu.Unlock()
+	for _, snap := range todo {
+		d := t.r.devices[snap.Device]
+		if d == nil {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, d.commandTimeout())
+		st, err := d.PBX.Query(cctx, Leg{Kind: LegOuter, ID: snap.Leg})
+		cancel()
+		gone := errors.Is(err, ErrGone) || (err == nil && snap.CallID != "" && st.CallID != "" && st.CallID != snap.CallID)
+		if !gone {
+			if err != nil {
+				t.log.Warn("cannot ask the device about a click-to-call", "click", snap.ID, "device", snap.Device, "error", err)
+			}
+			continue
+		}
+		t.mu.Lock()
+		if c := t.byID[snap.ID]; c != nil && c.State != ClickEnded {
+			outcome := ClickOutcomeUnknown
+			if !c.Answered.IsZero() {
+				outcome = ClickOutcomeAnswered
+			}
+			t.end(c, outcome, ClickReasonUnseen, 0, KindDialEnded)
+		}
+		t.mu.Unlock()
+	}
+}
+
 // ErrClickOver is a click that has already ended.
 var ErrClickOver = errors.New("the click-to-call has already ended")
 
@@ -491,7 +534,8 @@ func refusalOutcome(reason string) string {
 func (t *clicks) end(c *Click, outcome, reason string, code int, kind string) {
 	now := t.r.clk.Now().UTC()
 	c.State, c.Outcome, c.Reason, c.Code, c.Ended = ClickEnded, outcome, reason, code, now
-	if !c.Answered.IsZero() {
+	// A call that ended unseen ended at a time nobody knows.
+	if !c.Answered.IsZero() && reason != ClickReasonUnseen {
 		c.Duration = now.Sub(c.Answered).Round(time.Millisecond).Seconds()
 	}
 	t.forgetLive(c)

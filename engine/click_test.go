@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,15 @@ import (
 // as a real device's reports can overtake it).
 type clickPBX struct {
 	fakePBX
-	dial func(ext, number string) (engine.Leg, engine.LegStatus, error)
+	dial  func(ext, number string) (engine.Leg, engine.LegStatus, error)
+	query func(leg engine.Leg) (engine.LegStatus, error)
+}
+
+func (p *clickPBX) Query(ctx context.Context, leg engine.Leg) (engine.LegStatus, error) {
+	if p.query != nil {
+		return p.query(leg)
+	}
+	return p.fakePBX.Query(ctx, leg)
 }
 
 func (p *clickPBX) DialFromExt(_ context.Context, ext, number, _ string) (engine.Leg, engine.LegStatus, error) {
@@ -229,5 +238,64 @@ func TestClickAfterClose(t *testing.T) {
 	}
 	if len(pbx.log) != 0 {
 		t.Fatalf("the device got %v", pbx.log)
+	}
+}
+
+// At start, a dial kept from before the restart whose outer leg the
+// device no longer has (or has given to another call) ended unseen; one
+// the device still has goes on.
+func TestClickRecheckAtStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	pbx := &clickPBX{}
+	n := 0
+	pbx.dial = func(ext, number string) (engine.Leg, engine.LegStatus, error) {
+		n++
+		id := strconv.Itoa(n)
+		return engine.Leg{Kind: engine.LegOuter, ID: id}, engine.LegStatus{CallID: "c" + id}, nil
+	}
+	rt, _, stop := clickRouter(t, path, pbx)
+	var ids []string
+	for i := 1; i <= 3; i++ {
+		c, err := rt.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickDial, Ext: "20" + strconv.Itoa(i), Number: "139"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt.Deliver(outer(c.Leg, c.CallID, engine.EvAnswered, c.Ext))
+		ids = append(ids, c.ID)
+	}
+	stop()
+
+	// Outer 1 is gone, outer 2 holds another call now, outer 3 is up.
+	pbx.query = func(leg engine.Leg) (engine.LegStatus, error) {
+		switch leg.ID {
+		case "2":
+			return engine.LegStatus{CallID: "c9"}, nil
+		case "3":
+			return engine.LegStatus{CallID: "c3"}, nil
+		}
+		return engine.LegStatus{}, engine.ErrGone
+	}
+	rt, _, _ = clickRouter(t, path, pbx)
+	rt.Start(context.Background())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, _ := rt.Click(ids[0])
+		b, _ := rt.Click(ids[1])
+		if a.State == engine.ClickEnded && b.State == engine.ClickEnded {
+			for _, c := range []engine.Click{a, b} {
+				if c.Outcome != engine.ClickOutcomeAnswered || c.Reason != engine.ClickReasonUnseen || c.Duration != 0 {
+					t.Fatalf("click %+v: want answered, ended_unseen, no duration", c)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clicks %+v and %+v did not end", a, b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	rt.Wait()
+	if c, _ := rt.Click(ids[2]); c.State != engine.ClickAnswered {
+		t.Fatalf("the click still up: %+v, want answered", c)
 	}
 }

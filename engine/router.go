@@ -259,6 +259,11 @@ func (r *Router) Start(ctx context.Context) {
 		}
 	}
 	r.dialer.start()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.clicks.recheck(r.ctx)
+	}()
 }
 
 func (r *Router) sortedDevices() []*Device {
