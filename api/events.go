@@ -23,7 +23,8 @@ const (
 	DefaultEventWriteTimeout = 10 * time.Second
 )
 
-// eventFilter is what a stream sends: ?kind= (prefixes, any of them),
+// eventFilter is what a stream sends: ?kind= (prefixes, any of them; a
+// trailing "*" is dropped, so "dial.*" means "dial."),
 // ?device=, ?ext=.
 type eventFilter struct {
 	kinds       []string
