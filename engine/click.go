@@ -540,6 +540,9 @@ func (t *clicks) end(c *Click, outcome, reason string, code int, kind string) {
 	}
 	t.forgetLive(c)
 	t.changed(c, kind)
+	if t.r.obs != nil {
+		t.r.obs.ClickEnded(c.Type, c.Outcome)
+	}
 	if kind == KindDialEnded {
 		t.log.Info("click-to-call ended", "click", c.ID, "device", c.Device, "ext", c.Ext,
 			"outcome", c.Outcome, "reason", c.Reason, "duration", c.Duration)

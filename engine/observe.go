@@ -40,6 +40,9 @@ type Observer interface {
 	Job(event string)
 	// Attempt: an outbound attempt ended with outcome (a Dial… constant).
 	Attempt(outcome string)
+	// ClickEnded: a click-to-call of typ (ClickDial, ClickConnect) ended
+	// with outcome (a ClickOutcome… constant), refused ones included.
+	ClickEnded(typ, outcome string)
 }
 
 // Reasons the sandbox stops a step, as Observer.SandboxStop gives them.

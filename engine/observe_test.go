@@ -42,6 +42,7 @@ func (r *recorder) Report(device, kind string)      { r.add("report %s %s", devi
 func (r *recorder) SandboxStop(flow, reason string) { r.add("stop %s %s", flow, reason) }
 func (r *recorder) Job(event string)                { r.add("job %s", event) }
 func (r *recorder) Attempt(outcome string)          { r.add("attempt %s", outcome) }
+func (r *recorder) ClickEnded(typ, outcome string)  { r.add("click %s %s", typ, outcome) }
 
 func (r *recorder) Step(flow string, d time.Duration) {
 	r.mu.Lock()
@@ -225,6 +226,7 @@ func (o *countingObserver) Step(string, time.Duration)                      { o.
 func (o *countingObserver) SandboxStop(string, string)                      { o.other.Add(1) }
 func (o *countingObserver) Job(string)                                      { o.other.Add(1) }
 func (o *countingObserver) Attempt(string)                                  { o.other.Add(1) }
+func (o *countingObserver) ClickEnded(string, string)                       { o.other.Add(1) }
 
 // BenchmarkEndToEndObserved is BenchmarkEndToEnd with an Observer set:
 // the difference is the engine's cost of telling it.

@@ -567,6 +567,7 @@ func (*faultCounter) Report(device, kind string)                         {}
 func (*faultCounter) Step(flow string, d time.Duration)                  {}
 func (*faultCounter) Job(event string)                                   {}
 func (*faultCounter) Attempt(outcome string)                             {}
+func (*faultCounter) ClickEnded(typ, outcome string)                     {}
 
 // warnCounter is ivrd's log output during a bench: it counts the lines
 // (the level is warn), by message, keeps the first, and echoes them when

@@ -382,3 +382,34 @@ func TestClickBadInput(t *testing.T) {
 		}
 	}
 }
+
+// Click-to-calls count by type and outcome, refused ones too, and their
+// commands by name.
+func TestClickMetrics(t *testing.T) {
+	a := startClickStack(t, func(c *omsim.Config) {
+		c.ExtPolicies["207"] = omsim.Policy{Answer: omsim.AnswerBusy}
+	}, func(c *Config) { c.Admin.MetricsToken = metricsToken })
+	_, c, _ := a.click(t, "/api/v1/connect", `{"from_ext": "200", "to_ext": "201"}`)
+	a.waitClick(t, c.ID, "both talking", inState(engine.ClickAnswered))
+	if err := a.sim.HangUpExt("200"); err != nil {
+		t.Fatal(err)
+	}
+	a.waitClick(t, c.ID, "the end", inState(engine.ClickEnded))
+	if st, _, _ := a.click(t, "/api/v1/dial", `{"ext": "207", "number": "`+clickNumber+`"}`); st != http.StatusConflict {
+		t.Fatalf("dial from a busy extension: %d", st)
+	}
+	_, m := a.scrape(t, metricsToken)
+	for _, c := range []struct {
+		name string
+		kv   []string
+	}{
+		{"ivrd_clicks_ended_total", []string{"type", "connect", "outcome", "answered"}},
+		{"ivrd_clicks_ended_total", []string{"type", "dial", "outcome", "busy"}},
+		{"ivrd_om_commands_total", []string{"device", "om1", "command", "connect_exts", "result", "ok"}},
+		{"ivrd_om_commands_total", []string{"device", "om1", "command", "dial_from_ext", "result", "refused"}},
+	} {
+		if got := m.get(t, c.name, c.kv...); got != 1 {
+			t.Errorf("%s: %v, want 1", seriesKey(c.name, c.kv...), got)
+		}
+	}
+}

@@ -40,6 +40,7 @@ type metrics struct {
 	jobsRetried    prometheus.Counter
 	jobsEnded      *prometheus.CounterVec
 	attempts       *prometheus.CounterVec
+	clicks         *prometheus.CounterVec
 	listDecisions  *prometheus.CounterVec
 	recordings     *prometheus.CounterVec
 	hookAttempts   *prometheus.CounterVec
@@ -85,6 +86,7 @@ func newMetrics(src scrapeSource) *metrics {
 	m.jobsEnded = counter("ivrd_outbound_jobs_ended_total", "Outbound jobs that ended, by state (done, failed, cancelled, dropped).", "state")
 	m.attempts = counter("ivrd_outbound_attempts_total", "Outbound attempts that ended, by outcome.", "outcome")
 	m.recordings = counter("ivrd_recording_fetches_total", "Attempts to fetch a call recording from its device, by outcome (fetched; retry: failed, will try again; failed: given up, see GET /api/v1/recordings?state=failed).", "outcome")
+	m.clicks = counter("ivrd_clicks_ended_total", "Click-to-calls (POST /api/v1/dial, /connect) that ended, refused ones included, by type and outcome.", "type", "outcome")
 	m.listDecisions = counter("ivrd_list_decisions_total", "Caller-list decisions before routing, by list and decision (blocked, member, not_member).", "list", "decision")
 	m.hookAttempts = counter("ivrd_webhook_deliveries_total", "POSTs of event webhooks, by webhook and result (ok, error: no answer, retry: 5xx 408 429, refused: another 4xx).", "webhook", "result")
 	m.hookEvents = counter("ivrd_webhook_events_delivered_total", "Events event webhooks' receivers took, by webhook.", "webhook")
@@ -175,6 +177,8 @@ func (m *metrics) Attempt(outcome string) { m.attempts.WithLabelValues(outcome).
 
 // recording is engine.RecordingOptions.Observe.
 func (m *metrics) recording(outcome string) { m.recordings.WithLabelValues(outcome).Inc() }
+
+func (m *metrics) ClickEnded(typ, outcome string) { m.clicks.WithLabelValues(typ, outcome).Inc() }
 
 // commit is the state file's engine.BoltOptions.OnCommit.
 func (m *metrics) commit(writes int, d time.Duration) {

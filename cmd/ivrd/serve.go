@@ -407,6 +407,12 @@ func (obs observers) Attempt(outcome string) {
 	}
 }
 
+func (obs observers) ClickEnded(typ, outcome string) {
+	for _, o := range obs {
+		o.ClickEnded(typ, outcome)
+	}
+}
+
 // deviceClient builds a device's command client, tracing the XML at trace
 // level on log's "om" logger. A command sent for a call (engine.WithCallID)
 // is traced with the call's call_id, as the call's own log lines are; one
