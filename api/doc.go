@@ -2,7 +2,9 @@
 // and schedule outbound calls, follow and cancel jobs, list live calls and
 // history, search every call record the devices sent (JSON or CSV) and
 // the call recordings fetched from them (recordings.go), see
-// each device's extensions, move a live call into a flow, look at the
+// each device's extensions, place and follow click-to-calls (an
+// extension rings, then calls a number or another extension; through
+// Options.Clicks), move a live call into a flow, look at the
 // flows and reload them, and read the flows' ivr.store. It speaks JSON on its own listener, behind
 // a bearer token.
 //

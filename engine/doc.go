@@ -13,4 +13,9 @@
 // they name are queued there too, and Recordings fetches them through a
 // RecordingSource (cmd/ivrd's goes to the device's web server) into a
 // folder, retrying with backoff.
+//
+// Click-to-calls (Router.PlaceClick: an extension rings, then calls a
+// number or another extension) never enter a session: the Router follows
+// them from the reports for legs no session holds and publishes each step
+// as a dial.* event (click.go).
 package engine
