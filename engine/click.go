@@ -50,7 +50,7 @@ const (
 const (
 	ClickReasonExtNoAnswer = "ext_no_answer" // the calling extension never answered
 	ClickReasonNoAnswer    = "no_answer"     // the far end never answered
-	ClickReasonUnreachable = "unreachable"   // the device did not answer the command
+	ClickReasonDeviceDown  = "device_down"   // the device did not answer the command
 	ClickReasonCancelled   = "cancelled"     // ended through ivrd
 	ClickReasonUnseen      = "ended_unseen"  // found gone at start: it ended while ivrd was down
 )
@@ -73,10 +73,6 @@ const DefaultClicksKept = 1000
 
 // ErrNoClick is a click id that is not (or no longer) kept.
 var ErrNoClick = errors.New("no such click-to-call")
-
-// ErrUnreachable is a device that did not answer a command (refused the
-// connection, timed out, answered garbage).
-var ErrUnreachable = errors.New("the device did not answer")
 
 // ClickRequest asks for a click-to-call. Device may be empty when one
 // device is configured.
@@ -346,7 +342,7 @@ func (r *Router) checkClick(req *ClickRequest) (*Device, error) {
 // PlaceClick asks the device for a click-to-call and returns the click
 // as the device's answer left it; the click is then followed from the
 // device's reports. Bad requests are *FieldError. A refusal is a
-// *Refusal, a device that does not answer ErrUnreachable; both come with
+// *Refusal, a device that does not answer ErrDeviceDown; both come with
 // the click, ended and kept, so that GET shows it.
 func (r *Router) PlaceClick(ctx context.Context, req ClickRequest) (Click, error) {
 	r.mu.Lock()
@@ -390,9 +386,9 @@ func (r *Router) PlaceClick(ctx context.Context, req ClickRequest) (Click, error
 			r.log.Info("click-to-call refused", "click", c.ID, "device", d.Name, "ext", c.Ext, "reason", ref.Reason, "code", ref.Code)
 			return *c, err
 		}
-		t.end(c, ClickOutcomeFailed, ClickReasonUnreachable, 0, KindDialFailed)
+		t.end(c, ClickOutcomeFailed, ClickReasonDeviceDown, 0, KindDialFailed)
 		r.log.Warn("click-to-call: the device did not answer", "click", c.ID, "device", d.Name, "error", err)
-		return *c, fmt.Errorf("%w: device %s: %v", ErrUnreachable, d.Name, err)
+		return *c, fmt.Errorf("%w: device %s: %v", ErrDeviceDown, d.Name, err)
 	}
 	if leg.ID != "" {
 		c.Leg, c.CallID = leg.ID, st.CallID
@@ -434,8 +430,9 @@ func (r *Router) Clicks(limit int) []Click {
 }
 
 // CancelClick ends a click that has not ended by clearing the calling
-// extension's call on the device. ErrNoClick, or ErrClickOver with the
-// click when it has ended already.
+// extension's call on the device (AgentPBX.HangupExt). ErrNoClick, or
+// ErrClickOver with the click when it has ended already; ErrNoAgentControl
+// for a device whose PBX cannot clear an extension's call.
 func (r *Router) CancelClick(ctx context.Context, id string) (Click, error) {
 	t := r.clicks
 	t.mu.Lock()
@@ -456,15 +453,22 @@ func (r *Router) CancelClick(ctx context.Context, id string) (Click, error) {
 	if d == nil {
 		return snap, fmt.Errorf("device %s is no longer configured", snap.Device)
 	}
+	pbx, ok := d.PBX.(AgentPBX)
+	if !ok {
+		t.mu.Lock()
+		c.cancelling = false
+		t.mu.Unlock()
+		return snap, ErrNoAgentControl
+	}
 	cctx, cancel := context.WithTimeout(ctx, d.commandTimeout())
-	err := d.PBX.ClearExt(cctx, snap.Ext)
+	err := pbx.HangupExt(cctx, snap.Ext)
 	cancel()
 	var ref *Refusal
 	if err != nil && !errors.As(err, &ref) {
 		t.mu.Lock()
 		c.cancelling = false
 		t.mu.Unlock()
-		return snap, fmt.Errorf("%w: device %s: %v", ErrUnreachable, d.Name, err)
+		return snap, fmt.Errorf("%w: device %s: %v", ErrDeviceDown, d.Name, err)
 	}
 	// Whether or not the device still had the call (a refusal), the
 	// click ends here; a BYE that follows finds it ended.

@@ -166,10 +166,16 @@ type clearingPBX struct {
 	clear func(ext string)
 }
 
-func (p *clearingPBX) ClearExt(_ context.Context, ext string) error {
+func (p *clearingPBX) HangupExt(_ context.Context, ext string) error {
 	p.clear(ext)
 	return nil
 }
+
+func (p *clearingPBX) ExtCall(context.Context, string) (engine.ExtCall, error) {
+	return engine.ExtCall{}, nil
+}
+func (p *clearingPBX) Hold(context.Context, string, bool) error                { return nil }
+func (p *clearingPBX) Supervise(context.Context, string, string, string) error { return nil }
 
 // A click ivrd cancels ends cancelled even when the device's BYE comes
 // before the answer to the Clear.

@@ -333,10 +333,6 @@ func (f *fakePBX) ConnectExts(_ context.Context, from, to string) error {
 	f.record("connect ext " + from + " to ext " + to)
 	return nil
 }
-func (f *fakePBX) ClearExt(_ context.Context, ext string) error {
-	f.record("clear ext " + ext)
-	return nil
-}
 func (f *fakePBX) Hangup(context.Context, engine.Leg) error           { f.record("hangup"); return nil }
 func (f *fakePBX) Waiting(context.Context) ([]engine.Event, error)    { return nil, nil }
 func (f *fakePBX) Outers(context.Context) ([]engine.LegStatus, error) { return nil, nil }

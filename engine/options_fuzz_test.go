@@ -190,7 +190,6 @@ func (refusingDevice) DialFromExt(context.Context, string, string, string) (engi
 	return engine.Leg{}, engine.LegStatus{}, nil
 }
 func (refusingDevice) ConnectExts(context.Context, string, string) error  { return nil }
-func (refusingDevice) ClearExt(context.Context, string) error             { return nil }
 func (refusingDevice) Accept(context.Context, engine.Leg) error           { return nil }
 func (refusingDevice) Hangup(context.Context, engine.Leg) error           { return nil }
 func (refusingDevice) VoiceFiles(context.Context) ([]string, error)       { return nil, errRefusing }

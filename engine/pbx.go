@@ -33,9 +33,6 @@ type PBX interface {
 	// ConnectExts has extension from call extension to: from rings first.
 	// A refusal is a *Refusal.
 	ConnectExts(ctx context.Context, from, to string) error
-	// ClearExt hangs up the call of an extension. A refusal is a
-	// *Refusal.
-	ClearExt(ctx context.Context, ext string) error
 	// Accept answers a call reported by INVITE.
 	Accept(ctx context.Context, leg Leg) error
 	// Hangup releases the call of a leg.

@@ -377,7 +377,7 @@ func TestClickBadInput(t *testing.T) {
 			body = `{"device": "om2", "from_ext": "200", "to_ext": "201"}`
 		}
 		status, _, ce := a.click(t, path, body)
-		if status != http.StatusBadGateway || !strings.Contains(ce.Msg, "om2") || ce.Dial.Reason != engine.ClickReasonUnreachable {
+		if status != http.StatusBadGateway || !strings.Contains(ce.Msg, "om2") || ce.Dial.Reason != engine.ClickReasonDeviceDown {
 			t.Fatalf("POST %s to a dead device: %d %+v; want 502 naming om2", path, status, ce)
 		}
 	}

@@ -208,7 +208,6 @@ func (refusingPBX) DialFromExt(context.Context, string, string, string) (engine.
 	return engine.Leg{}, engine.LegStatus{}, errNotReached
 }
 func (refusingPBX) ConnectExts(context.Context, string, string) error  { return errNotReached }
-func (refusingPBX) ClearExt(context.Context, string) error             { return errNotReached }
 func (refusingPBX) Accept(context.Context, engine.Leg) error           { return errNotReached }
 func (refusingPBX) Hangup(context.Context, engine.Leg) error           { return errNotReached }
 func (refusingPBX) VoiceFiles(context.Context) ([]string, error)       { return nil, errNotReached }

@@ -274,13 +274,6 @@ func (p *meteredPBX) ConnectExts(ctx context.Context, from, to string) error {
 	return err
 }
 
-func (p *meteredPBX) ClearExt(ctx context.Context, ext string) error {
-	start := time.Now()
-	err := p.PBX.ClearExt(ctx, ext)
-	p.done("clear_ext", start, err)
-	return err
-}
-
 func (p *meteredPBX) Accept(ctx context.Context, leg engine.Leg) error {
 	start := time.Now()
 	err := p.PBX.Accept(ctx, leg)

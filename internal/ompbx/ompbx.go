@@ -121,11 +121,6 @@ func (p *PBX) ConnectExts(ctx context.Context, from, to string) error {
 	return refusal(err)
 }
 
-// ClearExt hangs up an extension's call.
-func (p *PBX) ClearExt(ctx context.Context, ext string) error {
-	return refusal(p.Client.Clear(ctx, omproto.Ref{Kind: omproto.KindExt, ID: ext}))
-}
-
 // Accept answers an INVITE.
 func (p *PBX) Accept(ctx context.Context, leg engine.Leg) error {
 	return refusal(p.Client.Accept(ctx, leg.ID))

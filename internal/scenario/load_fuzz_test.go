@@ -104,7 +104,6 @@ func (idlePBX) DialFromExt(context.Context, string, string, string) (engine.Leg,
 	return engine.Leg{}, engine.LegStatus{}, errIdle
 }
 func (idlePBX) ConnectExts(context.Context, string, string) error  { return errIdle }
-func (idlePBX) ClearExt(context.Context, string) error             { return errIdle }
 func (idlePBX) Accept(context.Context, engine.Leg) error           { return errIdle }
 func (idlePBX) Hangup(context.Context, engine.Leg) error           { return errIdle }
 func (idlePBX) VoiceFiles(context.Context) ([]string, error)       { return nil, errIdle }
