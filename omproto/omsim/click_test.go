@@ -116,6 +116,19 @@ func TestClickToConnect(t *testing.T) {
 		h.expect("BYE ext:200 ext:201", "Cdr LO 200>201 dur=0")
 	})
 
+	t.Run("the app clears the ringing caller", func(t *testing.T) {
+		h := newHarness(t, func(c *omsim.Config) {
+			c.ExtPolicies = map[string]omsim.Policy{"200": {Answer: omsim.AnswerManual}}
+		})
+		h.connect(ext("200"), ext("201"), "")
+		h.expect("RING ext:200")
+		if err := h.client.Clear(h.ctx, ext("200")); err != nil {
+			t.Fatal(err)
+		}
+		h.expect("BYE ext:200 ext:201", "Cdr LO 200>201 dur=0")
+		h.extState("200", "idle")
+	})
+
 	t.Run("the called extension does not answer", func(t *testing.T) {
 		h := newHarness(t, func(c *omsim.Config) {
 			c.ExtPolicies = map[string]omsim.Policy{"201": {Answer: omsim.AnswerNoAnswer}}

@@ -355,6 +355,9 @@ func (s *Sim) clear(t omproto.Ref) []byte {
 			s.release(x.leg, "cleared")
 		case x.other != nil:
 			s.endExtCall(x)
+		case x.callee != nil:
+			// The caller of a click-to-call, still ringing.
+			s.endUnansweredExtCall(x, x.callee)
 		case x.sup != nil:
 			s.freeExt(x) // a supervisor leaves the call it joined
 		}

@@ -41,9 +41,9 @@
 //     extension with the no_answer policy rings NoAnswerTimeout, then the
 //     device gives up: BYE of the outer leg the TRANSIENT named (ext→outer)
 //     or a BYE naming both extensions (ext→ext), and a Cdr with Duration 0;
-//     so does a caller that hangs up its ringing phone. A called extension
-//     taken while the caller's phone rang is a pushed FAILED (code 4, 6 or
-//     3) naming both extensions, then that BYE.
+//     so does a caller that hangs up its ringing phone, or that the app
+//     clears. A called extension taken while the caller's phone rang is a
+//     pushed FAILED (code 4, 6 or 3) naming both extensions, then that BYE.
 //   - DeviceInfo lists <ext>, <line> and <group> under <devices>; Manage
 //     Query voicefile answers a <Status> of <voicefile> elements.
 //   - Visitor and outer ids are the lowest free numbers, so they are reused
