@@ -23,6 +23,8 @@ import (
 //	PUT  /sim/exts/{ext}            {"answer":"busy"} (same fields as numbers)
 //	GET  /sim/exts                  extensions: state, call, hold, supervision
 //	GET  /sim/exts/{ext}            one extension (ExtInfo)
+//	POST /sim/exts/{ext}/answer     pick up a ringing phone (a "manual" extension)
+//	POST /sim/exts/{ext}/hangup     hang the phone up, ending its call or its ringing
 //	GET  /sim/commands              commands received, newest last
 //	GET  /sim/reports               reports generated, newest last
 //	PUT  /sim/faults                fault switches (see Faults)
@@ -55,6 +57,8 @@ func (s *Sim) ControlHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, in)
 	})
+	mux.HandleFunc("POST /sim/exts/{number}/answer", s.ctlExtAction(s.AnswerExt))
+	mux.HandleFunc("POST /sim/exts/{number}/hangup", s.ctlExtAction(s.HangUpExt))
 	mux.HandleFunc("GET /sim/commands", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Commands())
 	})
@@ -108,6 +112,32 @@ func (s *Sim) withCall(h func(http.ResponseWriter, *http.Request, *Call)) http.H
 			return
 		}
 		h(w, r, c)
+	}
+}
+
+// ctlExtAction runs act on the extension the path names and answers the
+// extension as GET /sim/exts/{ext} does.
+func (s *Sim) ctlExtAction(act func(id string) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("number")
+		err := act(id)
+		switch {
+		case errors.Is(err, ErrNoSuchExt):
+			writeError(w, http.StatusNotFound, err)
+			return
+		case errors.Is(err, ErrNotRinging):
+			writeError(w, http.StatusConflict, err)
+			return
+		case err != nil:
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		in, err := s.ExtInfo(id)
+		if err != nil {
+			writeError(w, http.StatusNotFound, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, in)
 	}
 }
 

@@ -243,6 +243,28 @@ func TestControlPolicies(t *testing.T) {
 	}
 	apiJSON(t, "PUT", base+"/exts/205", `{"answer":"manual"}`, http.StatusOK, nil)
 	h.expect("ONLINE ext:205")
+
+	// A manual extension is picked up and hung up over the API: a
+	// click-to-dial from it.
+	if st, body := api(t, "POST", base+"/exts/205/answer", ""); st != http.StatusConflict {
+		t.Fatalf("answer a phone that does not ring: %d %s", st, body)
+	}
+	if st, body := api(t, "POST", base+"/exts/999/hangup", ""); st != http.StatusNotFound {
+		t.Fatalf("hang up an unknown extension: %d %s", st, body)
+	}
+	h.connect(ext("205"), dial(callee), "")
+	h.expect("RING outer:3 ext:205")
+	var x struct{ ID, State string }
+	apiJSON(t, "POST", base+"/exts/205/answer", "", http.StatusOK, &x)
+	if x.ID != "205" || x.State != "busy" {
+		t.Fatalf("answered extension %+v", x)
+	}
+	h.expect("ANSWER outer:3 ext:205", "BUSY ext:205", "ALERT outer:3 ext:205")
+	apiJSON(t, "POST", base+"/exts/205/hangup", "", http.StatusOK, &x)
+	h.expect("BYE outer:3 ext:205", "Cdr OU 205>13900000000 dur=0", "IDLE ext:205")
+	if x.State != "idle" {
+		t.Fatalf("hung up extension %+v", x)
+	}
 }
 
 // TestControlRecordsFaultsReboot checks GET /sim/commands and
