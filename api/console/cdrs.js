@@ -1,7 +1,8 @@
 // ivrd console: the Call records page. Every record the devices sent
 // (README, "Call records"), whether or not the call passed through the
 // IVR: newest first, filtered by period, number and extension, paged, with
-// the same search as CSV. All through /api/v1/cdrs.
+// the same search as CSV, and each fetched recording playable. All through
+// /api/v1/cdrs and /api/v1/recordings.
 "use strict";
 
 (function () {
@@ -11,6 +12,21 @@
   // The OM's Type and Route codes (omapi.md §5) in words.
   const typeWords = { IN: "in", OU: "out", FI: "forwarded in", FW: "forwarded out", LO: "internal", CB: "callback" };
   const routeWords = { IP: "IP trunk", XO: "analogue trunk", IC: "internal", OP: "operator" };
+
+  // recordingCell plays a fetched recording in the page; one not fetched
+  // yet, or given up, shows its state (GET /api/v1/recordings/{id} says
+  // why).
+  const recordingWords = { pending: "being fetched", failed: "not fetched (failed)" };
+  function recordingCell(r) {
+    if (!r.recording) return "";
+    if (r.recording_state === "fetched" && r.recording_id) {
+      const src = "/api/v1/recordings/" + encodeURIComponent(r.recording_id) + "/audio";
+      return el("span", { class: "recording", "data-recording": r.recording_id },
+        el("audio", { controls: true, preload: "none", src, title: r.recording }),
+        " ", el("a", { href: src, download: "" }, "WAV"));
+    }
+    return el("span", { class: "muted", title: r.recording }, recordingWords[r.recording_state] || "not fetched");
+  }
 
   function cdrsPage(params) {
     const number = el("input", { id: "cdr-number", type: "search", placeholder: "caller or called", value: params.get("number") || "" });
@@ -79,7 +95,7 @@
         // Duration 0 is a call never answered.
         el("td", { class: "num" }, r.duration > 0 ? secs(r.duration * 1000) : el("span", { class: "muted" }, "not answered")),
         el("td", {}, r.call ? el("a", { href: "#/call/" + encodeURIComponent(r.call) }, "path") : ""),
-        el("td", { class: "mono" }, r.recording || "")));
+        el("td", {}, recordingCell(r))));
       if (older) body.append(...rows);
       else body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No call record matches."))]));
     }
