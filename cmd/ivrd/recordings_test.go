@@ -488,6 +488,16 @@ func TestRecordingWithoutWebAccount(t *testing.T) {
 	if !strings.Contains(rec.LastError, "not fetched: no web account") || !strings.Contains(rec.LastError, "web_user") {
 		t.Fatalf("recording = %+v", rec)
 	}
+	// At start the missing account is only information (most sites record
+	// nothing); the recording it loses is an error an operator sees.
+	if !g.logged("[ERROR] recordings: recording not fetched") {
+		t.Errorf("the lost recording is not logged as an error:\n%s", g.logs.String())
+	}
+	for _, l := range strings.Split(g.logs.String(), "\n") {
+		if strings.Contains(l, "[WARN]") && strings.Contains(l, "no web account") {
+			t.Errorf("the missing account is a warning at start: %s", l)
+		}
+	}
 }
 
 // Retention removes a recording whose call ended longer ago than

@@ -280,7 +280,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}
 	for _, d := range cfg.Devices {
 		if d.WebUser == "" {
-			s.log.Warn("the device has no web account: the recordings its call records name will not be fetched", "device", d.Name)
+			// Info, not a warning: most sites record nothing. A call record
+			// that does name a recording fails it, logged at error level.
+			s.log.Info("the device has no web account: the recordings its call records name will not be fetched", "device", d.Name)
 		}
 	}
 	if err := s.startWebhooks(); err != nil {
