@@ -47,6 +47,7 @@
       const e = new Error((data && data.error) || r.status + " " + r.statusText);
       e.status = r.status;
       e.field = (data && data.field) || "";
+      e.reason = (data && data.reason) || ""; // the OM's refusal, in the words of call:transfer
       throw e;
     }
     return data;

@@ -413,3 +413,54 @@ func TestClickMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleCallControlInBrowser drives the Call control page in a real
+// headless Chromium against the daemon and the simulator: a click-to-call
+// from extension 208 is followed from the extension ringing to the far end
+// talking; Hold puts the far end on hold; an action without an extension
+// names the field; the row's Hang up ends the call.
+func TestConsoleCallControlInBrowser(t *testing.T) {
+	a := startClickStack(t, func(c *omsim.Config) {
+		c.ExtPolicies["208"] = omsim.Policy{Answer: omsim.AnswerManual}
+		c.Numbers = map[string]omsim.Policy{clickNumber: {Answer: omsim.AnswerManual}}
+	}, nil)
+	b := openBrowser(t)
+	if err := b.s.Navigate(a.base + "/"); err != nil {
+		t.Fatal(err)
+	}
+	b.find("#token").SendKeys(adminToken)
+	b.click("#signin")
+	b.waitText("#live-rows", "No call is in the IVR now")
+	b.click(`#nav a[data-page="control"]`)
+	b.waitText("#dial-rows", "No click-to-call yet")
+	b.waitText("#control-device", "om1")
+
+	b.click("#hold")
+	b.waitText("#agent-result", "ext:")
+
+	b.find("#control-ext").SendKeys("208")
+	b.find("#dial-number").SendKeys(clickNumber)
+	b.click("#dial")
+	b.waitText("#dial-rows", "extension ringing")
+	if err := a.sim.AnswerExt("208"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitText("#dial-rows", "far end ringing")
+	var callee []*omsim.Call
+	poll(t, "the far end's call", func() bool { callee = a.sim.CallsTo(clickNumber); return len(callee) == 1 })
+	if err := callee[0].Answer(); err != nil {
+		t.Fatal(err)
+	}
+	b.waitText("#dial-rows", "talking")
+	b.screenshot("control")
+
+	b.click("#hold")
+	b.waitText("#agent-result", "hold done on outer")
+	poll(t, "the far end held", func() bool { return callee[0].State() == "held" })
+	b.click("#unhold")
+	b.waitText("#agent-result", "unhold done")
+
+	b.click("#dial-rows button.cancel")
+	b.waitText("#dial-rows", "ended")
+	poll(t, "the far end's call to end", func() bool { return callee[0].State() == "ended" })
+}
