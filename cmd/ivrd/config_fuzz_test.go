@@ -103,6 +103,29 @@ command_timeout = "3s"
 [[device]]
 name = "om2"
 url = "http://10.0.0.3"
+web_user = "recorder"
+web_password = "pw"
+
+[recordings]
+dir = "/var/lib/ivrd/recordings"
+max_age = "720h"
+first_backoff = "10s"
+max_backoff = "10m"
+give_up = "24h"
+max_size = "16MiB"
+
+[[webhook]]
+name = "crm"
+url = "https://crm.example/ivrd?key=k"
+secret = "s"
+kinds = ["call.*", "cdr"]
+devices = ["om2"]
+exts = ["201"]
+batch_size = 50
+timeout = "5s"
+backoff = "2s"
+max_backoff = "1m"
+give_up_after = "2h"
 
 [[route]]
 device = "front-*"
@@ -168,6 +191,12 @@ func checkBuilds(t *testing.T, cfg Config, text string) {
 	}
 	if _, err := cfg.drainTimeout(); err != nil {
 		t.Fatalf("drain_timeout: %v\n%s", err, text)
+	}
+	if _, err := cfg.Recordings.options(cfg.State); err != nil {
+		t.Fatalf("recordings: %v\n%s", err, text)
+	}
+	if _, err := cfg.webhooks(); err != nil {
+		t.Fatalf("webhooks: %v\n%s", err, text)
 	}
 	limits, heap := cfg.engineLimits()
 	var devices []*engine.Device
