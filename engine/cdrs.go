@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -116,36 +114,22 @@ func (s *BoltStore) SearchCdrs(q CdrQuery) (CdrPage, error) {
 		return page, fmt.Errorf("search call records: %w", err)
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketCdrs).Cursor()
-		var k, v []byte
-		if from == nil {
-			k, v = c.Last()
-		} else if k, v = c.Seek(from); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-		for ; k != nil; k, v = c.Prev() {
-			if floor != nil && bytes.Compare(k[:8], floor) < 0 {
-				break
-			}
-			if q.Limit > 0 && len(page.Cdrs) == q.Limit {
-				page.Next = hex.EncodeToString(append(append([]byte(nil), k...), 0))
-				break
-			}
+		var err error
+		page.Next, err = walkNewest(tx.Bucket(bucketCdrs), from, floor, q.Limit, func(k, v []byte) (bool, error) {
 			var r Cdr
 			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("call record %s: %w", k[8:], err)
+				return false, fmt.Errorf("call record %s: %w", k[8:], err)
 			}
 			if q.Number != "" && !strings.Contains(r.CPN, q.Number) && !strings.Contains(r.CDPN, q.Number) {
-				continue
+				return false, nil
 			}
 			if q.Ext != "" && r.CPN != q.Ext && r.CDPN != q.Ext {
-				continue
+				return false, nil
 			}
 			page.Cdrs = append(page.Cdrs, r)
-		}
-		return nil
+			return true, nil
+		})
+		return err
 	})
 	return page, err
 }

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -199,35 +198,21 @@ func (s *BoltStore) SearchRecordings(q RecordingQuery) (RecordingPage, error) {
 		return page, fmt.Errorf("search recordings: %w", err)
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketRecordings).Cursor()
-		var k, v []byte
-		if from == nil {
-			k, v = c.Last()
-		} else if k, v = c.Seek(from); k == nil {
-			k, v = c.Last()
-		} else {
-			k, v = c.Prev()
-		}
-		for ; k != nil; k, v = c.Prev() {
-			if floor != nil && bytes.Compare(k[:8], floor) < 0 {
-				break
-			}
-			if q.Limit > 0 && len(page.Recordings) == q.Limit {
-				page.Next = hex.EncodeToString(append(append([]byte(nil), k...), 0))
-				break
-			}
+		var err error
+		page.Next, err = walkNewest(tx.Bucket(bucketRecordings), from, floor, q.Limit, func(k, v []byte) (bool, error) {
 			var r Recording
 			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("recording %s: %w", k[8:], err)
+				return false, fmt.Errorf("recording %s: %w", k[8:], err)
 			}
 			if (q.Number != "" && !strings.Contains(r.CPN, q.Number) && !strings.Contains(r.CDPN, q.Number)) ||
 				(q.Ext != "" && r.CPN != q.Ext && r.CDPN != q.Ext) ||
 				(q.State != "" && r.State != q.State) || (q.Device != "" && r.Device != q.Device) {
-				continue
+				return false, nil
 			}
 			page.Recordings = append(page.Recordings, r)
-		}
-		return nil
+			return true, nil
+		})
+		return err
 	})
 	return page, err
 }

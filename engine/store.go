@@ -823,6 +823,41 @@ func timeBounds(before string, since, until time.Time) (from, floor []byte, err 
 	return from, floor, nil
 }
 
+// walkNewest walks an index by time (keys as timeBounds makes them) newest
+// first, from below from down to floor, handing each entry to take, which
+// says whether the entry joined the page. Once limit (> 0) entries have,
+// the walk stops and returns the cursor of the next page, which starts at
+// the entry not taken (the cursor names the key just after it).
+func walkNewest(b *bolt.Bucket, from, floor []byte, limit int, take func(k, v []byte) (bool, error)) (next string, err error) {
+	c := b.Cursor()
+	var k, v []byte
+	if from == nil {
+		k, v = c.Last()
+	} else if k, v = c.Seek(from); k == nil {
+		// Seek lands on the first key >= from; every match is below it.
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	taken := 0
+	for ; k != nil; k, v = c.Prev() {
+		if floor != nil && bytes.Compare(k[:8], floor) < 0 {
+			return "", nil
+		}
+		if limit > 0 && taken == limit {
+			return hex.EncodeToString(append(append([]byte(nil), k...), 0)), nil
+		}
+		ok, err := take(k, v)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			taken++
+		}
+	}
+	return "", nil
+}
+
 // SearchHistory returns the ended calls q selects, newest first, walking
 // the by-end index from Until (or Before) down to Since, so a narrow time
 // range reads only its own calls.
@@ -834,42 +869,23 @@ func (s *BoltStore) SearchHistory(q HistoryQuery) (HistoryPage, error) {
 	}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		hist := tx.Bucket(bucketHistory)
-		c := tx.Bucket(bucketByEnd).Cursor()
-		var k []byte
-		if from == nil {
-			k, _ = c.Last()
-		} else {
-			// Seek lands on the first key >= from; every match is below it.
-			if k, _ = c.Seek(from); k == nil {
-				k, _ = c.Last()
-			} else {
-				k, _ = c.Prev()
-			}
-		}
-		for ; k != nil; k, _ = c.Prev() {
-			if floor != nil && bytes.Compare(k[:8], floor) < 0 {
-				break
-			}
-			if q.Limit > 0 && len(page.Calls) == q.Limit {
-				// k itself has not been taken: the next page starts at
-				// it, so the cursor names the one after it.
-				page.Next = hex.EncodeToString(append(append([]byte(nil), k...), 0))
-				break
-			}
+		var err error
+		page.Next, err = walkNewest(tx.Bucket(bucketByEnd), from, floor, q.Limit, func(k, _ []byte) (bool, error) {
 			v := hist.Get(k[8:])
 			if v == nil {
-				continue
+				return false, nil
 			}
 			var h HistoryEntry
 			if err := json.Unmarshal(v, &h); err != nil {
-				return fmt.Errorf("history of %s: %w", k[8:], err)
+				return false, fmt.Errorf("history of %s: %w", k[8:], err)
 			}
 			if q.Number != "" && !strings.Contains(h.From, q.Number) && !strings.Contains(h.To, q.Number) {
-				continue
+				return false, nil
 			}
 			page.Calls = append(page.Calls, h)
-		}
-		return nil
+			return true, nil
+		})
+		return err
 	})
 	return page, err
 }
