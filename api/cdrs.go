@@ -42,6 +42,44 @@ type CdrList struct {
 // record, and nothing a URL could smuggle.
 var cdrNumberRE = regexp.MustCompile(`^[0-9A-Za-z+*#._@-]{1,64}$`)
 
+// recordSearch is what the searches of call records and of recordings
+// share: a period, a number (part of either side's) or an extension
+// (either side), and a page: its size and the cursor of an earlier answer.
+type recordSearch struct {
+	Period
+	Number, Ext string
+	Limit       int
+	Before      string
+}
+
+// searchParams reads ?since, ?until, ?number, ?ext, ?limit (def without
+// it, at most max) and ?before; a bad one is a 400 naming it.
+func searchParams(r *http.Request, def, max int) (recordSearch, error) {
+	var sp recordSearch
+	var err error
+	if sp.Limit, err = limitParam(r, def, max); err != nil {
+		return sp, err
+	}
+	if sp.Period, err = periodParams(r); err != nil {
+		return sp, err
+	}
+	qs := r.URL.Query()
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"number", &sp.Number}, {"ext", &sp.Ext}} {
+		v := strings.TrimSpace(qs.Get(f.name))
+		if v != "" && !cdrNumberRE.MatchString(v) {
+			return sp, badField(f.name, "%q is not a number (digits, letters, + * # . _ @ -; at most 64)", v)
+		}
+		*f.dst = v
+	}
+	if sp.Before = qs.Get("before"); sp.Before != "" && !cursorRE.MatchString(sp.Before) {
+		return sp, badField("before", "%q is not the next of an earlier answer", sp.Before)
+	}
+	return sp, nil
+}
+
 // GET /api/v1/cdrs[?since=T][&until=T][&number=N][&ext=E][&limit=N][&before=C][&format=csv]
 func (s *Server) cdrs(w http.ResponseWriter, r *http.Request) {
 	status, v, err := s.cdrReport(w, r)
@@ -66,28 +104,11 @@ func (s *Server) cdrReport(w http.ResponseWriter, r *http.Request) (int, any, er
 	if format == "csv" {
 		def, max = MaxCdrExport, MaxCdrExport
 	}
-	limit, err := limitParam(r, def, max)
+	sp, err := searchParams(r, def, max)
 	if err != nil {
 		return 0, nil, err
 	}
-	p, err := periodParams(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	q := engine.CdrQuery{Since: p.Since, Until: p.Until, Limit: limit, Before: qs.Get("before")}
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"number", &q.Number}, {"ext", &q.Ext}} {
-		v := strings.TrimSpace(qs.Get(f.name))
-		if v != "" && !cdrNumberRE.MatchString(v) {
-			return 0, nil, badField(f.name, "%q is not a number (digits, letters, + * # . _ @ -; at most 64)", v)
-		}
-		*f.dst = v
-	}
-	if q.Before != "" && !cursorRE.MatchString(q.Before) {
-		return 0, nil, badField("before", "%q is not the next of an earlier answer", q.Before)
-	}
+	q := engine.CdrQuery{Since: sp.Since, Until: sp.Until, Number: sp.Number, Ext: sp.Ext, Before: sp.Before, Limit: sp.Limit}
 	if s.opt.Cdrs == nil {
 		return 0, nil, &Error{Status: http.StatusNotFound, Msg: "this daemon keeps no call records (it has no state file)"}
 	}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path"
 	"regexp"
-	"strings"
 
 	"github.com/ivrd/ivrd/engine"
 )
@@ -54,25 +53,11 @@ func (s *Server) recordingsOrErr() (Recordings, error) {
 // GET /api/v1/recordings[?since=T][&until=T][&number=N][&ext=E][&state=S][&device=D][&limit=N][&before=C]
 func (s *Server) recordings(r *http.Request) (int, any, error) {
 	qs := r.URL.Query()
-	limit, err := limitParam(r, DefaultRecordingLimit, MaxRecordingLimit)
+	sp, err := searchParams(r, DefaultRecordingLimit, MaxRecordingLimit)
 	if err != nil {
 		return 0, nil, err
 	}
-	p, err := periodParams(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	q := engine.RecordingQuery{Since: p.Since, Until: p.Until, Limit: limit, Before: qs.Get("before")}
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{{"number", &q.Number}, {"ext", &q.Ext}} {
-		v := strings.TrimSpace(qs.Get(f.name))
-		if v != "" && !cdrNumberRE.MatchString(v) {
-			return 0, nil, badField(f.name, "%q is not a number (digits, letters, + * # . _ @ -; at most 64)", v)
-		}
-		*f.dst = v
-	}
+	q := engine.RecordingQuery{Since: sp.Since, Until: sp.Until, Number: sp.Number, Ext: sp.Ext, Before: sp.Before, Limit: sp.Limit}
 	switch q.State = qs.Get("state"); q.State {
 	case "", engine.RecordingPending, engine.RecordingFetched, engine.RecordingFailed:
 	default:
@@ -80,9 +65,6 @@ func (s *Server) recordings(r *http.Request) (int, any, error) {
 	}
 	if q.Device = qs.Get("device"); q.Device != "" && !deviceNameRE.MatchString(q.Device) {
 		return 0, nil, badField("device", "%q is not a device name", q.Device)
-	}
-	if q.Before != "" && !cursorRE.MatchString(q.Before) {
-		return 0, nil, badField("before", "%q is not the next of an earlier answer", q.Before)
 	}
 	recs, err := s.recordingsOrErr()
 	if err != nil {
