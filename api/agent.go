@@ -120,7 +120,9 @@ func (s *Server) agent(r *http.Request, req engine.AgentRequest) (int, any, erro
 	return http.StatusOK, res, nil
 }
 
-// agentError gives the engine's errors of an agent action their answer.
+// agentError gives the engine's errors of an agent action their answer
+// (errorOf answers the rest: an unknown device, one without agent call
+// control, one that does not answer).
 func agentError(req engine.AgentRequest, err error) error {
 	var ref *engine.Refusal
 	switch {
@@ -134,10 +136,6 @@ func agentError(req engine.AgentRequest, err error) error {
 		return &Error{Status: http.StatusConflict, Msg: err.Error(), Reason: "no_call"}
 	case errors.Is(err, engine.ErrGone):
 		return &Error{Status: http.StatusConflict, Msg: "the call ended meanwhile: " + err.Error(), Reason: "gone"}
-	case errors.Is(err, engine.ErrNoAgentControl):
-		return &Error{Status: http.StatusNotImplemented, Msg: err.Error()}
-	case errors.Is(err, engine.ErrDeviceDown):
-		return &Error{Status: http.StatusBadGateway, Msg: err.Error(), Reason: "device_down"}
 	}
 	return err
 }

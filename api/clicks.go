@@ -93,7 +93,7 @@ func (s *Server) placeClick(r *http.Request, req *engine.ClickRequest, known []s
 		}
 		return http.StatusConflict, &ClickError{Msg: msg, Reason: ref.Reason, Code: ref.Code, Dial: c}, nil
 	case errors.Is(err, engine.ErrDeviceDown):
-		return http.StatusBadGateway, &ClickError{Msg: err.Error(), Reason: c.Reason, Dial: c}, nil
+		return http.StatusBadGateway, &ClickError{Msg: err.Error(), Reason: engine.ReasonDeviceDown, Dial: c}, nil
 	case err != nil:
 		return 0, nil, err
 	}
@@ -134,12 +134,10 @@ func (s *Server) cancelClick(r *http.Request) (int, any, error) {
 	id := r.PathValue("id")
 	c, err := s.opt.Clicks.CancelClick(context.WithoutCancel(r.Context()), id)
 	switch {
-	case errors.Is(err, engine.ErrNoAgentControl):
-		return 0, nil, &Error{Status: http.StatusNotImplemented, Msg: err.Error()}
 	case errors.Is(err, engine.ErrClickOver):
 		return 0, nil, &Error{Status: http.StatusConflict, Msg: fmt.Sprintf("click-to-call %s is %s already", id, c.State)}
 	case errors.Is(err, engine.ErrDeviceDown):
-		return http.StatusBadGateway, &ClickError{Msg: err.Error(), Dial: c}, nil
+		return http.StatusBadGateway, &ClickError{Msg: err.Error(), Reason: engine.ReasonDeviceDown, Dial: c}, nil
 	case err != nil:
 		return 0, nil, err
 	}

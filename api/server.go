@@ -448,8 +448,12 @@ func (s *Server) errorOf(r *http.Request, err error) *Error {
 	case errors.Is(err, engine.ErrJobOver), errors.Is(err, engine.ErrInIVR), errors.Is(err, ErrConflict),
 		errors.Is(err, engine.ErrRecordingNotFetched), errors.Is(err, engine.ErrRecordingNotFailed):
 		return &Error{Status: http.StatusConflict, Msg: err.Error()}
-	case errors.Is(err, ErrNotAvailable):
+	case errors.Is(err, engine.ErrNoDevice):
+		return &Error{Status: http.StatusNotFound, Msg: err.Error()}
+	case errors.Is(err, ErrNotAvailable), errors.Is(err, engine.ErrNoAgentControl):
 		return &Error{Status: http.StatusNotImplemented, Msg: err.Error()}
+	case errors.Is(err, engine.ErrDeviceDown):
+		return &Error{Status: http.StatusBadGateway, Msg: err.Error(), Reason: engine.ReasonDeviceDown}
 	case errors.Is(err, engine.ErrShuttingDown):
 		return &Error{Status: http.StatusServiceUnavailable, Msg: err.Error()}
 	}

@@ -77,6 +77,10 @@ var (
 	ErrDeviceDown = errors.New("the device did not answer")
 )
 
+// ReasonDeviceDown is the reason word of ErrDeviceDown where an answer
+// gives one: the API's 502s, an ended click's Reason.
+const ReasonDeviceDown = "device_down"
+
 // AgentRequest is one agent action on the call extension Ext of Device is
 // in.
 type AgentRequest struct {

@@ -48,11 +48,11 @@ const (
 
 // Reasons of a click's end that are not the device's FAILED reasons.
 const (
-	ClickReasonExtNoAnswer = "ext_no_answer" // the calling extension never answered
-	ClickReasonNoAnswer    = "no_answer"     // the far end never answered
-	ClickReasonDeviceDown  = "device_down"   // the device did not answer the command
-	ClickReasonCancelled   = "cancelled"     // ended through ivrd
-	ClickReasonUnseen      = "ended_unseen"  // found gone at start: it ended while ivrd was down
+	ClickReasonExtNoAnswer = "ext_no_answer"  // the calling extension never answered
+	ClickReasonNoAnswer    = "no_answer"      // the far end never answered
+	ClickReasonDeviceDown  = ReasonDeviceDown // the device did not answer the command
+	ClickReasonCancelled   = "cancelled"      // ended through ivrd
+	ClickReasonUnseen      = "ended_unseen"   // found gone at start: it ended while ivrd was down
 )
 
 // Kinds of the click-to-call events; each carries the Click as it stands.
@@ -451,7 +451,7 @@ func (r *Router) CancelClick(ctx context.Context, id string) (Click, error) {
 	t.mu.Unlock()
 	d := r.devices[snap.Device]
 	if d == nil {
-		return snap, fmt.Errorf("device %s is no longer configured", snap.Device)
+		return snap, fmt.Errorf("%w: %q is no longer configured", ErrNoDevice, snap.Device)
 	}
 	pbx, ok := d.PBX.(AgentPBX)
 	if !ok {

@@ -464,3 +464,24 @@ func TestConsoleCallControlInBrowser(t *testing.T) {
 	b.waitText("#dial-rows", "ended")
 	poll(t, "the far end's call to end", func() bool { return callee[0].State() == "ended" })
 }
+
+// DELETE of a click whose device does not answer is a 502 with the reason
+// device_down, as a dial to it and agent call control say it, and the
+// click stays live.
+func TestClickCancelDeviceDown(t *testing.T) {
+	a := startClickStack(t, func(c *omsim.Config) {
+		c.ExtPolicies["208"] = omsim.Policy{Answer: omsim.AnswerManual}
+	}, nil)
+	_, c, _ := a.click(t, "/api/v1/dial", `{"ext": "208", "number": "`+clickNumber+`"}`)
+	a.waitClick(t, c.ID, "ext 208 ringing", inState(engine.ClickExtRinging))
+	a.sim.SetFaults(omsim.Faults{RefuseConnections: true})
+	var ce api.ClickError
+	if st := a.req(t, "DELETE", "/api/v1/dials/"+c.ID, adminToken, "", &ce); st != http.StatusBadGateway ||
+		ce.Reason != engine.ReasonDeviceDown || ce.Dial.ID != c.ID {
+		t.Fatalf("DELETE on a dead device: %d %+v; want 502, reason device_down, with the click", st, ce)
+	}
+	a.sim.SetFaults(omsim.Faults{})
+	if got := a.waitClick(t, c.ID, "the click", func(engine.Click) bool { return true }); got.State == engine.ClickEnded {
+		t.Fatalf("click %+v ended though the device never had the DELETE", got)
+	}
+}
