@@ -86,8 +86,13 @@ type Recordings struct {
 	cancel context.CancelFunc
 	wake   chan struct{}
 	done   chan struct{}
-	mu     sync.Mutex // serializes the read-change-write of a record; guards up
-	up     map[string]bool
+	// mu serializes the read-change-write of a record; it is held across
+	// the store's write.
+	mu sync.Mutex
+	// upMu guards up apart from mu: DeviceUp runs on a device's report
+	// and must not wait for a write to the state file.
+	upMu sync.Mutex
+	up   map[string]bool
 }
 
 // OpenRecordings starts fetching; Close stops it. Files a previous run
@@ -144,9 +149,9 @@ func (m *Recordings) Wake() {
 // DeviceUp makes a device's pending fetches due now: it rebooted (BOOTUP)
 // or answers again after it did not. It never blocks.
 func (m *Recordings) DeviceUp(device string) {
-	m.mu.Lock()
+	m.upMu.Lock()
 	m.up[device] = true
-	m.mu.Unlock()
+	m.upMu.Unlock()
 	m.log.Debug("device up: its pending recordings are due now", "device", device)
 	m.Wake()
 }
@@ -229,10 +234,10 @@ func (m *Recordings) run() {
 // none). A fetch that succeeds shows its device up too: the device's other
 // pending recordings are tried in another pass.
 func (m *Recordings) fetchDue() time.Time {
-	m.mu.Lock()
+	m.upMu.Lock()
 	up := m.up
 	m.up = map[string]bool{}
-	m.mu.Unlock()
+	m.upMu.Unlock()
 	for {
 		pending, err := m.store.PendingRecordings()
 		if err != nil {
