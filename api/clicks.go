@@ -97,7 +97,7 @@ func (s *Server) placeClick(r *http.Request, req *engine.ClickRequest, known []s
 	case err != nil:
 		return 0, nil, err
 	}
-	s.log.Info("click-to-call placed", "dial", c.ID, "type", c.Type, "device", c.Device, "ext", c.Ext, "remote", r.RemoteAddr)
+	s.log.Info("click-to-call placed", "click", c.ID, "type", c.Type, "device", c.Device, "ext", c.Ext, "remote", r.RemoteAddr)
 	return http.StatusAccepted, c, nil
 }
 
@@ -141,6 +141,6 @@ func (s *Server) cancelClick(r *http.Request) (int, any, error) {
 	case err != nil:
 		return 0, nil, err
 	}
-	s.log.Info("click-to-call cancelled", "dial", id, "remote", r.RemoteAddr)
+	s.log.Info("click-to-call cancelled", "click", id, "device", c.Device, "ext", c.Ext, "remote", r.RemoteAddr)
 	return http.StatusOK, c, nil
 }

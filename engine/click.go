@@ -477,7 +477,7 @@ func (r *Router) CancelClick(ctx context.Context, id string) (Click, error) {
 	if c.State != ClickEnded {
 		t.endCancelled(c)
 	}
-	r.log.Info("click-to-call cancelled", "click", c.ID, "device", c.Device, "ext", c.Ext)
+	r.log.Debug("click-to-call cancelled", "click", c.ID, "device", c.Device, "ext", c.Ext)
 	return *c, nil
 }
 
