@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -132,6 +134,43 @@ func TestListenURL(t *testing.T) {
 type adminStack struct {
 	*stack
 	base string // the admin API's URL
+}
+
+// streamEvents reads GET /api/v1/events?after=0&kind=… (a kind, or a
+// prefix ending in '*') until n events have come, and returns them.
+func (a *adminStack) streamEvents(t *testing.T, kind string, n int) []engine.CallEvent {
+	t.Helper()
+	req, _ := http.NewRequest("GET", a.base+"/api/v1/events?after=0&kind="+url.QueryEscape(kind), nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/events: %s", resp.Status)
+	}
+	// A hang detector, not a timing assertion.
+	stop := time.AfterFunc(20*time.Second, func() { resp.Body.Close() })
+	defer stop.Stop()
+	var got []engine.CallEvent
+	rd := bufio.NewScanner(resp.Body)
+	rd.Buffer(nil, 1<<20)
+	for len(got) < n && rd.Scan() {
+		line := rd.Text()
+		if !strings.HasPrefix(line, "data: ") {
+			continue
+		}
+		var e engine.CallEvent
+		if err := json.Unmarshal([]byte(line[6:]), &e); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e)
+	}
+	if len(got) < n {
+		t.Fatalf("the %s events ended after %d, want %d: %v", kind, len(got), n, kindsOf(got))
+	}
+	return got
 }
 
 func startAdminStack(t *testing.T, flows map[string]string, edit func(*Config)) *adminStack {

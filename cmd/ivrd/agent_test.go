@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -69,39 +67,6 @@ func simExt(t *testing.T, sim *omsim.Sim, id string) omsim.ExtInfo {
 	return in
 }
 
-// agentEvents reads the agent.* events from the start of the log until n
-// have come.
-func (a *adminStack) agentEvents(t *testing.T, n int) []engine.CallEvent {
-	t.Helper()
-	req, _ := http.NewRequest("GET", a.base+"/api/v1/events?after=0&kind=agent.", nil)
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	stop := time.AfterFunc(10*time.Second, func() { resp.Body.Close() })
-	defer stop.Stop()
-	var got []engine.CallEvent
-	rd := bufio.NewScanner(resp.Body)
-	rd.Buffer(nil, 1<<20)
-	for len(got) < n && rd.Scan() {
-		line := rd.Text()
-		if !strings.HasPrefix(line, "data: ") {
-			continue
-		}
-		var e engine.CallEvent
-		if err := json.Unmarshal([]byte(line[6:]), &e); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, e)
-	}
-	if len(got) != n {
-		t.Fatalf("got %d agent events, want %d: %+v", len(got), n, got)
-	}
-	return got
-}
-
 // Hold and unhold show in the simulator, hang up ends the call, and each
 // is an event; an extension in no call is 409.
 func TestAgentHoldAndHangup(t *testing.T) {
@@ -144,7 +109,7 @@ func TestAgentHoldAndHangup(t *testing.T) {
 			t.Errorf("ivrd_om_commands_total{command=%q,result=ok} = %v, want %v", cmd, got, want)
 		}
 	}
-	evs := a.agentEvents(t, 3)
+	evs := a.streamEvents(t, "agent.*", 3)
 	kinds := []string{evs[0].Kind, evs[1].Kind, evs[2].Kind}
 	if strings.Join(kinds, " ") != "agent.hold agent.unhold agent.hangup" {
 		t.Fatalf("events %v", kinds)
@@ -240,7 +205,7 @@ func TestAgentTransferToFlow(t *testing.T) {
 		live.From != "13800000001" || live.Leg != "visitor 1" || live.Origin != "ext 201" {
 		t.Fatalf("the new call: %d %+v", got, live)
 	}
-	ev := a.agentEvents(t, 1)[0]
+	ev := a.streamEvents(t, "agent.*", 1)[0]
 	if ev.Kind != engine.KindAgentTransfer || ev.Call != res.Call {
 		t.Fatalf("event %+v", ev)
 	}
@@ -349,7 +314,7 @@ func TestAgentSupervise(t *testing.T) {
 		return x.State == "idle" && x.Supervising == ""
 	})
 	poll(t, "ivrd to see 202 idle", func() bool { return a.srv.router.ExtState("om1", "202") == engine.ExtIdle })
-	if n := len(a.agentEvents(t, 4)); n != 4 {
+	if n := len(a.streamEvents(t, "agent.*", 4)); n != 4 {
 		t.Fatalf("%d supervise events", n)
 	}
 }

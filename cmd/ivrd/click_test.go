@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -74,43 +73,6 @@ func inState(state string) func(engine.Click) bool {
 	return func(c engine.Click) bool { return c.State == state }
 }
 
-// dialEvents reads GET /api/v1/events?kind=dial.* from the start until it
-// holds n events.
-func (a *adminStack) dialEvents(t *testing.T, n int) []engine.CallEvent {
-	t.Helper()
-	req, _ := http.NewRequest("GET", a.base+"/api/v1/events?after=0&kind=dial.*", nil)
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /api/v1/events: %s", resp.Status)
-	}
-	// A hang detector, not a timing assertion.
-	stop := time.AfterFunc(20*time.Second, func() { resp.Body.Close() })
-	defer stop.Stop()
-	var got []engine.CallEvent
-	rd := bufio.NewScanner(resp.Body)
-	rd.Buffer(nil, 1<<20)
-	for len(got) < n && rd.Scan() {
-		line := rd.Text()
-		if !strings.HasPrefix(line, "data: ") {
-			continue
-		}
-		var e engine.CallEvent
-		if err := json.Unmarshal([]byte(line[6:]), &e); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, e)
-	}
-	if len(got) < n {
-		t.Fatalf("the event stream ended after %d events, want %d: %v", len(got), n, kindsOf(got))
-	}
-	return got
-}
-
 func kindsOf(evs []engine.CallEvent) []string {
 	out := []string{}
 	for _, e := range evs {
@@ -165,7 +127,7 @@ func TestClickToDialAnswered(t *testing.T) {
 		t.Fatalf("Cdr %+v: want OU 208 → %s", got.Cdr, clickNumber)
 	}
 
-	evs := a.dialEvents(t, 7)
+	evs := a.streamEvents(t, "dial.*", 7)
 	want := []string{"dial.placed", "dial.ext_ringing", "dial.ext_answered", "dial.ringing", "dial.answered", "dial.ended", "dial.cdr"}
 	if !reflect.DeepEqual(kindsOf(evs), want) {
 		t.Fatalf("events %v, want %v", kindsOf(evs), want)
@@ -264,7 +226,7 @@ func TestClickRefused(t *testing.T) {
 			t.Fatalf("refused click %+v", got)
 		}
 	}
-	evs := a.dialEvents(t, len(cases))
+	evs := a.streamEvents(t, "dial.*", len(cases))
 	for _, e := range evs {
 		if e.Kind != "dial.failed" {
 			t.Fatalf("events %v, want only dial.failed", kindsOf(evs))
@@ -289,7 +251,7 @@ func TestClickConnect(t *testing.T) {
 		got.Cdr.CPN != "200" || got.Cdr.CDPN != "201" {
 		t.Fatalf("click %+v (Cdr %+v)", got, got.Cdr)
 	}
-	evs := a.dialEvents(t, 7)
+	evs := a.streamEvents(t, "dial.*", 7)
 	want := []string{"dial.placed", "dial.ext_ringing", "dial.ext_answered", "dial.ringing", "dial.answered", "dial.ended", "dial.cdr"}
 	if !reflect.DeepEqual(kindsOf(evs), want) {
 		t.Fatalf("events %v, want %v", kindsOf(evs), want)
