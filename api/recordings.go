@@ -81,22 +81,20 @@ func (s *Server) recordings(r *http.Request) (int, any, error) {
 	return http.StatusOK, out, nil
 }
 
-// recordingID reads the {id} of a recording's path.
-func recordingID(r *http.Request) (string, error) {
+// recordingOf reads the {id} of a recording's path and returns it with
+// the recordings.
+func (s *Server) recordingOf(r *http.Request) (Recordings, string, error) {
 	id := r.PathValue("id")
 	if !engine.ValidRecordingID(id) {
-		return "", badField("id", "%q is not a recording id (16 hex digits)", id)
+		return nil, "", badField("id", "%q is not a recording id (16 hex digits)", id)
 	}
-	return id, nil
+	recs, err := s.recordingsOrErr()
+	return recs, id, err
 }
 
 // GET /api/v1/recordings/{id}
 func (s *Server) recording(r *http.Request) (int, any, error) {
-	id, err := recordingID(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	recs, err := s.recordingsOrErr()
+	recs, id, err := s.recordingOf(r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -109,11 +107,7 @@ func (s *Server) recording(r *http.Request) (int, any, error) {
 
 // POST /api/v1/recordings/{id}/retry: a failed recording is queued again.
 func (s *Server) retryRecording(r *http.Request) (int, any, error) {
-	id, err := recordingID(r)
-	if err != nil {
-		return 0, nil, err
-	}
-	recs, err := s.recordingsOrErr()
+	recs, id, err := s.recordingOf(r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -131,12 +125,7 @@ func (s *Server) recordingAudio(w http.ResponseWriter, r *http.Request) {
 		e := s.errorOf(r, err)
 		writeJSON(w, e.Status, e)
 	}
-	id, err := recordingID(r)
-	if err != nil {
-		fail(err)
-		return
-	}
-	recs, err := s.recordingsOrErr()
+	recs, id, err := s.recordingOf(r)
 	if err != nil {
 		fail(err)
 		return
