@@ -227,19 +227,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"route from pattern", oneDevice + "[[route]]\nfrom = \"[\"\nflow = \"main\"\n", "route[0].from: "},
 		{"route device pattern", oneDevice + "[[route]]\ndevice = \"om[\"\nflow = \"main\"\n", "route[0].device: "},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseConfig(strings.NewReader(tc.in))
-			if err == nil {
-				t.Fatalf("ParseConfig accepted:\n%s", tc.in)
-			}
-			if strings.HasSuffix(tc.want, ": ") {
-				if !strings.HasPrefix(err.Error(), tc.want) {
-					t.Errorf("error %q does not start with %q", err, tc.want)
-				}
-			} else if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q does not mention %q", err, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantConfigError(t, tc.in, tc.want) })
 	}
 }
 
@@ -312,5 +300,23 @@ func TestParseConfigRecordings(t *testing.T) {
 	}
 	if opt, _ = cfg.Recordings.options(cfg.State); opt.Dir != "/srv/rec" || opt.MaxAge != 0 || opt.MaxSize != 1<<20 {
 		t.Fatalf("set = %+v", opt)
+	}
+}
+
+// wantConfigError checks that ParseConfig refuses in with an error that
+// starts with want when want ends in ": " (the key at fault,
+// "route[0].to: "), or else mentions it.
+func wantConfigError(t *testing.T, in, want string) {
+	t.Helper()
+	_, err := ParseConfig(strings.NewReader(in))
+	if err == nil {
+		t.Fatalf("ParseConfig accepted:\n%s", in)
+	}
+	if strings.HasSuffix(want, ": ") {
+		if !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("error %q does not start with %q", err, want)
+		}
+	} else if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not mention %q", err, want)
 	}
 }
