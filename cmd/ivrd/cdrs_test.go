@@ -28,21 +28,7 @@ func TestServeCdrs(t *testing.T) {
 	if err := call.HangUp(); err != nil {
 		t.Fatal(err)
 	}
-	client, err := omproto.NewClient(a.sim.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.Connect(context.Background(), omproto.Connect{
-		From: omproto.Ref{Kind: omproto.KindExt, ID: "200"}, To: omproto.Ref{Kind: omproto.KindExt, ID: "202"}}); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, "the extensions talking", func() bool {
-		st, _ := a.sim.ExtState("202")
-		return st == "busy"
-	})
-	if err := a.sim.HangUpExt("200"); err != nil {
-		t.Fatal(err)
-	}
+	extToExtCall(t, a.stack, "200", "202")
 
 	var l api.CdrList
 	poll(t, "both records", func() bool {
@@ -162,21 +148,7 @@ func TestConsoleCdrsInBrowser(t *testing.T) {
 	if err := call.HangUp(); err != nil {
 		t.Fatal(err)
 	}
-	client, err := omproto.NewClient(a.sim.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.Connect(context.Background(), omproto.Connect{
-		From: omproto.Ref{Kind: omproto.KindExt, ID: "200"}, To: omproto.Ref{Kind: omproto.KindExt, ID: "202"}}); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, "the extensions talking", func() bool {
-		st, _ := a.sim.ExtState("202")
-		return st == "busy"
-	})
-	if err := a.sim.HangUpExt("200"); err != nil {
-		t.Fatal(err)
-	}
+	extToExtCall(t, a.stack, "200", "202")
 	poll(t, "both records", func() bool {
 		var l api.CdrList
 		return a.req(t, "GET", "/api/v1/cdrs", adminToken, "", &l) == 200 && len(l.Cdrs) == 2
@@ -218,4 +190,26 @@ func TestConsoleCdrsInBrowser(t *testing.T) {
 	b.waitText("#cdr-rows", "13800000001")
 	b.click(`#cdr-rows tr:last-child a`)
 	b.waitText("#main h1", "Call")
+}
+
+// extToExtCall has the simulator connect extension from to extension to
+// (Transfer Connect, as a click-to-connect does), waits until they talk,
+// and hangs from up: the device then sends an internal call's record.
+func extToExtCall(t *testing.T, st *stack, from, to string) {
+	t.Helper()
+	client, err := omproto.NewClient(st.sim.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Connect(context.Background(), omproto.Connect{
+		From: omproto.Ref{Kind: omproto.KindExt, ID: from}, To: omproto.Ref{Kind: omproto.KindExt, ID: to}}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the extensions talking", func() bool {
+		s, _ := st.sim.ExtState(to)
+		return s == "busy"
+	})
+	if err := st.sim.HangUpExt(from); err != nil {
+		t.Fatal(err)
+	}
 }
