@@ -178,8 +178,14 @@ type EventHooks struct {
 	log    hclog.Logger
 	hooks  []*hookRunner
 	byName map[string]*hookRunner
+	// ctx ends at Close; wg counts the deliverers and the retries in
+	// flight, which Close waits for; closed (under mu) refuses new
+	// retries once Close has begun.
+	ctx    context.Context
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
 }
 
 // Errors of EventHooks.
@@ -236,21 +242,25 @@ func StartEventHooks(opt EventHooksOptions) (*EventHooks, error) {
 		hs.hooks = append(hs.hooks, r)
 		hs.byName[h.Name] = r
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	hs.stop = cancel
+	hs.ctx, hs.stop = context.WithCancel(context.Background())
 	for _, r := range hs.hooks {
 		hs.wg.Add(1)
-		go r.run(ctx)
+		go r.run(hs.ctx)
 	}
 	return hs, nil
 }
 
-// Close stops the deliverers: a request in flight is abandoned, to be
-// sent again at the next start.
+// Close stops the deliverers and ends the retries in flight, and returns
+// once they have stopped writing to the store: a delivery in flight is
+// abandoned, to be sent again at the next start; a retry's attempt is
+// counted. Retries after Close are refused (engine.ErrShuttingDown).
 func (hs *EventHooks) Close() {
 	if hs == nil {
 		return
 	}
+	hs.mu.Lock()
+	hs.closed = true
+	hs.mu.Unlock()
 	hs.stop()
 	hs.wg.Wait()
 }
@@ -334,6 +344,17 @@ func (hs *EventHooks) Retry(ctx context.Context, name string, id uint64) (engine
 	if err != nil {
 		return engine.HookFailure{}, err
 	}
+	hs.mu.Lock()
+	if hs.closed {
+		hs.mu.Unlock()
+		return engine.HookFailure{}, engine.ErrShuttingDown
+	}
+	hs.wg.Add(1)
+	hs.mu.Unlock()
+	defer hs.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(hs.ctx, cancel)()
 	// Two retries of one failure at once would both send it.
 	r.retrying.Lock()
 	defer r.retrying.Unlock()

@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
@@ -659,5 +661,64 @@ func TestEventHooksRetryAfter(t *testing.T) {
 	}
 	if gap := at[1].Sub(at[0]); gap < 900*time.Millisecond {
 		t.Errorf("the second attempt came %v after a Retry-After of 1 s", gap)
+	}
+}
+
+// Close waits for a retry through the API that is waiting on its receiver,
+// ending it, so that the retry records its attempt before the store is
+// closed and nothing writes to it after; a retry after Close is refused.
+func TestEventHooksCloseEndsRetry(t *testing.T) {
+	asked := make(chan struct{}, 1)
+	rc := newHookReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		asked <- struct{}{}
+		<-r.Context().Done() // never answers
+		return true
+	})
+	h := hook("crm", rc.URL)
+	h.Timeout = time.Minute
+	var failure engine.HookFailure
+	rig := openHookRig(t, filepath.Join(t.TempDir(), "ivrd.db"), []api.EventHook{h}, func(s *engine.BoltStore, l *engine.EventLog) {
+		var err error
+		failure, err = s.SetAside("crm", engine.HookFailure{Reason: engine.HookFailed, First: 1, Last: 1, Count: 1,
+			Events: []engine.CallEvent{{ID: 1, Kind: "call.ended", Device: "om1"}}}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	retried := make(chan error, 1)
+	go func() {
+		_, err := rig.hooks.Retry(context.Background(), "crm", failure.ID)
+		retried <- err
+	}()
+	select {
+	case <-asked:
+	case <-time.After(20 * time.Second): // a hang detector
+		t.Fatal("the retry never reached the receiver")
+	}
+	closed := make(chan struct{})
+	go func() {
+		rig.hooks.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second): // a hang detector
+		t.Fatal("Close hung on the retry")
+	}
+	select {
+	case err := <-retried:
+		var re *api.ReceiverError
+		if !errors.As(err, &re) {
+			t.Fatalf("the retry ended with %v, want a *ReceiverError", err)
+		}
+	default:
+		t.Fatal("Close returned while a retry was still in flight: it would write to a closed store")
+	}
+	got, err := rig.store.HookFailure("crm", failure.ID)
+	if err != nil || got.Attempts != 1 {
+		t.Fatalf("failure %+v (%v): want its attempt recorded", got, err)
+	}
+	if _, err := rig.hooks.Retry(context.Background(), "crm", failure.ID); !errors.Is(err, engine.ErrShuttingDown) {
+		t.Fatalf("a retry after Close: %v, want ErrShuttingDown", err)
 	}
 }
