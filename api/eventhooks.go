@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/ivrd/ivrd/engine"
+	"github.com/ivrd/ivrd/internal/clock"
 )
 
 // Outgoing webhooks of the event log: each configured webhook has one
@@ -463,7 +464,7 @@ func (r *hookRunner) run(ctx context.Context) {
 				return
 			}
 			r.log.Error("webhook stalled: cannot read the event log or write its cursor", "error", err)
-			if !sleep(ctx, r.h.Backoff) {
+			if !(clock.Real{}).Sleep(ctx, r.h.Backoff) {
 				return
 			}
 			continue
@@ -618,7 +619,7 @@ func (r *hookRunner) deliver(ctx context.Context, batch []engine.CallEvent, upto
 		if giveUp {
 			return r.setAside(batch, upto, attempt, start, res)
 		}
-		if !sleep(ctx, delay) {
+		if !(clock.Real{}).Sleep(ctx, delay) {
 			return ctx.Err()
 		}
 		wait = min(wait*2, r.h.MaxBackoff)
@@ -782,16 +783,4 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// sleep waits d, or less when ctx is done (then it returns false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
