@@ -123,19 +123,6 @@ func wantIDs(t *testing.T, ids []uint64, first, last uint64) {
 	}
 }
 
-// waitLong polls cond until it holds, failing after a generous deadline
-// (a hang detector, not a speed assertion).
-func waitLong(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // hookRig is an event log in a real state file with its webhooks.
 type hookRig struct {
 	path  string
@@ -187,7 +174,7 @@ func (rig *hookRig) publish(t *testing.T, n int, e engine.CallEvent) {
 	for i := 0; i < n; i++ {
 		rig.log.Publish(e)
 	}
-	waitLong(t, "the events to be written", func() bool { return rig.log.LastID() >= want })
+	waitFor(t, "the events to be written", func() bool { return rig.log.LastID() >= want })
 }
 
 // hook is a webhook to url with a policy in milliseconds.
@@ -256,7 +243,7 @@ func TestEventHooksFlakyReceiver(t *testing.T) {
 			time.Sleep(10 * time.Millisecond) // live events as well as a backlog
 		}
 	}
-	waitLong(t, "every event at the receiver", func() bool { return rc.count() >= total })
+	waitFor(t, "every event at the receiver", func() bool { return rc.count() >= total })
 	all, unique := rc.got()
 	wantIDs(t, unique, 1, total)
 	rndMu.Lock()
@@ -269,7 +256,7 @@ func TestEventHooksFlakyReceiver(t *testing.T) {
 	if len(all) == len(unique) {
 		t.Errorf("no duplicates although answers came too late: %d events", len(all))
 	}
-	waitLong(t, "the cursor at the end", func() bool {
+	waitFor(t, "the cursor at the end", func() bool {
 		st, _ := rig.hooks.HookStatus("crm")
 		return st.Cursor == total && st.State == "ok" && st.Failures == 0
 	})
@@ -296,7 +283,7 @@ func TestEventHooksResumeAfterRestart(t *testing.T) {
 	rig := openHookRig(t, path, []api.EventHook{h}, nil)
 	const total = 200
 	rig.publish(t, total, engine.CallEvent{Kind: engine.KindCallEnded, Device: "om1"})
-	waitLong(t, "a part of the backlog delivered", func() bool { return rc.count() >= 50 })
+	waitFor(t, "a part of the backlog delivered", func() bool { return rc.count() >= 50 })
 	slow.Lock() // the request in flight now is cut by the restart
 	rig.close()
 	_, before := rc.got()
@@ -306,7 +293,7 @@ func TestEventHooksResumeAfterRestart(t *testing.T) {
 	slow.Unlock()
 
 	openHookRig(t, path, []api.EventHook{h}, nil)
-	waitLong(t, "every event after the restart", func() bool { return rc.count() >= total })
+	waitFor(t, "every event after the restart", func() bool { return rc.count() >= total })
 	all, unique := rc.got()
 	wantIDs(t, unique, 1, total)
 	if dup := len(all) - len(unique); dup > h.BatchSize {
@@ -360,7 +347,7 @@ func TestEventHooksFilters(t *testing.T) {
 		"all":   {1, 2, 3, 4, 5, 6, 7, 8, 9, 10},
 	}
 	for _, name := range names {
-		waitLong(t, name+" to deal with every event", func() bool {
+		waitFor(t, name+" to deal with every event", func() bool {
 			st, _ := rig.hooks.HookStatus(name)
 			return st.Cursor == uint64(len(evs)) && st.State == "ok"
 		})
@@ -381,7 +368,7 @@ func TestEventHooksNewWebhookStartsNow(t *testing.T) {
 	rig.close()
 	rig = openHookRig(t, path, []api.EventHook{hook("late", rc.URL)}, nil)
 	rig.publish(t, 3, engine.CallEvent{Kind: "cdr"})
-	waitLong(t, "the new events", func() bool { return rc.count() >= 3 })
+	waitFor(t, "the new events", func() bool { return rc.count() >= 3 })
 	_, got := rc.got()
 	wantIDs(t, got, 6, 8)
 }
@@ -408,12 +395,12 @@ func TestEventHooksPrunedBeforeDelivery(t *testing.T) {
 					for i := 0; i < tc.logged; i++ {
 						l.Publish(engine.CallEvent{Kind: "cdr"})
 					}
-					waitLong(t, "the events to be written", func() bool { return l.LastID() >= uint64(tc.logged) })
+					waitFor(t, "the events to be written", func() bool { return l.LastID() >= uint64(tc.logged) })
 					if n, err := s.PruneEvents(time.Now(), -1, tc.kept); err != nil || n != tc.logged-tc.kept {
 						t.Fatalf("pruned %d, %v; want %d", n, err, tc.logged-tc.kept)
 					}
 				})
-			waitLong(t, "the webhook at the end of the log", func() bool {
+			waitFor(t, "the webhook at the end of the log", func() bool {
 				st, _ := rig.hooks.HookStatus("crm")
 				return st.Cursor == uint64(tc.logged) && st.State == "ok"
 			})
@@ -458,11 +445,11 @@ func TestEventHooksFailureAndRetry(t *testing.T) {
 		for i := 0; i < 3; i++ { // logged before the webhook starts: one batch
 			l.Publish(engine.CallEvent{Kind: "call.ended", Device: "om1"})
 		}
-		waitLong(t, "the events to be written", func() bool { return l.LastID() >= 3 })
+		waitFor(t, "the events to be written", func() bool { return l.LastID() >= 3 })
 	})
 	srv := newServer(t, newFake(), func(o *api.Options) { o.EventHooks = rig.hooks; o.Events = rig.log })
 	var list api.WebhookList
-	waitLong(t, "the webhook retrying", func() bool {
+	waitFor(t, "the webhook retrying", func() bool {
 		list = api.WebhookList{}
 		do(t, srv, "GET", "/api/v1/webhooks", "", &list)
 		return len(list.Webhooks) == 1 && list.Webhooks[0].State == "retrying" && list.Webhooks[0].Attempts > 0
@@ -471,7 +458,7 @@ func TestEventHooksFailureAndRetry(t *testing.T) {
 		t.Errorf("webhook %+v: want crm retrying after a 502 with a backlog of 3", w)
 	}
 	var page api.FailurePage
-	waitLong(t, "the batch set aside", func() bool {
+	waitFor(t, "the batch set aside", func() bool {
 		page = api.FailurePage{}
 		do(t, srv, "GET", "/api/v1/webhooks/crm/failures", "", &page)
 		return page.Total == 1
@@ -484,7 +471,7 @@ func TestEventHooksFailureAndRetry(t *testing.T) {
 		t.Fatalf("the receiver processed events while down")
 	}
 	var one api.HookStatus
-	waitLong(t, "the webhook failing, its batch set aside", func() bool {
+	waitFor(t, "the webhook failing, its batch set aside", func() bool {
 		one = api.HookStatus{}
 		do(t, srv, "GET", "/api/v1/webhooks/crm", "", &one)
 		return one.State == "failing" && one.Cursor == 3 && one.Backlog == 0 && one.Failures == 1 && one.NextAttempt.IsZero()
@@ -494,10 +481,10 @@ func TestEventHooksFailureAndRetry(t *testing.T) {
 	down = false
 	mu.Unlock()
 	rig.publish(t, 2, engine.CallEvent{Kind: "call.ended", Device: "om1"})
-	waitLong(t, "the next events", func() bool { return rc.count() == 2 })
+	waitFor(t, "the next events", func() bool { return rc.count() == 2 })
 	_, got := rc.got()
 	wantIDs(t, got, 4, 5)
-	waitLong(t, "the webhook ok again", func() bool {
+	waitFor(t, "the webhook ok again", func() bool {
 		one = api.HookStatus{}
 		do(t, srv, "GET", "/api/v1/webhooks/crm", "", &one)
 		return one.State == "ok" && one.LastError == "" && one.Failures == 1
@@ -558,12 +545,12 @@ func TestEventHooksRefusedAndRetryAll(t *testing.T) {
 		for i := 0; i < 3; i++ {
 			l.Publish(engine.CallEvent{Kind: "cdr"})
 		}
-		waitLong(t, "the events to be written", func() bool { return l.LastID() >= 3 })
+		waitFor(t, "the events to be written", func() bool { return l.LastID() >= 3 })
 		s.PruneEvents(time.Now(), -1, 2) // event 1 leaves before delivery
 	})
 	srv := newServer(t, newFake(), func(o *api.Options) { o.EventHooks = rig.hooks })
 	var page api.FailurePage
-	waitLong(t, "the missing run and the refused batch set aside", func() bool {
+	waitFor(t, "the missing run and the refused batch set aside", func() bool {
 		page = api.FailurePage{}
 		do(t, srv, "GET", "/api/v1/webhooks/crm/failures", "", &page)
 		return page.Total == 2
@@ -612,8 +599,8 @@ func TestEventHooksLogFailingReceiverOnce(t *testing.T) {
 	})
 	rig := openHookRig(t, filepath.Join(t.TempDir(), "ivrd.db"), []api.EventHook{hook("crm", rc.URL)}, startAtZero("crm"))
 	rig.publish(t, 1, engine.CallEvent{Kind: "cdr"})
-	waitLong(t, "the delivery", func() bool { return rc.count() == 1 })
-	waitLong(t, "the recovery logged", func() bool { return countLines(rig.logs.String(), "taking deliveries again") == 1 })
+	waitFor(t, "the delivery", func() bool { return rc.count() == 1 })
+	waitFor(t, "the recovery logged", func() bool { return countLines(rig.logs.String(), "taking deliveries again") == 1 })
 	logs := rig.logs.String()
 	if n := countLines(logs, "receiver failing"); n != 1 {
 		t.Errorf("%d lines about the failing receiver after 20 failures, want 1:\n%s", n, logs)
@@ -653,7 +640,7 @@ func TestEventHooksRetryAfter(t *testing.T) {
 	h.MaxBackoff = 5 * time.Second
 	rig := openHookRig(t, filepath.Join(t.TempDir(), "ivrd.db"), []api.EventHook{h}, startAtZero("crm"))
 	rig.publish(t, 1, engine.CallEvent{Kind: "cdr"})
-	waitLong(t, "the delivery", func() bool { return rc.count() == 1 })
+	waitFor(t, "the delivery", func() bool { return rc.count() == 1 })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(at) != 2 {
