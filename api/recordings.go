@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"regexp"
 
 	"github.com/ivrd/ivrd/engine"
 )
@@ -38,9 +37,6 @@ type RecordingList struct {
 	Next       string             `json:"next,omitempty"`
 }
 
-// deviceNameRE is the shape of a device's name (cmd/ivrd checks it too).
-var deviceNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
 // recordingsOrErr returns the recordings, or the error of a daemon that
 // keeps none.
 func (s *Server) recordingsOrErr() (Recordings, error) {
@@ -63,7 +59,7 @@ func (s *Server) recordings(r *http.Request) (int, any, error) {
 	default:
 		return 0, nil, badField("state", "%q is not pending, fetched or failed", q.State)
 	}
-	if q.Device = qs.Get("device"); q.Device != "" && !deviceNameRE.MatchString(q.Device) {
+	if q.Device = qs.Get("device"); q.Device != "" && !engine.ValidDeviceName(q.Device) {
 		return 0, nil, badField("device", "%q is not a device name", q.Device)
 	}
 	recs, err := s.recordingsOrErr()

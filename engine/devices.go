@@ -1,6 +1,17 @@
 package engine
 
-import "sort"
+import (
+	"regexp"
+	"sort"
+)
+
+// deviceNameRE is the shape of a device's name.
+var deviceNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// ValidDeviceName reports whether name has the shape of a device's name:
+// letters, digits, '-' and '_'. The name is part of the report URL
+// (/om/<name>) and the folder of the device's recordings.
+func ValidDeviceName(name string) bool { return deviceNameRE.MatchString(name) }
 
 // MenuUse is a voice menu ivrd has assigned on a device: its id and the
 // settings it was given. Calls play their prompts through it (the prompt

@@ -286,7 +286,6 @@ func (m *Recordings) nextDue() time.Time {
 // recordingPathRE is the shape of a path a device may name: folders and a
 // file of letters, digits and - _ . + only (20170309/200_212_…_cg.wav).
 var recordingPathRE = regexp.MustCompile(`^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*(/[A-Za-z0-9_+-][A-Za-z0-9_.+-]*){0,7}$`)
-var deviceNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // CheckRecordingPath refuses a path that could leave the device's folder
 // or that no OM writes: absolute, with "..", empty segments, odd
@@ -311,7 +310,7 @@ func (m *Recordings) attempt(r Recording) bool {
 	}
 	r = cur
 	var rel string
-	if err = CheckRecordingPath(r.Path); err == nil && !deviceNameRE.MatchString(r.Device) {
+	if err = CheckRecordingPath(r.Path); err == nil && !ValidDeviceName(r.Device) {
 		err = fmt.Errorf("device name %q cannot be a folder", r.Device)
 	}
 	if err != nil {

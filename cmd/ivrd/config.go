@@ -659,7 +659,7 @@ func (d *DeviceConfig) validate() error {
 	if d.Name == "" {
 		return errors.New("name: a device needs a name")
 	}
-	if !nameRE.MatchString(d.Name) {
+	if !engine.ValidDeviceName(d.Name) {
 		return fmt.Errorf("name: %q may only hold letters, digits, '-' and '_' (it is part of the report URL /om/%s)", d.Name, d.Name)
 	}
 	if d.URL == "" {
