@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 
 	"github.com/ivrd/ivrd/engine"
 )
@@ -18,9 +17,6 @@ import (
 type Agents interface {
 	Agent(ctx context.Context, req engine.AgentRequest) (engine.AgentResult, error)
 }
-
-// extNumber is what an extension (or group) number may be.
-var extNumber = regexp.MustCompile(`^[0-9]{1,16}$`)
 
 // agentRoutes adds the agent call control endpoints, all about the call
 // extension {ext} of device {name} is in.
@@ -65,7 +61,7 @@ func (s *Server) agentTransfer(r *http.Request) (int, any, error) {
 		if err := field(f, c.name, "", c.v, "a string"); err != nil {
 			return 0, nil, err
 		}
-		if c.name != "flow" && *c.v != "" && !extNumber.MatchString(*c.v) {
+		if c.name != "flow" && *c.v != "" && !engine.ValidExt(*c.v) {
 			return 0, nil, badField(c.name, "must be a number")
 		}
 	}
@@ -95,7 +91,7 @@ func (s *Server) agentSupervise(r *http.Request) (int, any, error) {
 	if err := field(f, "mode", "", &req.Mode, "a string"); err != nil {
 		return 0, nil, err
 	}
-	if !extNumber.MatchString(req.Supervisor) {
+	if !engine.ValidExt(req.Supervisor) {
 		return 0, nil, badField("supervisor", "the supervising extension's number is required")
 	}
 	return s.agent(r, req)
@@ -108,7 +104,7 @@ func (s *Server) agent(r *http.Request, req engine.AgentRequest) (int, any, erro
 		return 0, nil, fmt.Errorf("agent call control: %w", ErrNotAvailable)
 	}
 	req.Device, req.Ext = r.PathValue("name"), r.PathValue("ext")
-	if !extNumber.MatchString(req.Ext) {
+	if !engine.ValidExt(req.Ext) {
 		return 0, nil, badField("ext", "the extension in the path must be a number")
 	}
 	res, err := s.opt.Agents.Agent(r.Context(), req)

@@ -134,7 +134,6 @@ type ClickStore interface {
 }
 
 var (
-	extSyntax   = regexp.MustCompile(`^[0-9]{1,16}$`)
 	trunkSyntax = regexp.MustCompile(`^[0-9A-Za-z_.-]{1,32}$`)
 	// A number: digits (with * and #), an optional dial prefix before one
 	// comma ("9,13012345678"), digits sent after answer after two or more
@@ -305,7 +304,7 @@ func (r *Router) checkClick(req *ClickRequest) (*Device, error) {
 		if v == "" {
 			return &FieldError{field, "is required"}
 		}
-		if !extSyntax.MatchString(v) {
+		if !ValidExt(v) {
 			return &FieldError{field, fmt.Sprintf("%q is not an extension number (1–16 digits)", v)}
 		}
 		return nil

@@ -13,6 +13,13 @@ var deviceNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 // (/om/<name>) and the folder of the device's recordings.
 func ValidDeviceName(name string) bool { return deviceNameRE.MatchString(name) }
 
+// extRE is the shape of an extension's (or a group's) number.
+var extRE = regexp.MustCompile(`^[0-9]{1,16}$`)
+
+// ValidExt reports whether s has the shape of an extension's (or a
+// group's) number: 1–16 digits.
+func ValidExt(s string) bool { return extRE.MatchString(s) }
+
 // MenuUse is a voice menu ivrd has assigned on a device: its id and the
 // settings it was given. Calls play their prompts through it (the prompt
 // is given per call), so one menu serves many calls at once.

@@ -536,7 +536,6 @@ func (c *Config) fill() {
 var (
 	nameRE  = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 	fileRE  = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
-	extRE   = regexp.MustCompile(`^[0-9]+$`)
 	levelRE = regexp.MustCompile(`^(trace|debug|info|warn|error)$`)
 )
 
@@ -679,7 +678,7 @@ func (d *DeviceConfig) validate() error {
 			return fmt.Errorf("allow[%d]: %q is not an address or prefix (\"192.168.1.10\", \"10.0.0.0/8\")", i, a)
 		}
 	}
-	if d.Fallback != "" && !extRE.MatchString(d.Fallback) {
+	if d.Fallback != "" && !engine.ValidExt(d.Fallback) {
 		return fmt.Errorf("fallback: %q is not an extension number (\"\" hangs up)", d.Fallback)
 	}
 	if d.Wait != engine.WaitParked && d.Wait != engine.WaitSilence {

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ivrd/ivrd/api"
+	"github.com/ivrd/ivrd/engine"
 )
 
 // Defaults of [[webhook]].
@@ -88,7 +89,7 @@ func (w WebhookConfig) hook(devices map[string]int, adminSecret string) (api.Eve
 		}
 	}
 	for _, x := range w.Exts {
-		if !extRE.MatchString(x) {
+		if !engine.ValidExt(x) {
 			return h, fmt.Errorf("exts: %q is not an extension number", x)
 		}
 	}
