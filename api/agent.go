@@ -15,6 +15,7 @@ import (
 // Agents is agent call control: acting on the call an extension is in
 // (engine.Router.Agent). Without it the agent endpoints answer 501.
 type Agents interface {
+	// Agent carries out one action on an extension's call.
 	Agent(ctx context.Context, req engine.AgentRequest) (engine.AgentResult, error)
 }
 

@@ -22,6 +22,7 @@ const (
 
 // Errors of the recordings.
 var (
+	// ErrNoRecording is a recording id ivrd does not have.
 	ErrNoRecording = errors.New("no such recording")
 	// ErrRecordingNotFetched is a recording whose file is not there (yet).
 	ErrRecordingNotFetched = errors.New("the recording is not fetched")
