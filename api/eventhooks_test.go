@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -707,5 +708,38 @@ func TestEventHooksCloseEndsRetry(t *testing.T) {
 	}
 	if _, err := rig.hooks.Retry(context.Background(), "crm", failure.ID); !errors.Is(err, engine.ErrShuttingDown) {
 		t.Fatalf("a retry after Close: %v, want ErrShuttingDown", err)
+	}
+}
+
+// A receiver's URL may carry a token in its query string or user info:
+// neither shows in GET /api/v1/webhooks, its failures or the log when the
+// receiver cannot be reached (the transport's error repeats the URL).
+func TestEventHooksUnreachableShowNoURLSecrets(t *testing.T) {
+	rc := newHookReceiver(t, nil)
+	addr := strings.TrimPrefix(rc.URL, "http://")
+	rc.Close() // nothing listens there any more
+	h := hook("crm", "http://crm:hunter2@"+addr+"/events?token=tok-4711")
+	h.GiveUpAfter = 50 * time.Millisecond
+	rig := openHookRig(t, filepath.Join(t.TempDir(), "ivrd.db"), []api.EventHook{h}, startAtZero("crm"))
+	srv := newServer(t, newFake(), func(o *api.Options) { o.EventHooks = rig.hooks; o.Events = rig.log })
+	rig.publish(t, 1, engine.CallEvent{Kind: "cdr"})
+	var page api.FailurePage
+	waitFor(t, "the batch set aside", func() bool {
+		page = api.FailurePage{}
+		do(t, srv, "GET", "/api/v1/webhooks/crm/failures", "", &page)
+		return page.Total == 1
+	})
+	var one api.HookStatus
+	do(t, srv, "GET", "/api/v1/webhooks/crm", "", &one)
+	if one.URL != "http://"+addr+"/events" || one.LastError == "" {
+		t.Errorf("webhook %+v: want the URL without user info or query, and the last error", one)
+	}
+	shown := map[string]string{"the webhook's last_error": one.LastError, "the failure's error": page.Failures[0].Error, "the log": rig.logs.String()}
+	for where, s := range shown {
+		for _, secret := range []string{"tok-4711", "hunter2"} {
+			if strings.Contains(s, secret) {
+				t.Errorf("%s shows %q: %s", where, secret, s)
+			}
+		}
 	}
 }

@@ -248,7 +248,7 @@ func (w *Webhooks) post(d delivery, attempt int) (retry bool, after time.Duratio
 	}
 	resp, err := w.opt.Client.Do(req)
 	if err != nil {
-		return true, 0, err
+		return true, 0, unwrapURLError(err) // its text repeats the URL, query string and all
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()

@@ -211,3 +211,22 @@ func TestWebhookCloseAbandonsRetries(t *testing.T) {
 		t.Fatalf("log:\n%s", logs)
 	}
 }
+
+// A job's webhook URL may carry a token in its query string or its user
+// info: a failed delivery's log lines must show neither.
+func TestWebhookFailureLogsNoURLSecrets(t *testing.T) {
+	rc := newReceiver(t)
+	addr := strings.TrimPrefix(rc.URL, "http://")
+	rc.Close() // nothing listens there any more: the transport's error names the URL
+	w, logs := newWebhooks(t, "s")
+	w.JobEnded(endedJob("http://pms:hunter2@" + addr + "/ivrd?token=tok-4711"))
+	waitFor(t, "giving up", func() bool { return strings.Contains(logs.String(), "giving up") })
+	for _, secret := range []string{"tok-4711", "hunter2"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log shows %q:\n%s", secret, logs)
+		}
+	}
+	if !strings.Contains(logs.String(), "http://"+addr+"/ivrd") {
+		t.Errorf("the log does not name the receiver:\n%s", logs)
+	}
+}
