@@ -114,8 +114,9 @@ type Click struct {
 	ExtAnswered time.Time `json:"ext_answered,omitzero"`
 	Answered    time.Time `json:"answered,omitzero"`
 	Ended       time.Time `json:"ended,omitzero"`
-	// Duration is the seconds both sides talked (answered to ended).
-	Duration float64    `json:"duration"`
+	// Duration is the seconds both sides talked (answered to ended);
+	// absent before the end and when nobody saw it.
+	Duration float64    `json:"duration,omitempty"`
 	Cdr      *CdrRecord `json:"cdr,omitempty"`
 
 	// cancelling: ivrd has asked the device to end the call, so the BYE

@@ -69,6 +69,17 @@ func (a *adminStack) waitClick(t *testing.T, id, what string, cond func(engine.C
 	return c
 }
 
+// rawClick returns GET /api/v1/dials/{id} as JSON keys and values, to
+// see which keys it has.
+func (a *adminStack) rawClick(t *testing.T, id string) map[string]any {
+	t.Helper()
+	var raw map[string]any
+	if st := a.req(t, "GET", "/api/v1/dials/"+id, adminToken, "", &raw); st != http.StatusOK {
+		t.Fatalf("GET /api/v1/dials/%s: %d", id, st)
+	}
+	return raw
+}
+
 func inState(state string) func(engine.Click) bool {
 	return func(c engine.Click) bool { return c.State == state }
 }
@@ -99,6 +110,9 @@ func TestClickToDialAnswered(t *testing.T) {
 		t.Fatalf("click %+v: want a dial from 208 on om1 with outer 1 and a callid", c)
 	}
 	a.waitClick(t, c.ID, "ext 208 ringing", inState(engine.ClickExtRinging))
+	if raw := a.rawClick(t, c.ID); raw["duration"] != nil {
+		t.Fatalf("a click nobody has talked on yet shows a duration: %v", raw)
+	}
 	if calls := a.sim.CallsTo(clickNumber); len(calls) != 0 {
 		t.Fatalf("the number was dialled before the extension answered: %+v", calls[0].Info())
 	}
@@ -122,6 +136,9 @@ func TestClickToDialAnswered(t *testing.T) {
 	if got.Outcome != engine.ClickOutcomeAnswered || got.Reason != "" || got.Duration <= 0 ||
 		got.ExtAnswered.IsZero() || got.Answered.Before(got.ExtAnswered) || got.Ended.Before(got.Answered) {
 		t.Fatalf("ended click %+v: want answered, with a duration and times in order", got)
+	}
+	if raw := a.rawClick(t, c.ID); raw["duration"] == nil {
+		t.Fatalf("an answered click that ended shows no duration: %v", raw)
 	}
 	if got.Cdr.Type != "OU" || got.Cdr.CPN != "208" || got.Cdr.CDPN != clickNumber {
 		t.Fatalf("Cdr %+v: want OU 208 → %s", got.Cdr, clickNumber)
