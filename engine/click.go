@@ -134,6 +134,9 @@ type ClickStore interface {
 	LoadClicks() ([]Click, error)
 }
 
+// maxClickNumber is the longest number a click-to-dial takes.
+const maxClickNumber = 64
+
 var (
 	trunkSyntax = regexp.MustCompile(`^[0-9A-Za-z_.-]{1,32}$`)
 	// A number: digits (with * and #), an optional dial prefix before one
@@ -318,7 +321,10 @@ func (r *Router) checkClick(req *ClickRequest) (*Device, error) {
 		if req.Number == "" {
 			return nil, &FieldError{"number", "is required"}
 		}
-		if len(req.Number) > 64 || !numberSyntax.MatchString(req.Number) {
+		if len(req.Number) > maxClickNumber {
+			return nil, &FieldError{"number", fmt.Sprintf("is longer than %d characters", maxClickNumber)}
+		}
+		if !numberSyntax.MatchString(req.Number) {
 			return nil, &FieldError{"number", fmt.Sprintf("%q is not a number to dial: digits, * and #, "+
 				"with an optional prefix before one comma (9,13012345678) and digits to send after answer "+
 				"after two commas (13012345678,,1)", req.Number)}

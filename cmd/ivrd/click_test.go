@@ -340,6 +340,13 @@ func TestClickBadInput(t *testing.T) {
 			t.Errorf("POST %s %s: %d %+v; want 400 naming %s", tc.path, tc.body, st, e, tc.field)
 		}
 	}
+	// A number too long says so, without repeating it.
+	long := strings.Repeat("1", 65)
+	var e api.Error
+	if st := a.req(t, "POST", "/api/v1/dial", adminToken, `{"device": "om1", "ext": "208", "number": "`+long+`"}`, &e); st != http.StatusBadRequest ||
+		e.Field != "number" || !strings.Contains(e.Msg, "64 characters") || strings.Contains(e.Msg, long) {
+		t.Errorf("POST /api/v1/dial with a 65-digit number: %d %+v; want 400 naming number and its limit", st, e)
+	}
 	// Post-answer digits and a dial prefix are numbers.
 	for _, n := range []string{"9,13900000000", "13900000000,,1", "9,13900000000,,,12#"} {
 		if st, c, ce := a.click(t, "/api/v1/dial", `{"device": "om1", "ext": "209", "number": "`+n+`"}`); st != http.StatusAccepted || c.Number != n {
