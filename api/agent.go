@@ -128,7 +128,7 @@ func agentError(req engine.AgentRequest, err error) error {
 	case errors.As(err, &ref) && ref.Reason == engine.ReasonNotFound:
 		return &Error{Status: http.StatusNotFound, Msg: "the device does not know it: " + ref.Detail, Reason: ref.Reason}
 	case errors.As(err, &ref):
-		return &Error{Status: http.StatusConflict, Msg: "the device refused: " + ref.Error(), Reason: ref.Reason}
+		return &Error{Status: http.StatusConflict, Msg: "device " + req.Device + " " + ref.Error(), Reason: ref.Reason}
 	case errors.Is(err, engine.ErrNoExtCall):
 		return &Error{Status: http.StatusConflict, Msg: err.Error(), Reason: "no_call"}
 	case errors.Is(err, engine.ErrGone):

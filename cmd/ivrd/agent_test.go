@@ -146,8 +146,9 @@ func TestAgentTransfer(t *testing.T) {
 	if err := a.sim.SetExtPolicy("204", omsim.Policy{Answer: omsim.AnswerBusy}); err != nil {
 		t.Fatal(err)
 	}
-	if got, e := a.agentPost(t, "203", "transfer", `{"ext":"204"}`, nil); got != http.StatusConflict || e.Reason != engine.ReasonBusy {
-		t.Fatalf("transfer to a busy ext: %d %+v", got, e)
+	if got, e := a.agentPost(t, "203", "transfer", `{"ext":"204"}`, nil); got != http.StatusConflict || e.Reason != engine.ReasonBusy ||
+		!strings.HasPrefix(e.Msg, "device om1 refused: busy") {
+		t.Fatalf("transfer to a busy ext: %d %+v; want 409 busy, its error naming the device and the reason once", got, e)
 	}
 	if in := call.Info(); in.Connected != "ext 203" {
 		t.Fatalf("after a refused transfer the call is %+v", in)
