@@ -40,6 +40,9 @@ type recRig struct {
 	srv    *Server
 	base   string
 	logs   *syncBuffer
+	// adminWriteTimeout is the daemon's Server.AdminWriteTimeout at the
+	// next open.
+	adminWriteTimeout time.Duration
 }
 
 func newRecRig(t *testing.T, edit func(*Config)) *recRig {
@@ -94,6 +97,7 @@ func (g *recRig) open(ln net.Listener) {
 	}
 	srv := NewServer(g.cfg, hclog.New(&hclog.LoggerOptions{Output: g.logs, Level: hclog.Debug}))
 	srv.Listener = ln
+	srv.AdminWriteTimeout = g.adminWriteTimeout
 	if err := srv.Open(context.Background()); err != nil {
 		ln.Close()
 		g.t.Fatal(err)
@@ -304,6 +308,37 @@ func TestRecordingFetchedAndServed(t *testing.T) {
 	}
 	if v := g.metric(`ivrd_recording_fetches_total{outcome="fetched"}`, is("1")); v != "1" {
 		t.Fatalf("fetched metric = %q", v)
+	}
+}
+
+// A recording larger than the socket buffers hold, read by a client that
+// waits longer than the admin listener's write timeout before reading,
+// still arrives whole: its download gets time by its size.
+func TestRecordingAudioToASlowReader(t *testing.T) {
+	g := newRecRig(t, nil)
+	g.close()
+	g.adminWriteTimeout = 100 * time.Millisecond
+	g.open(nil)
+	g.recordedCall(nil)
+	rec := g.waitRecording("the fetch", func(r engine.Recording) bool { return r.State == engine.RecordingFetched })
+	big := bytes.Repeat([]byte{0xff}, 32<<20) // about 70 minutes of G.711
+	if err := os.WriteFile(filepath.Join(filepath.Dir(g.cfg.State), "recordings", filepath.FromSlash(rec.File)), big, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest("GET", g.base+"/api/v1/recordings/"+rec.ID+"/audio", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	time.Sleep(500 * time.Millisecond) // the slow reader: five write timeouts without reading
+	n, err := io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != 200 || err != nil || n != int64(len(big)) {
+		t.Fatalf("audio to a slow reader: %d, %d of %d bytes, %v", resp.StatusCode, n, len(big), err)
 	}
 }
 

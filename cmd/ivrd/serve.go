@@ -155,6 +155,9 @@ func newLogger(w io.Writer, level hclog.Level, json bool) hclog.Logger {
 	})
 }
 
+// DefaultAdminWriteTimeout bounds the writing of one admin answer.
+const DefaultAdminWriteTimeout = time.Minute
+
 // Server is the daemon in-process: the flow catalogue, one omproto.Client
 // and one omproto.Receiver per device, the engine's Router and the report
 // listener. "ivrd serve", "ivrd demo" and the tests run it.
@@ -171,6 +174,10 @@ type Server struct {
 	// listener then serves its control API under /sim/, for the
 	// console's phone.
 	Phone *omsim.Sim
+	// AdminWriteTimeout, when set before Open, bounds the writing of one
+	// admin answer (default DefaultAdminWriteTimeout). The event streams
+	// and the recordings' audio set their own deadlines.
+	AdminWriteTimeout time.Duration
 
 	cfg Config
 	log hclog.Logger
@@ -553,7 +560,11 @@ func (s *Server) openAdmin() error {
 	if !isLoopback(ln.Addr()) {
 		s.log.Warn("the admin API listens beyond this machine over plain HTTP; put a TLS proxy in front of it", "listen", ln.Addr().String())
 	}
-	s.admin = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+	wt := s.AdminWriteTimeout
+	if wt <= 0 {
+		wt = DefaultAdminWriteTimeout
+	}
+	s.admin = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: wt, IdleTimeout: 2 * time.Minute}
 	s.admin.RegisterOnShutdown(h.Close) // the console's live-call streams end, so the shutdown need not wait for them
 	go func() {
 		if err := s.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
