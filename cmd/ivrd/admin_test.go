@@ -224,10 +224,12 @@ func (a *adminStack) req(t *testing.T, method, path, token, body string, out any
 	return resp.StatusCode
 }
 
-// poll waits until cond holds, failing after a deadline.
+// poll waits until cond holds, failing after a deadline: a hang detector,
+// well beyond the longest call a test waits out (the verification-code
+// call's, about 9 s with its 5 s wait for a key).
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
