@@ -21,8 +21,9 @@ func TestAgentNotAvailable(t *testing.T) {
 	if got := do(t, srv, "POST", "/api/v1/devices/om1/extensions/201/supervise", `{"supervisor":"202","mode":"monitor"}`, &e); got != http.StatusNotImplemented {
 		t.Fatalf("supervise: %d %+v, want 501", got, e)
 	}
-	if got := do(t, srv, "POST", "/api/v1/devices/om1/extensions/201/hold", `{"x":1}`, &e); got != http.StatusBadRequest || e.Field != "x" {
-		t.Fatalf("hold with a body: %d %+v, want 400 naming x", got, e)
+	if got := do(t, srv, "POST", "/api/v1/devices/om1/extensions/201/hold", `{"x":1}`, &e); got != http.StatusBadRequest || e.Field != "x" ||
+		e.Msg != "unknown field: this request takes none" {
+		t.Fatalf("hold with a body: %d %+v, want 400 naming x, saying the request takes no field", got, e)
 	}
 	if got := do(t, srv, "GET", "/api/v1/devices/om1/extensions/201/hold", "", &e); got != http.StatusMethodNotAllowed {
 		t.Fatalf("GET hold: %d %+v, want 405", got, e)

@@ -521,7 +521,11 @@ func objectFields(data []byte, prefix string, known ...string) (map[string]json.
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		if !allowed[k] {
+		switch {
+		case allowed[k]:
+		case len(known) == 0:
+			return nil, badField(prefix+k, "unknown field: this request takes none")
+		default:
 			return nil, badField(prefix+k, "unknown field (known: %s)", strings.Join(known, ", "))
 		}
 	}
