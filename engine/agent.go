@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Agent call control: acting on the call an extension (an agent) is in —
@@ -164,7 +165,24 @@ func (r *Router) Agent(ctx context.Context, req AgentRequest) (AgentResult, erro
 		leg := call.Legs[0].Leg
 		if req.Flow != "" {
 			res.Target = "flow " + req.Flow
-			res.Call, err = r.redirect(req.Device, leg, req.Flow, req.Vars, "ext "+req.Ext)
+			var s *Session
+			if s, err = r.redirect(req.Device, leg, req.Flow, req.Vars, "ext "+req.Ext); err != nil {
+				break
+			}
+			res.Call = s.ID
+			// Answer once the flow's first command has taken the caller from
+			// the extension (or the call has ended), so that the agent's next
+			// action — a hang-up, most likely — finds the extension free
+			// rather than cutting the caller off. A first command may need a
+			// menu assigned first: two exchanges.
+			wait := time.NewTimer(2 * d.commandTimeout())
+			select {
+			case <-s.settled:
+			case <-wait.C:
+				s.log.Warn("the flow's first command has not returned yet; answering the transfer anyway", "transferred_by", "ext "+req.Ext)
+			case <-ctx.Done():
+			}
+			wait.Stop()
 			break
 		}
 		res.Target = req.To.String()

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/ivrd/ivrd/engine"
@@ -138,5 +139,66 @@ func TestAgentWithoutAgentControl(t *testing.T) {
 	_, err := rt.Agent(context.Background(), engine.AgentRequest{Device: "om1", Ext: "201", Action: engine.AgentHangup})
 	if !errors.Is(err, engine.ErrNoAgentControl) {
 		t.Fatalf("error %v, want ErrNoAgentControl", err)
+	}
+}
+
+// queryPBX is an agentPBX whose device knows the leg an agent's transfer
+// into a flow takes over.
+type queryPBX struct {
+	agentPBX
+}
+
+func (p *queryPBX) Query(context.Context, engine.Leg) (engine.LegStatus, error) {
+	return engine.LegStatus{CallID: "c3", From: "138", To: "60001", Connected: "ext 201"}, nil
+}
+
+// An agent's transfer into a flow answers only once the flow's first
+// command has taken the caller from the extension: an agent who hangs up
+// as soon as it is told must not cut the caller off.
+func TestAgentTransferToFlowWaitsForTheFirstCommand(t *testing.T) {
+	release := make(chan struct{})
+	played := make(chan struct{})
+	pbx := &queryPBX{agentPBX{extCall: func(string) (engine.ExtCall, error) {
+		return engine.ExtCall{State: engine.ExtBusy, Legs: []engine.LegStatus{{Leg: engine.Leg{Kind: engine.LegVisitor, ID: "3"}, From: "138"}}}, nil
+	}}}
+	pbx.play = func(engine.Leg, int, string) error {
+		close(played)
+		<-release // the device takes its time to move the caller
+		return nil
+	}
+	rt, err := engine.NewRouter(engine.Config{
+		Devices: []*engine.Device{{Name: "om1", PBX: pbx, Fallback: "200"}},
+		Routes:  []engine.Route{{Flow: "main"}},
+		Flows:   compileFlows(t, map[string]string{"main": `return { incoming = function(call) call:play("user_welcome") end }`}),
+		Clock:   clock.NewVirtual(epoch),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Start(context.Background())
+	t.Cleanup(rt.Close)
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before rt.Close: a failing test leaves no session stuck in its play
+
+	type answer struct {
+		res engine.AgentResult
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		res, err := rt.Agent(context.Background(), engine.AgentRequest{Device: "om1", Ext: "201", Action: engine.AgentTransfer, Flow: "main"})
+		done <- answer{res, err}
+	}()
+	<-played
+	select {
+	case a := <-done:
+		t.Fatalf("the transfer answered %+v (%v) while the flow's first prompt was still being placed", a.res, a.err)
+	default:
+	}
+	unblock()
+	a := <-done
+	if a.err != nil || a.res.Call == "" || a.res.Target != "flow main" {
+		t.Fatalf("transfer: %+v %v", a.res, a.err)
 	}
 }

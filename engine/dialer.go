@@ -944,32 +944,36 @@ func (d *dialer) runFailed(j Job) {
 // caller) into a flow: the flow's incoming(call) runs for it, with vars as
 // call.vars. It returns ivrd's call id.
 func (r *Router) Redirect(device string, leg Leg, flow string, vars json.RawMessage) (string, error) {
-	return r.redirect(device, leg, flow, vars, "")
+	s, err := r.redirect(device, leg, flow, vars, "")
+	if err != nil {
+		return "", err
+	}
+	return s.ID, nil
 }
 
 // redirect is Redirect; from, when set, names where the call came from
 // (an agent's transfer: "ext 201"), for the log.
-func (r *Router) redirect(device string, leg Leg, flow string, vars json.RawMessage, from string) (string, error) {
+func (r *Router) redirect(device string, leg Leg, flow string, vars json.RawMessage, from string) (*Session, error) {
 	d := r.devices[device]
 	if d == nil {
-		return "", &FieldError{"device", fmt.Sprintf("no device %q is configured", device)}
+		return nil, &FieldError{"device", fmt.Sprintf("no device %q is configured", device)}
 	}
 	if leg.Kind != LegVisitor && leg.Kind != LegOuter || leg.ID == "" {
-		return "", &FieldError{"leg", "must name a visitor or outer call leg, like \"visitor 14\""}
+		return nil, &FieldError{"leg", "must name a visitor or outer call leg, like \"visitor 14\""}
 	}
 	fl, ok := r.flows.Flow(flow)
 	if !ok {
-		return "", &FieldError{"flow", fmt.Sprintf("no flow %q is loaded", flow)}
+		return nil, &FieldError{"flow", fmt.Sprintf("no flow %q is loaded", flow)}
 	}
 	if err := r.checkVars(vars); err != nil {
-		return "", err
+		return nil, err
 	}
 	key := sessionKey{device, leg}
 	r.mu.Lock()
 	busy := r.sessions[key] != nil
 	r.mu.Unlock()
 	if busy {
-		return "", fmt.Errorf("redirect: %s on %s: %w", leg, device, ErrInIVR)
+		return nil, fmt.Errorf("redirect: %s on %s: %w", leg, device, ErrInIVR)
 	}
 	// The query is the redirected call's first command: its trace names
 	// the call.
@@ -978,12 +982,12 @@ func (r *Router) redirect(device string, leg Leg, flow string, vars json.RawMess
 	st, err := d.PBX.Query(ctx, leg)
 	cancel()
 	if err != nil {
-		return "", fmt.Errorf("redirect: %s on %s: %w", leg, device, err)
+		return nil, fmt.Errorf("redirect: %s on %s: %w", leg, device, err)
 	}
 	s := &Session{
 		ID: id, Device: d, Leg: leg, From: st.From, To: st.To, CallID: st.CallID,
 		Direction: "in", Flow: fl, Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
-		held: []func(){r.clk.Work()}, initVars: vars, Origin: from,
+		held: []func(){r.clk.Work()}, initVars: vars, Origin: from, settled: make(chan struct{}),
 	}
 	s.activity = Activity{Kind: ActivityStarting, Since: s.Started}
 	s.log = r.log.With("call_id", s.ID, "device", device, "leg", leg.String(), "flow", fl.Name, "flow_hash", fl.ShortHash())
@@ -991,12 +995,12 @@ func (r *Router) redirect(device string, leg Leg, flow string, vars json.RawMess
 	if r.closed || r.draining {
 		r.mu.Unlock()
 		s.releaseAll()
-		return "", fmt.Errorf("redirect: %w", ErrShuttingDown)
+		return nil, fmt.Errorf("redirect: %w", ErrShuttingDown)
 	}
 	if r.sessions[key] != nil {
 		r.mu.Unlock()
 		s.releaseAll()
-		return "", fmt.Errorf("redirect: %s on %s: %w", leg, device, ErrInIVR)
+		return nil, fmt.Errorf("redirect: %s on %s: %w", leg, device, ErrInIVR)
 	}
 	r.sessions[key] = s
 	r.wg.Add(1)
@@ -1008,5 +1012,5 @@ func (r *Router) redirect(device string, leg Leg, flow string, vars json.RawMess
 		s.log.Info("call redirected into a flow", "from", s.From, "to", s.To)
 	}
 	go s.run(runCtx)
-	return s.ID, nil
+	return s, nil
 }

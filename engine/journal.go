@@ -223,7 +223,7 @@ func (s *Session) goLive(ctx context.Context) {
 // checkAlive asks the device whether a recovered call is still there
 // (matching callid, from and to, since ids are reused).
 func (s *Session) checkAlive(ctx context.Context) bool {
-	cctx, cancel := s.cmdCtx(ctx)
+	cctx, cancel := s.queryCtx(ctx)
 	defer cancel()
 	st, err := s.Device.PBX.Query(cctx, s.Leg)
 	switch {

@@ -99,7 +99,7 @@ func (s *Session) checkLiveness(ctx context.Context) (item, bool) {
 		return item{}, false // heard from since; check again later
 	}
 	s.lastHeard = now
-	cctx, cancel := s.cmdCtx(ctx)
+	cctx, cancel := s.queryCtx(ctx)
 	st, err := s.Device.PBX.Query(cctx, s.Leg)
 	cancel()
 	switch {

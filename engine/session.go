@@ -130,6 +130,13 @@ type Session struct {
 
 	// dial is set on an outbound call: the job attempt that placed it.
 	dial *dialState
+	// settled, when not nil, is closed once the call's first command to
+	// the device has returned (the leg is where the flow sent it) or the
+	// session has ended: an agent's transfer into a flow answers then, so
+	// that the agent's next action finds the caller gone from the
+	// extension.
+	settled    chan struct{}
+	settleOnce sync.Once
 	// initVars are call.vars at the start (an outbound job's, a
 	// redirected call's), a JSON object; secretVars names the secret ones.
 	initVars   json.RawMessage
@@ -432,6 +439,7 @@ func (s *Session) run(ctx context.Context) {
 	defer s.r.finish(s)
 	defer s.stopLiveness()
 	defer s.publishEnded()
+	defer s.settle()
 	if s.blocked {
 		s.refuse(ctx)
 		return
@@ -766,7 +774,23 @@ func (s *Session) over(method string) {
 // ---- commands ----
 
 func (s *Session) cmdCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	cctx, cancel := context.WithTimeout(ctx, s.Device.commandTimeout())
+	return cctx, func() {
+		cancel()
+		s.settle()
+	}
+}
+
+// queryCtx is cmdCtx for a question to the device, which moves no call.
+func (s *Session) queryCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.Device.commandTimeout())
+}
+
+// settle closes settled, once.
+func (s *Session) settle() {
+	if s.settled != nil {
+		s.settleOnce.Do(func() { close(s.settled) })
+	}
 }
 
 // hangup ends the call from the IVR.

@@ -197,6 +197,11 @@ func TestAgentTransferToFlow(t *testing.T) {
 		res.Call == "" || res.Target != "flow survey" {
 		t.Fatalf("transfer to the survey: %d %+v %+v", got, e, res)
 	}
+	// The answer comes once the caller has left the extension: the agent's
+	// hang-up right after it finds no call to cut.
+	if got, e := a.agentPost(t, "201", "hangup", "", nil); got != http.StatusConflict || e.Reason != "no_call" {
+		t.Fatalf("hang-up right after the transfer: %d %+v", got, e)
+	}
 	waitCall(t, call, "the survey question", func(in omsim.CallInfo) bool { return heardFile(in, "user_survey_q1") })
 	if x := simExt(t, a.sim, "201"); x.State != "idle" {
 		t.Fatalf("ext 201 after the transfer: %+v", x)
