@@ -147,6 +147,7 @@ func writeCdrCSV(w http.ResponseWriter, page engine.CdrPage) {
 	if page.Next != "" {
 		w.Header().Set("Ivrd-Next", page.Next)
 	}
+	allowBulkWrite(w, int64(b.Len()))
 	w.WriteHeader(http.StatusOK)
 	w.Write(b.Bytes())
 }

@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/csv"
 	"fmt"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -158,5 +159,38 @@ func TestCdrsBadRequests(t *testing.T) {
 	var e api.Error
 	if code := getJSON(t, bare, "/api/v1/cdrs", &e); code != 404 {
 		t.Errorf("without a store: %d %+v", code, e)
+	}
+}
+
+// deadlineWriter records the write deadline a handler sets through
+// http.ResponseController.
+type deadlineWriter struct {
+	*httptest.ResponseRecorder
+	deadline time.Time
+}
+
+func (d *deadlineWriter) SetWriteDeadline(t time.Time) error {
+	d.deadline = t
+	return nil
+}
+
+// An export may be megabytes for a slow client: its answer gets a write
+// deadline of its own, a minute and more, not the listener's.
+func TestExportsSetTheirWriteDeadline(t *testing.T) {
+	fake := newFake()
+	fake.kv["hotel"] = surveyKV()
+	s, err := api.New(fake, api.Options{Token: token, Cdrs: cdrStore(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/api/v1/cdrs?format=csv", "/api/v1/surveys/hotel?survey=stay&format=csv&until=2026-11-25T00:00:00Z"} {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		w := &deadlineWriter{ResponseRecorder: httptest.NewRecorder()}
+		start := time.Now()
+		s.ServeHTTP(w, req)
+		if w.Code != 200 || w.deadline.Sub(start) < time.Minute {
+			t.Errorf("GET %s: %d, write deadline %v after the start, want a minute at least", path, w.Code, w.deadline.Sub(start))
+		}
 	}
 }

@@ -141,24 +141,29 @@ func (s *Server) recordingAudio(w http.ResponseWriter, r *http.Request) {
 		h.Set("ETag", `"`+rec.SHA256+`"`)
 	}
 	h.Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", path.Base(rec.Path)))
-	// The listener's WriteTimeout suits answers of a few kilobytes; a
-	// recording of tens of megabytes over a slow link needs longer.
 	if st, err := f.Stat(); err == nil {
-		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(audioWriteTime(st.Size())))
+		allowBulkWrite(w, st.Size())
 	}
 	http.ServeContent(w, r, path.Base(rec.Path), rec.Fetched, f)
 }
 
-// audioWriteTime is how long sending a recording of size bytes may take:
-// a minute, and a second for each audioMinRate bytes.
-func audioWriteTime(size int64) time.Duration {
-	return time.Minute + time.Duration(size/audioMinRate)*time.Second
+// allowBulkWrite gives an answer of size bytes — a recording, a CSV
+// export — time to reach a slow client: the listener's WriteTimeout suits
+// answers of a few kilobytes, not tens of megabytes over a slow link.
+func allowBulkWrite(w http.ResponseWriter, size int64) {
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(bulkWriteTime(size)))
 }
 
-// audioMinRate is the slowest download of a recording that ivrd waits
-// for, in bytes per second (64 KiB/s: the 64 MiB default max_size in 17
-// minutes).
-const audioMinRate = 64 << 10
+// bulkWriteTime is how long sending an answer of size bytes may take: a
+// minute, and a second for each bulkMinRate bytes.
+func bulkWriteTime(size int64) time.Duration {
+	return time.Minute + time.Duration(size/bulkMinRate)*time.Second
+}
+
+// bulkMinRate is the slowest download of a recording or an export that
+// ivrd waits for, in bytes per second (64 KiB/s: the 64 MiB default
+// max_size of a recording in 17 minutes).
+const bulkMinRate = 64 << 10
 
 // CdrRow is a call record as GET /api/v1/cdrs lists it: with, when it
 // names a recording, the recording's id and state.

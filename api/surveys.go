@@ -370,6 +370,7 @@ func writeSurveyCSV(w http.ResponseWriter, flow string, sv storedSurvey, list []
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.csv"`, flow, sv.name))
 	w.Header().Set("Cache-Control", "no-store")
+	allowBulkWrite(w, int64(b.Len()))
 	w.WriteHeader(http.StatusOK)
 	w.Write(b.Bytes())
 }
