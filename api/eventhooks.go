@@ -664,12 +664,14 @@ func (r *hookRunner) delivered(n int) {
 // count counts events a receiver took: the deliverer's, or a retry's
 // (which leaves the deliverer's own state alone).
 func (r *hookRunner) count(n int) {
-	r.mu.Lock()
-	r.deliveredN += uint64(n)
-	r.mu.Unlock()
+	// The metric first: a client that sees the count in the status finds
+	// it in /metrics too.
 	if o := r.hs.opt.Observer; o != nil {
 		o.HookDelivered(r.h.Name, n)
 	}
+	r.mu.Lock()
+	r.deliveredN += uint64(n)
+	r.mu.Unlock()
 }
 
 // failed notes a failed attempt and logs it, at a bounded rate.
