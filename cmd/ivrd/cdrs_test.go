@@ -155,12 +155,7 @@ func TestConsoleCdrsInBrowser(t *testing.T) {
 	})
 
 	b := openBrowser(t)
-	if err := b.s.Navigate(a.base + "/"); err != nil {
-		t.Fatal(err)
-	}
-	b.find("#token").SendKeys(adminToken)
-	b.click("#signin")
-	b.waitText("#live-rows", "No call is in the IVR now")
+	b.signIn(a.base)
 	b.click(`#nav a[data-page="cdrs"]`)
 	b.waitText("#cdr-rows", "13800000001")
 	rows := b.text("#cdr-rows")

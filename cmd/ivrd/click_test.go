@@ -411,12 +411,7 @@ func TestConsoleCallControlInBrowser(t *testing.T) {
 		c.Numbers = map[string]omsim.Policy{clickNumber: {Answer: omsim.AnswerManual}}
 	}, nil)
 	b := openBrowser(t)
-	if err := b.s.Navigate(a.base + "/"); err != nil {
-		t.Fatal(err)
-	}
-	b.find("#token").SendKeys(adminToken)
-	b.click("#signin")
-	b.waitText("#live-rows", "No call is in the IVR now")
+	b.signIn(a.base)
 	b.click(`#nav a[data-page="control"]`)
 	b.waitText("#dial-rows", "No click-to-call yet")
 	b.waitText("#control-device", "om1")

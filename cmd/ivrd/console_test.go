@@ -253,6 +253,18 @@ type page struct {
 	shots string
 }
 
+// signIn opens the console at base and signs in with the admin token,
+// waiting for the first page.
+func (p *page) signIn(base string) {
+	p.t.Helper()
+	if err := p.s.Navigate(base + "/"); err != nil {
+		p.t.Fatal(err)
+	}
+	p.find("#token").SendKeys(adminToken)
+	p.click("#signin")
+	p.waitText("#live-rows", "No call is in the IVR now")
+}
+
 func (p *page) find(css string) *webdriver.Element {
 	p.t.Helper()
 	e, err := p.s.Find(css)

@@ -134,12 +134,7 @@ func TestConsoleListsInBrowser(t *testing.T) {
 		c.Lists = ListsConfig{Block: "blocked", BlockPrompt: "user_closed"}
 	})
 	b := openBrowser(t)
-	if err := b.s.Navigate(a.base + "/"); err != nil {
-		t.Fatal(err)
-	}
-	b.find("#token").SendKeys(adminToken)
-	b.click("#signin")
-	b.waitText("#live-rows", "No call is in the IVR now")
+	b.signIn(a.base)
 
 	b.click(`#nav a[data-page="lists"]`)
 	b.waitText("#lists-names", "blocked (0)")

@@ -649,12 +649,7 @@ func TestConsoleRecordingInBrowser(t *testing.T) {
 	rec := g.waitRecording("the fetch", func(r engine.Recording) bool { return r.State == engine.RecordingFetched })
 
 	b := openBrowser(t)
-	if err := b.s.Navigate(g.base + "/"); err != nil {
-		t.Fatal(err)
-	}
-	b.find("#token").SendKeys(adminToken)
-	b.click("#signin")
-	b.waitText("#live-rows", "No call is in the IVR now")
+	b.signIn(g.base)
 	b.click(`#nav a[data-page="cdrs"]`)
 	b.waitText("#cdr-rows", "202")
 	sel := `#cdr-rows [data-recording="` + rec.ID + `"] audio`
