@@ -74,7 +74,8 @@ type RecordingOptions struct {
 }
 
 // Recordings fetches the recordings the devices' call records name, one at
-// a time, from the durable queue in the store: a failed fetch is retried
+// a time per device (devices side by side), from the durable queue in the
+// store: a failed fetch is retried
 // with backoff, the queue survives restarts, and DeviceUp makes a device's
 // pending fetches due at once. Files are written atomically under Dir.
 type Recordings struct {
@@ -231,33 +232,63 @@ func (m *Recordings) run() {
 
 // fetchDue tries every pending recording that is due, or whose device is
 // up since the last pass, and returns when the next one is due (zero for
-// none). A fetch that succeeds shows its device up too: the device's other
-// pending recordings are tried in another pass.
+// none). Devices are fetched from side by side, each one's recordings in
+// turn, so that a device that hangs (each fetch running to FetchTimeout)
+// holds up only its own. A fetch that succeeds shows its device up too:
+// the device's other pending recordings are tried in another round.
 func (m *Recordings) fetchDue() time.Time {
 	m.upMu.Lock()
 	up := m.up
 	m.up = map[string]bool{}
 	m.upMu.Unlock()
+	pending, err := m.store.PendingRecordings()
+	if err != nil {
+		m.log.Error("cannot read the recordings queue", "error", err)
+		return m.opt.Now().Add(m.opt.FirstBackoff)
+	}
+	devices := map[string]bool{}
+	for _, r := range pending {
+		devices[r.Device] = true
+	}
+	var wg sync.WaitGroup
+	for device := range devices {
+		wg.Add(1)
+		go func(device string, up bool) {
+			defer wg.Done()
+			m.fetchDevice(device, up)
+		}(device, up[device])
+	}
+	wg.Wait()
+	return m.nextDue()
+}
+
+// fetchDevice tries one device's pending recordings that are due (all of
+// them when up), again while a round fetches one with the device not yet
+// known to be up.
+func (m *Recordings) fetchDevice(device string, up bool) {
 	for {
 		pending, err := m.store.PendingRecordings()
 		if err != nil {
 			m.log.Error("cannot read the recordings queue", "error", err)
-			return m.opt.Now().Add(m.opt.FirstBackoff)
+			return
 		}
 		again := false
 		for _, r := range pending {
-			if m.ctx.Err() != nil {
-				return time.Time{}
-			}
-			if r.NextAttempt.After(m.opt.Now()) && !up[r.Device] {
+			if r.Device != device {
 				continue
 			}
-			if m.attempt(r) && !up[r.Device] {
-				up[r.Device], again = true, true
+			if m.ctx.Err() != nil {
+				return
+			}
+			if r.NextAttempt.After(m.opt.Now()) && !up {
+				continue
+			}
+			if m.attempt(r) && !up {
+				up, again = true, true
 			}
 		}
 		if !again {
-			return m.nextDue()
+			return
 		}
 	}
 }
