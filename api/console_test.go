@@ -289,6 +289,23 @@ func readEvent(t *testing.T, rd *bufio.Reader) api.LivePage {
 
 // TestLiveCallStream: pages of the live calls, newest first, sent again
 // when they change, filtered by number; the stream ends when the server
+// openLiveStream opens GET /api/v1/calls/stream?query with the token,
+// checks that it is an event stream, and closes it when the test ends.
+func openLiveStream(t *testing.T, srv *httptest.Server, query string) (*http.Response, *bufio.Reader) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/calls/stream?"+query, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return resp, bufio.NewReader(resp.Body)
+}
+
 // closes.
 func TestLiveCallStream(t *testing.T) {
 	fake := newFake()
@@ -301,17 +318,7 @@ func TestLiveCallStream(t *testing.T) {
 	)
 	srv := newServer(t, fake, nil)
 	open := func(query string) (*http.Response, *bufio.Reader) {
-		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/calls/stream?interval=250ms&"+query, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
-			t.Fatalf("stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
-		}
-		return resp, bufio.NewReader(resp.Body)
+		return openLiveStream(t, srv, "interval=250ms&"+query)
 	}
 	ids := func(p api.LivePage) string {
 		var out []string
@@ -359,14 +366,9 @@ func TestLiveCallStreamEndsOnClose(t *testing.T) {
 	}
 	srv := httptest.NewServer(s)
 	defer srv.Close()
-	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/calls/stream?interval=250ms", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	readEvent(t, bufio.NewReader(resp.Body))
+	resp, rd := openLiveStream(t, srv, "interval=250ms")
+	defer resp.Body.Close() // before srv.Close, which waits for the stream
+	readEvent(t, rd)
 	s.Close()
 	done := make(chan error, 1)
 	go func() { _, err := io.ReadAll(resp.Body); done <- err }()
@@ -437,14 +439,8 @@ func TestLiveCallStreamOutlivesTimeouts(t *testing.T) {
 	srv.Config.ReadTimeout, srv.Config.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
 	srv.Start()
 	defer srv.Close()
-	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/calls/stream?interval=250ms", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	rd := bufio.NewReader(resp.Body)
+	resp, rd := openLiveStream(t, srv, "interval=250ms")
+	defer resp.Body.Close() // before srv.Close, which waits for the stream
 	readEvent(t, rd)
 	time.Sleep(time.Second)
 	fake.setLive()
@@ -487,14 +483,7 @@ func TestLiveCallStreamEndsWithTheSession(t *testing.T) {
 // proxy that closes idle connections does not cut it between two looks.
 func TestLiveCallStreamKeepAlive(t *testing.T) {
 	srv := newServer(t, newFake(), func(o *api.Options) { o.StreamKeepAlive = 100 * time.Millisecond })
-	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/calls/stream?interval=1m", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	rd := bufio.NewReader(resp.Body)
+	_, rd := openLiveStream(t, srv, "interval=1m")
 	readEvent(t, rd) // the first page
 	done := make(chan string, 1)
 	go func() {
