@@ -775,6 +775,9 @@ func (s *Session) over(method string) {
 
 func (s *Session) cmdCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	cctx, cancel := context.WithTimeout(ctx, s.Device.commandTimeout())
+	if s.settled == nil {
+		return cctx, cancel // no one waits for the first command
+	}
 	return cctx, func() {
 		cancel()
 		s.settle()
