@@ -246,17 +246,17 @@ func (m *Recordings) fetchDue() time.Time {
 		m.log.Error("cannot read the recordings queue", "error", err)
 		return m.opt.Now().Add(m.opt.FirstBackoff)
 	}
-	devices := map[string]bool{}
+	byDevice := map[string][]Recording{}
 	for _, r := range pending {
-		devices[r.Device] = true
+		byDevice[r.Device] = append(byDevice[r.Device], r)
 	}
 	var wg sync.WaitGroup
-	for device := range devices {
+	for device, recs := range byDevice {
 		wg.Add(1)
-		go func(device string, up bool) {
+		go func() {
 			defer wg.Done()
-			m.fetchDevice(device, up)
-		}(device, up[device])
+			m.fetchDevice(recs, up[device])
+		}()
 	}
 	wg.Wait()
 	return m.nextDue()
@@ -264,19 +264,12 @@ func (m *Recordings) fetchDue() time.Time {
 
 // fetchDevice tries one device's pending recordings that are due (all of
 // them when up), again while a round fetches one with the device not yet
-// known to be up.
-func (m *Recordings) fetchDevice(device string, up bool) {
+// known to be up. attempt reads each one's current state, so the list
+// read at the start of the pass serves every round.
+func (m *Recordings) fetchDevice(pending []Recording, up bool) {
 	for {
-		pending, err := m.store.PendingRecordings()
-		if err != nil {
-			m.log.Error("cannot read the recordings queue", "error", err)
-			return
-		}
 		again := false
 		for _, r := range pending {
-			if r.Device != device {
-				continue
-			}
 			if m.ctx.Err() != nil {
 				return
 			}
