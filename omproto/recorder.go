@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 )
 
 // RecorderPath is where a device's web server serves the recordings its
@@ -48,23 +47,15 @@ type Recorder struct {
 	BaseURL string
 	// Auth is the web account; nil sends none.
 	Auth WebAuth
-	// HTTP is the client used (default http.DefaultClient); Timeout bounds
-	// one fetch when the context has no deadline (0: none).
-	HTTP    *http.Client
-	Timeout time.Duration
+	// HTTP is the client used (default http.DefaultClient). The context
+	// given to Fetch bounds a fetch.
+	HTTP *http.Client
 }
 
 // Fetch copies the recording at path (as a Cdr names it) to w and returns
 // its size. A file longer than max bytes (0: no limit) stops the copy
 // with ErrTooLarge; w then holds a part of it.
 func (r *Recorder) Fetch(ctx context.Context, path string, w io.Writer, max int64) (int64, error) {
-	if r.Timeout > 0 {
-		if _, ok := ctx.Deadline(); !ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, r.Timeout)
-			defer cancel()
-		}
-	}
 	u := strings.TrimSuffix(r.BaseURL, "/") + RecorderPath + escapePath(path)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
