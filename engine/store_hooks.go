@@ -162,7 +162,7 @@ func (s *BoltStore) SetAside(name string, f HookFailure, cursor uint64) (HookFai
 	return out, nil
 }
 
-// failures returns the webhook's failure bucket, or nil.
+// hookFailures returns the webhook's failure bucket, or nil.
 func hookFailures(tx *bolt.Tx, name string) *bolt.Bucket {
 	b, _ := hookBucket(tx, name, false)
 	if b == nil {
