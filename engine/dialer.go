@@ -987,7 +987,10 @@ func (r *Router) redirect(device string, leg Leg, flow string, vars json.RawMess
 	s := &Session{
 		ID: id, Device: d, Leg: leg, From: st.From, To: st.To, CallID: st.CallID,
 		Direction: "in", Flow: fl, Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
-		held: []func(){r.clk.Work()}, initVars: vars, Origin: from, settled: make(chan struct{}),
+		held: []func(){r.clk.Work()}, initVars: vars, Origin: from,
+	}
+	if from != "" {
+		s.settled = make(chan struct{}) // an agent's transfer waits for the first command
 	}
 	s.activity = Activity{Kind: ActivityStarting, Since: s.Started}
 	s.log = r.log.With("call_id", s.ID, "device", device, "leg", leg.String(), "flow", fl.Name, "flow_hash", fl.ShortHash())
