@@ -98,19 +98,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	sub := log.Subscribe()
 	defer sub.Close()
 
-	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	write := func(b []byte) bool {
-		rc.SetWriteDeadline(time.Now().Add(s.opt.EventWriteTimeout))
-		if _, err := w.Write(b); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
+	write, ok := openEventStream(w, s.opt.EventWriteTimeout)
+	if !ok {
+		return
 	}
 	send := func(e engine.CallEvent) bool {
 		if !f.match(e) {
@@ -122,13 +112,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		return write([]byte("id: " + strconv.FormatUint(e.ID, 10) + "\nevent: " + e.Kind + "\ndata: " + string(body) + "\n\n"))
 	}
-	if !write([]byte("retry: 2000\n\n")) {
-		return
-	}
-	sessionID := ""
-	if c, err := r.Cookie(SessionCookie); err == nil && r.Header.Get("Authorization") == "" {
-		sessionID = c.Value
-	}
+	sessionID := consoleSession(r)
 	last := after
 	if from == "" {
 		// A new client starts with the live events.

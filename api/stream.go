@@ -114,35 +114,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.streams.Add(-1)
 
-	rc := http.NewResponseController(w)
-	// The request has been read; the listener's ReadTimeout must not
-	// bear on a stream that lasts as long as the page.
-	rc.SetReadDeadline(time.Time{})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	// The listener's WriteTimeout would cut the stream; each write gets
-	// its own deadline instead, and a client that stops reading is
-	// dropped after it.
-	write := func(b []byte) bool {
-		rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
-		if _, err := w.Write(b); err != nil {
-			return false
-		}
-		return rc.Flush() == nil
-	}
-	if !write([]byte("retry: 2000\n\n")) {
+	write, ok := openEventStream(w, 30*time.Second)
+	if !ok {
 		return
 	}
 	// A console's stream lasts as long as its session: signing out or the
 	// session's end closes it, and the browser's reconnection then meets
 	// the sign-in.
-	sessionID := ""
-	if c, err := r.Cookie(SessionCookie); err == nil && r.Header.Get("Authorization") == "" {
-		sessionID = c.Value
-	}
+	sessionID := consoleSession(r)
 	tick := time.NewTicker(q.interval)
 	defer tick.Stop()
 	keep := time.NewTicker(s.opt.StreamKeepAlive / 3)
@@ -199,4 +178,37 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// openEventStream answers 200 as server-sent events and sends the retry
+// line. The request has been read, so the listener's ReadTimeout must not
+// bear on a stream that lasts; its WriteTimeout would cut the stream, so
+// each write gets its own deadline of timeout instead, and a client that
+// stops reading is dropped after it. write sends and flushes, false when
+// the client is gone; ok is false when the retry line could not be sent.
+func openEventStream(w http.ResponseWriter, timeout time.Duration) (write func([]byte) bool, ok bool) {
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	write = func(b []byte) bool {
+		rc.SetWriteDeadline(time.Now().Add(timeout))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	return write, write([]byte("retry: 2000\n\n"))
+}
+
+// consoleSession is the session a console's stream belongs to ("" for a
+// client with a bearer token), which ends the stream when it ends.
+func consoleSession(r *http.Request) string {
+	if c, err := r.Cookie(SessionCookie); err == nil && r.Header.Get("Authorization") == "" {
+		return c.Value
+	}
+	return ""
 }
