@@ -43,15 +43,16 @@ func matchesState(j engine.Job, state string) bool {
 	return state == "" || j.State == state || jobPhase(j) == state
 }
 
-// offsetParam reads ?offset=N (default 0).
-func offsetParam(r *http.Request) (int, error) {
+// offsetParam reads ?offset=N (default 0); a bad one is a 400 saying it
+// is not a number of what (0 or more).
+func offsetParam(r *http.Request, what string) (int, error) {
 	v := r.URL.Query().Get("offset")
 	if v == "" {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		return 0, badField("offset", "%q is not a number of jobs to skip (0 or more)", v)
+		return 0, badField("offset", "%q is not a number of %s (0 or more)", v, what)
 	}
 	return n, nil
 }
@@ -67,7 +68,7 @@ func (s *Server) jobs(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	offset, err := offsetParam(r)
+	offset, err := offsetParam(r, "jobs to skip")
 	if err != nil {
 		return 0, nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -58,10 +57,8 @@ func liveQueryOf(r *http.Request) (liveQuery, error) {
 	if q.limit, err = limitParam(r, DefaultLivePage, MaxLivePage); err != nil {
 		return q, err
 	}
-	if v := r.URL.Query().Get("offset"); v != "" {
-		if q.offset, err = strconv.Atoi(v); err != nil || q.offset < 0 {
-			return q, badField("offset", "%q is not a number of calls (0 or more)", v)
-		}
+	if q.offset, err = offsetParam(r, "calls"); err != nil {
+		return q, err
 	}
 	if v := r.URL.Query().Get("interval"); v != "" {
 		d, err := time.ParseDuration(v)
