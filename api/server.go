@@ -360,10 +360,8 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, metrics bool
 	}
 	scheme, token, ok := strings.Cut(auth, " ")
 	if ok && strings.EqualFold(scheme, "Bearer") {
-		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		admin := subtle.ConstantTimeCompare(got[:], s.tokenID[:]) == 1
-		scrape := metrics && s.hasMetricsToken && subtle.ConstantTimeCompare(got[:], s.metricsID[:]) == 1
-		if admin || scrape {
+		admin, scrape := s.tokenIs(token)
+		if admin || (metrics && scrape) {
 			return true
 		}
 	}
@@ -376,6 +374,16 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request, metrics bool
 	w.Header().Set("WWW-Authenticate", `Bearer realm="ivrd"`)
 	writeJSON(w, http.StatusUnauthorized, &Error{Msg: msg})
 	return false
+}
+
+// tokenIs reports whether token (spaces around it ignored) is the admin
+// token, and whether it is the metrics token, comparing digests in
+// constant time.
+func (s *Server) tokenIs(token string) (admin, metrics bool) {
+	got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	admin = subtle.ConstantTimeCompare(got[:], s.tokenID[:]) == 1
+	metrics = s.hasMetricsToken && subtle.ConstantTimeCompare(got[:], s.metricsID[:]) == 1
+	return admin, metrics
 }
 
 // jsonErrors turns the mux's own plain-text 404 and 405 answers into JSON

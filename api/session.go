@@ -209,8 +209,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, e.Status, e)
 		return
 	}
-	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	if subtle.ConstantTimeCompare(got[:], s.tokenID[:]) != 1 {
+	if admin, _ := s.tokenIs(tok); !admin {
 		s.log.Warn("console sign-in with a wrong token", "remote", r.RemoteAddr)
 		s.wrongToken(host)
 		writeJSON(w, http.StatusUnauthorized, &Error{Msg: "the token is not valid", Field: "token"})
