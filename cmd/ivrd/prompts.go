@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -16,12 +15,7 @@ const maxPromptText = 500
 // device stores it (letters, digits, '_'), each text is one line of
 // printable text. The error names the first bad key, in sorted order.
 func validatePrompts(prompts map[string]string) error {
-	keys := make([]string, 0, len(prompts))
-	for k := range prompts {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedNames(prompts) {
 		text := prompts[k]
 		switch {
 		case strings.Contains(k, "+"):
@@ -39,10 +33,4 @@ func validatePrompts(prompts map[string]string) error {
 		}
 	}
 	return nil
-}
-
-// promptText returns what a voice file says, "" when [prompts] does not
-// say.
-func (c *Config) promptText(file string) string {
-	return c.Prompts[file]
 }

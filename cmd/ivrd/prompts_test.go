@@ -20,10 +20,10 @@ user_menu = "For reception, press 1."
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cfg.promptText("user_welcome"); got != "Welcome to the Grand Hotel" {
+	if got := cfg.Prompts["user_welcome"]; got != "Welcome to the Grand Hotel" {
 		t.Errorf("user_welcome: %q", got)
 	}
-	if got := cfg.promptText("user_bye"); got != "" {
+	if got := cfg.Prompts["user_bye"]; got != "" {
 		t.Errorf("user_bye, which has no text: %q", got)
 	}
 }
