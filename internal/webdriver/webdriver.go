@@ -5,6 +5,7 @@
 package webdriver
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -12,12 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -97,24 +98,56 @@ func (o Options) filled() Options {
 	return o
 }
 
-// Start runs chromedriver on a free loopback port and waits until it
-// answers.
+// Start runs chromedriver on a loopback port of its own choosing and
+// waits until it answers.
+//
+// chromedriver is given --port=0 and the port is read from the line it
+// prints once it listens. Choosing a free port here and handing it over
+// would leave a gap in which another process (a test server in a package
+// tested alongside) can take it, and chromedriver then exits at start.
 func Start(ctx context.Context, opt Options) (*Driver, error) {
 	opt = opt.filled()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	cmd := exec.Command(opt.Driver, "--port=0", "--allowed-ips=127.0.0.1")
+	// An os.Pipe of our own rather than StdoutPipe: Wait then returns
+	// when chromedriver exits, even while a browser it started still
+	// holds the pipe's write end.
+	out, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(opt.Driver, "--port="+strconv.Itoa(port), "--allowed-ips=127.0.0.1")
-	cmd.Stdout, cmd.Stderr = opt.Log, opt.Log
-	if err := cmd.Start(); err != nil {
+	tail := &tailWriter{max: 2048}
+	cmd.Stdout, cmd.Stderr = w, w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		out.Close()
 		return nil, fmt.Errorf("webdriver: start %s: %w", opt.Driver, err)
 	}
-	d := &Driver{opt: opt, cmd: cmd, url: "http://127.0.0.1:" + strconv.Itoa(port), client: &http.Client{Timeout: time.Minute},
-		exited: make(chan struct{})}
+	d := &Driver{opt: opt, cmd: cmd, client: &http.Client{Timeout: time.Minute}, exited: make(chan struct{})}
+	ports := make(chan int, 1)
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		defer out.Close()
+		scanPort(io.TeeReader(out, io.MultiWriter(opt.Log, tail)), ports)
+	}()
 	go func() { cmd.Wait(); close(d.exited) }()
+	exitedAtStart := func() error {
+		select { // its last words, which name the reason
+		case <-read:
+		case <-time.After(time.Second):
+		}
+		return fmt.Errorf("webdriver: %s exited at start: %s", opt.Driver, strings.TrimSpace(tail.String()))
+	}
+	select {
+	case port := <-ports:
+		d.url = "http://127.0.0.1:" + strconv.Itoa(port)
+	case <-d.exited:
+		return nil, exitedAtStart()
+	case <-ctx.Done():
+		d.Close()
+		return nil, fmt.Errorf("webdriver: %s named no port: %w", opt.Driver, ctx.Err())
+	}
 	for {
 		var st struct {
 			Ready bool `json:"ready"`
@@ -127,10 +160,59 @@ func Start(ctx context.Context, opt Options) (*Driver, error) {
 			d.Close()
 			return nil, fmt.Errorf("webdriver: %s did not become ready: %w", opt.Driver, ctx.Err())
 		case <-d.exited:
-			return nil, fmt.Errorf("webdriver: %s exited at start", opt.Driver)
+			return nil, exitedAtStart()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// startedOn is what chromedriver prints once it listens, before the port.
+const startedOn = "started successfully on port "
+
+// scanPort sends the port of chromedriver's "started successfully on
+// port N." line, then reads the rest of the output to its end so that
+// chromedriver never blocks on a full pipe.
+func scanPort(r io.Reader, ports chan<- int) {
+	sc := bufio.NewScanner(r)
+	found := false
+	for sc.Scan() {
+		if found {
+			continue
+		}
+		line := sc.Text()
+		i := strings.Index(line, startedOn)
+		if i < 0 {
+			continue
+		}
+		if port, err := strconv.Atoi(strings.TrimRight(line[i+len(startedOn):], ". \r")); err == nil && port > 0 {
+			ports <- port
+			found = true
+		}
+	}
+	io.Copy(io.Discard, r)
+}
+
+// tailWriter keeps the last max bytes written to it, for an error message.
+type tailWriter struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if over := len(w.buf) - w.max; over > 0 {
+		w.buf = append(w.buf[:0], w.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tailWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
 }
 
 // Close stops chromedriver (and with it any browser it still runs).

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +83,55 @@ func TestSession(t *testing.T) {
 	png, err := s.Screenshot()
 	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Fatalf("screenshot: %d bytes, %v", len(png), err)
+	}
+}
+
+// TestStartReportsWhyTheDriverExited: a driver that exits before it
+// listens fails Start with its own last words, not a bare "exited".
+func TestStartReportsWhyTheDriverExited(t *testing.T) {
+	driver := filepath.Join(t.TempDir(), "chromedriver")
+	script := "#!/bin/sh\necho 'Starting ChromeDriver on port 0'\necho '[SEVERE]: bind() failed: Address already in use (98)' >&2\nexit 1\n"
+	if err := os.WriteFile(driver, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := webdriver.Start(ctx, webdriver.Options{Driver: driver})
+	if err == nil || !strings.Contains(err.Error(), "exited at start") || !strings.Contains(err.Error(), "bind() failed") {
+		t.Fatalf("Start: %v", err)
+	}
+}
+
+// TestStartTakesThePortTheDriverNames: Start asks for --port=0 and talks
+// to the port named in the driver's "started successfully" line.
+func TestStartTakesThePortTheDriverNames(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/status" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(`{"value":{"ready":true}}`))
+	}))
+	defer srv.Close()
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	driver := filepath.Join(dir, "chromedriver")
+	// The fake records its arguments, names the test server's port, and
+	// stays up until Close kills it.
+	script := "#!/bin/sh\necho \"$@\" > " + filepath.Join(dir, "args") + "\n" +
+		"echo 'ChromeDriver was started successfully on port " + strconv.Itoa(port) + ".'\nexec sleep 60\n"
+	if err := os.WriteFile(driver, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := webdriver.Start(ctx, webdriver.Options{Driver: driver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	args, err := os.ReadFile(filepath.Join(dir, "args"))
+	if err != nil || !strings.Contains(string(args), "--port=0") {
+		t.Fatalf("driver's arguments: %q, %v", args, err)
 	}
 }
