@@ -63,8 +63,10 @@ func (r *Router) publishReport(ev Event) {
 	}{ev.Ext, ev.Device, call, ev.Leg.ID, ev.From, ev.To})
 }
 
-// publishExtState tells of an extension's new state. r.mu is held.
-func (r *Router) publishExtState(device, ext, was, state string) {
+// publishExtState tells of an extension's new state; source is "" for a
+// report and "query" for a correction by a query of the device. r.mu is
+// held.
+func (r *Router) publishExtState(device, ext, was, state, source string) {
 	if r.events == nil {
 		return
 	}
@@ -76,7 +78,8 @@ func (r *Router) publishExtState(device, ext, was, state string) {
 		Device string `json:"device"`
 		State  string `json:"state"`
 		Was    string `json:"was"`
-	}{ext, device, state, was})
+		Source string `json:"source,omitempty"`
+	}{ext, device, state, was, source})
 }
 
 // publishCdr tells of a device's call record.

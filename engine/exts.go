@@ -1,5 +1,7 @@
 package engine
 
+import "strings"
+
 // Extension states as the router tracks them (ExtState, ExtStates).
 const (
 	ExtIdle    = "idle"
@@ -7,6 +9,22 @@ const (
 	ExtRinging = "ringing"
 	ExtOffline = "offline"
 )
+
+// ExtWord reads the word a device uses for an extension's state in a
+// Query answer: ready (or idle) is ExtIdle, active (or busy: in a call or
+// ringing) ExtBusy, offline (or unwired, the word for a line without a
+// phone) ExtOffline. known is false for any other word.
+func ExtWord(word string) (state string, known bool) {
+	switch strings.ToLower(word) {
+	case "ready", "idle":
+		return ExtIdle, true
+	case "active", "busy":
+		return ExtBusy, true
+	case "offline", "unwired":
+		return ExtOffline, true
+	}
+	return "", false
+}
 
 // ExtCorrection is an extension whose tracked state a device query found
 // wrong: a report was lost.
@@ -27,8 +45,9 @@ func (r *Router) ExtMark() uint64 {
 
 // CorrectExts sets the states a query of the device found (by extension:
 // ExtIdle, ExtBusy, ExtRinging or ExtOffline) where they differ from the
-// tracked ones, and returns those it changed. An extension reported on
-// after mark is left alone: its report is newer than the answer.
+// tracked ones, publishes each change as an ext.state event with source
+// "query", and returns the changes. An extension reported on after mark
+// is left alone: its report is newer than the answer.
 func (r *Router) CorrectExts(device string, mark uint64, states map[string]string) []ExtCorrection {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -49,6 +68,7 @@ func (r *Router) CorrectExts(device string, mark uint64, states map[string]strin
 			was = "unknown"
 		}
 		tracked[ext] = st
+		r.publishExtState(device, ext, was, st, "query")
 		out = append(out, ExtCorrection{Ext: ext, Was: was, Now: st})
 	}
 	return out

@@ -1,15 +1,19 @@
 package engine_test
 
 import (
+	"fmt"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/ivrd/ivrd/engine"
 )
 
 // A query's answer corrects the tracked state of an extension whose
-// report was lost, and leaves alone one reported on while it was asked.
+// report was lost, tells stream subscribers with an ext.state event, and
+// leaves alone one reported on while it was asked.
 func TestCorrectExts(t *testing.T) {
-	r := hotel(t, rigOptions{noStore: true})
+	r, l := eventRig(t, map[string]string{"main": hotelFlow}, nil)
 	r.router.Deliver(engine.Event{Device: "om1", Kind: engine.EvBusy, Ext: "201"})
 	r.router.Deliver(engine.Event{Device: "om1", Kind: engine.EvIdle, Ext: "202"})
 	mark := r.router.ExtMark()
@@ -36,5 +40,36 @@ func TestCorrectExts(t *testing.T) {
 	}
 	if again := r.router.CorrectExts("om1", r.router.ExtMark(), states); len(again) != 0 {
 		t.Fatalf("correcting to the same states changed %+v", again)
+	}
+	// Three reports (201 busy, 202 idle, 202 ringing), then the two
+	// corrections, each marked as the query's.
+	evs := loggedEvents(t, l, 5)
+	var got2 []string
+	for _, e := range evs {
+		if e.Kind != engine.KindExtState {
+			continue
+		}
+		d := eventData(t, e)
+		got2 = append(got2, fmt.Sprintf("%s %v>%v %v", e.Ext, d["was"], d["state"], d["source"]))
+	}
+	sort.Strings(got2[3:]) // the corrections come in map order
+	want2 := []string{"201 unknown>busy <nil>", "202 unknown>idle <nil>", "202 idle>ringing <nil>",
+		"201 busy>idle query", "203 unknown>offline query"}
+	if strings.Join(got2, ", ") != strings.Join(want2, ", ") {
+		t.Fatalf("ext.state events:\n got %q\nwant %q", got2, want2)
+	}
+}
+
+// The words a device uses for an extension's state, as the query and the
+// agent actions read them.
+func TestExtWord(t *testing.T) {
+	for word, want := range map[string]string{
+		"ready": engine.ExtIdle, "Idle": engine.ExtIdle, "active": engine.ExtBusy, "BUSY": engine.ExtBusy,
+		"offline": engine.ExtOffline, "unwired": engine.ExtOffline, "ringing": "", "": "",
+	} {
+		got, known := engine.ExtWord(word)
+		if got != want || known != (want != "") {
+			t.Errorf("ExtWord(%q) = %q, %v; want %q", word, got, known, want)
+		}
 	}
 }

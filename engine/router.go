@@ -539,7 +539,7 @@ func (r *Router) trackExt(ev Event) {
 	if was != state {
 		// Published under the lock, so that two reports about one
 		// extension are numbered in the order they were applied.
-		r.publishExtState(ev.Device, ev.Ext, was, state)
+		r.publishExtState(ev.Device, ev.Ext, was, state, "")
 	}
 	r.mu.Unlock()
 }

@@ -111,8 +111,8 @@ func (x *extWatch) query(name string) {
 	tracked := x.router.ExtStates(name)
 	found := map[string]string{}
 	for _, xs := range st.Exts {
-		now := queriedState(xs.State)
-		if now == "" || xs.ID == "" {
+		now, known := engine.ExtWord(xs.State)
+		if !known || xs.ID == "" {
 			continue // a state ivrd has no word for: left to the reports
 		}
 		if now == engine.ExtBusy && tracked[xs.ID] == engine.ExtRinging {
@@ -134,21 +134,6 @@ func (x *extWatch) query(name string) {
 	qs.queried, qs.err = time.Now(), ""
 	qs.corrected += n
 	x.mu.Unlock()
-}
-
-// queriedState reads an extension's state in a Query answer: ready is
-// idle, active (in a call or ringing) busy, offline offline; "" for a
-// word ivrd does not know.
-func queriedState(s string) string {
-	switch strings.ToLower(s) {
-	case "ready", "idle":
-		return engine.ExtIdle
-	case "active", "busy":
-		return engine.ExtBusy
-	case "offline":
-		return engine.ExtOffline
-	}
-	return ""
 }
 
 // extensions is a device's extensions for the admin API; ok is false for

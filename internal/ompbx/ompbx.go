@@ -342,14 +342,12 @@ func (p *PBX) ExtCall(ctx context.Context, ext string) (engine.ExtCall, error) {
 	return engine.ExtCall{}, &engine.Refusal{Reason: engine.ReasonNotFound, Detail: "the answer does not name extension " + ext}
 }
 
-// extState reads the device's word for an extension's state: ready is
-// idle, offline is offline, anything else (active …) busy.
-func extState(s string) string {
-	switch strings.ToLower(s) {
-	case "ready", "idle":
-		return engine.ExtIdle
-	case "offline", "unwired":
-		return engine.ExtOffline
+// extState reads the device's word for an extension's state; a word
+// ivrd does not know is busy, so that the action is tried and the device
+// itself answers whether there is a call.
+func extState(word string) string {
+	if st, ok := engine.ExtWord(word); ok {
+		return st
 	}
 	return engine.ExtBusy
 }
