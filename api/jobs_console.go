@@ -84,7 +84,7 @@ func (s *Server) jobs(r *http.Request) (int, any, error) {
 		}
 		out.Total++
 		if out.Total > offset && (limit == 0 || len(out.Jobs) < limit) {
-			out.Jobs = append(out.Jobs, j)
+			out.Jobs = append(out.Jobs, shownJob(j))
 		}
 	}
 	return http.StatusOK, out, nil

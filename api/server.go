@@ -645,7 +645,7 @@ func (s *Server) dial(r *http.Request) (int, any, error) {
 	}
 	if req.ID != "" {
 		if j, err := s.b.Job(req.ID); err == nil {
-			return http.StatusOK, j, nil
+			return http.StatusOK, shownJob(j), nil
 		}
 	}
 	j, err := s.b.Dial(req)
@@ -653,7 +653,17 @@ func (s *Server) dial(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	s.log.Info("call requested", "job", j.ID, "to", j.To, "flow", j.Flow, "due", j.Due.Format(time.RFC3339), "remote", r.RemoteAddr)
-	return http.StatusCreated, j, nil
+	return http.StatusCreated, shownJob(j), nil
+}
+
+// shownJob is a job as the API answers with it: its webhook without
+// credentials or query string, which may carry the receiver's token, as
+// GET /api/v1/webhooks shows the event webhooks.
+func shownJob(j engine.Job) engine.Job {
+	if j.Webhook != "" {
+		j.Webhook = logURL(j.Webhook)
+	}
+	return j
 }
 
 // JobList is the answer of GET /api/v1/jobs.
@@ -699,7 +709,7 @@ func (s *Server) job(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, j, nil
+	return http.StatusOK, shownJob(j), nil
 }
 
 // DELETE /api/v1/jobs/{id}: 200 with the cancelled job; 404 for an
@@ -714,7 +724,7 @@ func (s *Server) cancelJob(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	s.log.Info("job cancelled", "job", id, "remote", r.RemoteAddr)
-	return http.StatusOK, j, nil
+	return http.StatusOK, shownJob(j), nil
 }
 
 // CallList is the answer of GET /api/v1/calls and /api/v1/history. Next,

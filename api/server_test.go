@@ -431,9 +431,19 @@ func TestJobs(t *testing.T) {
 	fake := newFake()
 	srv := newServer(t, fake, nil)
 	for i := 0; i < 3; i++ {
-		do(t, srv, "POST", "/api/v1/calls", fmt.Sprintf(`{"to":"%d","flow":"wakeup"}`, i), nil)
+		do(t, srv, "POST", "/api/v1/calls", fmt.Sprintf(`{"to":"%d","flow":"wakeup","webhook":"https://u:pw@crm.example.com/hook?token=hooktoken42"}`, i), nil)
 	}
 	fake.jobs[0].State = engine.JobDone
+	// Every answer shows a job's webhook without the credentials and
+	// query string it was given.
+	const shownHook = "https://crm.example.com/hook"
+	for _, path := range []string{"/api/v1/jobs", "/api/v1/jobs/job-1"} {
+		var body json.RawMessage
+		if got := do(t, srv, "GET", path, "", &body); got != 200 || strings.Contains(string(body), "hooktoken") ||
+			strings.Contains(string(body), "pw@") || !strings.Contains(string(body), `"`+shownHook+`"`) {
+			t.Fatalf("GET %s: %d %s", path, got, body)
+		}
+	}
 
 	var list api.JobList
 	if got := do(t, srv, "GET", "/api/v1/jobs", "", &list); got != 200 || len(list.Jobs) != 3 || list.Jobs[0].ID != "job-3" {
@@ -466,7 +476,7 @@ func TestJobs(t *testing.T) {
 
 	// Cancel: 200, then 409 (it has ended), 404 for an unknown id.
 	j = engine.Job{}
-	if got := do(t, srv, "DELETE", "/api/v1/jobs/job-2", "", &j); got != 200 || j.State != engine.JobCancelled {
+	if got := do(t, srv, "DELETE", "/api/v1/jobs/job-2", "", &j); got != 200 || j.State != engine.JobCancelled || j.Webhook != shownHook {
 		t.Fatalf("cancel: %d %+v", got, j)
 	}
 	e = api.Error{}
