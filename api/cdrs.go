@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/csv"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -110,7 +111,7 @@ func (s *Server) cdrReport(w http.ResponseWriter, r *http.Request) (int, any, er
 	}
 	q := engine.CdrQuery{Since: sp.Since, Until: sp.Until, Number: sp.Number, Ext: sp.Ext, Before: sp.Before, Limit: sp.Limit}
 	if s.opt.Cdrs == nil {
-		return 0, nil, &Error{Status: http.StatusNotFound, Msg: "this daemon keeps no call records (it has no state file)"}
+		return 0, nil, fmt.Errorf("call records: %w (it has no state file)", ErrNotAvailable)
 	}
 	page, err := s.opt.Cdrs.SearchCdrs(q)
 	if err != nil {

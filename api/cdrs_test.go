@@ -131,7 +131,9 @@ func TestCdrsCSV(t *testing.T) {
 	}
 }
 
-// A bad parameter is a 400 naming it; without a store, 404.
+// A bad parameter is a 400 naming it; without a store, call records and
+// recordings are a feature this daemon does not offer: 501, as for the
+// other features.
 func TestCdrsBadRequests(t *testing.T) {
 	store := cdrStore(t)
 	srv := newServer(t, newFake(), func(o *api.Options) { o.Cdrs = store })
@@ -156,9 +158,12 @@ func TestCdrsBadRequests(t *testing.T) {
 		}
 	}
 	bare := newServer(t, newFake(), nil)
-	var e api.Error
-	if code := getJSON(t, bare, "/api/v1/cdrs", &e); code != 404 {
-		t.Errorf("without a store: %d %+v", code, e)
+	for _, path := range []string{"/api/v1/cdrs", "/api/v1/cdrs?format=csv", "/api/v1/recordings", "/api/v1/recordings/00000000000000a1",
+		"/api/v1/recordings/00000000000000a1/audio"} {
+		var e api.Error
+		if code := getJSON(t, bare, path, &e); code != 501 || !strings.Contains(e.Msg, "no state file") {
+			t.Errorf("GET %s without a store: %d %+v, want 501", path, code, e)
+		}
 	}
 }
 

@@ -42,7 +42,7 @@ type RecordingList struct {
 // keeps none.
 func (s *Server) recordingsOrErr() (Recordings, error) {
 	if s.opt.Recordings == nil {
-		return nil, &Error{Status: http.StatusNotFound, Msg: "this daemon keeps no recordings (it has no state file)"}
+		return nil, fmt.Errorf("recordings: %w (it has no state file)", ErrNotAvailable)
 	}
 	return s.opt.Recordings, nil
 }
