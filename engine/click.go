@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/ivrd/ivrd/internal/clock"
 )
 
 // Click-to-call: an operator (or a CRM) asks the device to ring one of
@@ -52,7 +54,7 @@ const (
 	ClickReasonNoAnswer    = "no_answer"      // the far end never answered
 	ClickReasonDeviceDown  = ReasonDeviceDown // the device did not answer the command
 	ClickReasonCancelled   = "cancelled"      // ended through ivrd
-	ClickReasonUnseen      = "ended_unseen"   // found gone at start: it ended while ivrd was down
+	ClickReasonUnseen      = "ended_unseen"   // found gone by a check: ivrd was down, or the report was lost
 )
 
 // Kinds of the click-to-call events; each carries the Click as it stands.
@@ -70,6 +72,10 @@ const (
 // DefaultClicksKept is how many clicks are remembered (and kept in the
 // state file); the oldest go first.
 const DefaultClicksKept = 1000
+
+// DefaultClickCheck is Config.ClickCheck's default: a live click-to-dial
+// not reported on for a minute is asked about.
+const DefaultClickCheck = time.Minute
 
 // ErrNoClick is a click id that is not (or no longer) kept.
 var ErrNoClick = errors.New("no such click-to-call")
@@ -122,6 +128,9 @@ type Click struct {
 	// cancelling: ivrd has asked the device to end the call, so the BYE
 	// that follows ends it as cancelled.
 	cancelling bool
+	// seen is when the click last changed in this process (zero for one
+	// loaded from the state file).
+	seen time.Time
 }
 
 // ClickStore keeps clicks across restarts; BoltStore implements it. A
@@ -162,14 +171,24 @@ type clicks struct {
 	// started and stopped: the writer goroutine's life (changed starts
 	// it; after close, changes are written by nobody).
 	started, stopped bool
-	wake             chan struct{}
-	done             chan struct{}
-	stop             chan struct{}
-	once             sync.Once
+	// check is ClickCheck; checking is set once the start's check is
+	// over, checkTimer is armed while a click is live, and checks
+	// counts the checks running, which close waits for.
+	check      time.Duration
+	checking   bool
+	checkTimer clock.Timer
+	checks     sync.WaitGroup
+	wake       chan struct{}
+	done       chan struct{}
+	stop       chan struct{}
+	once       sync.Once
 }
 
-func newClicks(r *Router, store Store) (*clicks, error) {
-	t := &clicks{r: r, log: r.log.Named("clicks"), kept: DefaultClicksKept, byID: map[string]*Click{},
+func newClicks(r *Router, store Store, check time.Duration) (*clicks, error) {
+	if check == 0 {
+		check = DefaultClickCheck
+	}
+	t := &clicks{r: r, log: r.log.Named("clicks"), kept: DefaultClicksKept, check: check, byID: map[string]*Click{},
 		early: map[*Click][]Event{}, dirty: map[string]struct{}{},
 		wake: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
 	if cs, ok := store.(ClickStore); ok {
@@ -193,6 +212,7 @@ func (t *clicks) add(c *Click) {
 	t.byID[c.ID] = c
 	if c.State != ClickEnded {
 		t.live = append(t.live, c)
+		t.armCheck()
 	}
 	for len(t.all) > t.kept {
 		old := t.all[0]
@@ -216,6 +236,7 @@ func (t *clicks) forgetLive(c *Click) {
 // changed queues c for the store and publishes kind with c as it is now.
 // t.mu is held, so that events about one click are numbered in order.
 func (t *clicks) changed(c *Click, kind string) {
+	c.seen = t.r.clk.Now()
 	t.dirty[c.ID] = struct{}{}
 	if !t.started && !t.stopped {
 		// Started with the first click, so that a Router that never
@@ -271,7 +292,12 @@ func (t *clicks) close() {
 	t.mu.Lock()
 	started := t.started
 	t.stopped = true
+	if t.checkTimer != nil {
+		t.checkTimer.Stop()
+		t.checkTimer = nil
+	}
 	t.mu.Unlock()
+	t.checks.Wait()
 	if !started {
 		return
 	}
@@ -487,16 +513,17 @@ func (r *Router) CancelClick(ctx context.Context, id string) (Click, error) {
 	return *c, nil
 }
 
-// recheck asks the device about each dial still live when the router
-// starts (kept from before a restart): one whose outer leg is gone, or
-// holds another call now, ended while ivrd was not listening, and its
-// reports are lost. It ends as answered or unknown, reason ended_unseen.
-// A connect names no leg to ask about and is left as it is.
-func (t *clicks) recheck(ctx context.Context) {
+// recheck asks the device about each live dial not reported on since
+// before (every live dial when before is zero: at start, for those kept
+// from before a restart). One whose outer leg is gone, or holds another
+// call now, ended unseen: ivrd was down, or the report of its end was
+// lost. It ends as answered or unknown, reason ended_unseen. A connect
+// names no leg to ask about and is left as it is.
+func (t *clicks) recheck(ctx context.Context, before time.Time) {
 	t.mu.Lock()
 	var todo []Click
 	for _, c := range t.live {
-		if c.Type == ClickDial && c.Leg != "" && c.State != ClickPlacing {
+		if c.Type == ClickDial && c.Leg != "" && c.State != ClickPlacing && (before.IsZero() || c.seen.Before(before)) {
 			todo = append(todo, *c)
 		}
 	}
@@ -511,13 +538,15 @@ func (t *clicks) recheck(ctx context.Context) {
 		cancel()
 		gone := errors.Is(err, ErrGone) || (err == nil && snap.CallID != "" && st.CallID != "" && st.CallID != snap.CallID)
 		if !gone {
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
 				t.log.Warn("cannot ask the device about a click-to-call", "click", snap.ID, "device", snap.Device, "error", err)
 			}
 			continue
 		}
 		t.mu.Lock()
-		if c := t.byID[snap.ID]; c != nil && c.State != ClickEnded {
+		// Not if a report came meanwhile: the device has told the click's
+		// fate itself.
+		if c := t.byID[snap.ID]; c != nil && c.State != ClickEnded && c.seen.Equal(snap.seen) {
 			outcome := ClickOutcomeUnknown
 			if !c.Answered.IsZero() {
 				outcome = ClickOutcomeAnswered
@@ -526,6 +555,43 @@ func (t *clicks) recheck(ctx context.Context) {
 		}
 		t.mu.Unlock()
 	}
+}
+
+// startChecks starts the periodic checks of live dials, once the start's
+// check is over.
+func (t *clicks) startChecks() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.checking = true
+	t.armCheck()
+}
+
+// armCheck arms the next periodic check while a click is live, so that a
+// router with none runs no timer (a scenario on the virtual clock ends
+// when nothing is due). t.mu is held.
+func (t *clicks) armCheck() {
+	if !t.checking || t.stopped || t.check < 0 || t.checkTimer != nil || len(t.live) == 0 {
+		return
+	}
+	t.checkTimer = t.r.clk.AfterFunc(t.check, t.checkDue)
+}
+
+// checkDue asks about the live dials the device has said nothing of for
+// a check's length, then arms the next check.
+func (t *clicks) checkDue() {
+	t.mu.Lock()
+	t.checkTimer = nil
+	if t.stopped {
+		t.mu.Unlock()
+		return
+	}
+	t.checks.Add(1)
+	t.mu.Unlock()
+	defer t.checks.Done()
+	t.recheck(t.r.ctx, t.r.clk.Now().Add(-t.check))
+	t.mu.Lock()
+	t.armCheck()
+	t.mu.Unlock()
 }
 
 // ErrClickOver is a click that has already ended.

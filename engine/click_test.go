@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,7 +39,7 @@ func (p *clickPBX) DialFromExt(_ context.Context, ext, number, _ string) (engine
 
 // clickRouter builds a router on the state file at path, with an event
 // log, for one device driven by pbx.
-func clickRouter(t *testing.T, path string, pbx engine.PBX) (*engine.Router, *engine.EventLog, func()) {
+func clickRouter(t *testing.T, path string, pbx engine.PBX, edit ...func(*engine.Config)) (*engine.Router, *engine.EventLog, func()) {
 	t.Helper()
 	store, err := engine.OpenBolt(path, engine.BoltOptions{})
 	if err != nil {
@@ -48,14 +49,18 @@ func clickRouter(t *testing.T, path string, pbx engine.PBX) (*engine.Router, *en
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := engine.NewRouter(engine.Config{
+	cfg := engine.Config{
 		Devices: []*engine.Device{{Name: "om1", PBX: pbx}},
 		Flows:   compileFlows(t, map[string]string{}),
 		Clock:   clock.Real{},
 		Logger:  hclog.NewNullLogger(),
 		Store:   store,
 		Events:  events,
-	})
+	}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	rt, err := engine.NewRouter(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,5 +308,97 @@ func TestClickRecheckAtStart(t *testing.T) {
 	rt.Wait()
 	if c, _ := rt.Click(ids[2]); c.State != engine.ClickAnswered {
 		t.Fatalf("the click still up: %+v, want answered", c)
+	}
+}
+
+// A dial whose end the device never reported (a lost BYE) is found out by
+// the periodic check, while ivrd runs: the device is asked about a click
+// it has said nothing of for ClickCheck, and one whose leg is gone ends
+// as answered, ended_unseen, with its dial.ended event. A click the
+// device still holds is left alone however often it is asked about.
+func TestClickCheckFindsALostEnd(t *testing.T) {
+	pbx := &clickPBX{}
+	pbx.dial = func(ext, number string) (engine.Leg, engine.LegStatus, error) {
+		return engine.Leg{Kind: engine.LegOuter, ID: "1"}, engine.LegStatus{CallID: "c1"}, nil
+	}
+	var mu sync.Mutex
+	asked, gone := 0, false
+	pbx.query = func(leg engine.Leg) (engine.LegStatus, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		if gone || leg.ID != "1" {
+			return engine.LegStatus{}, engine.ErrGone
+		}
+		return engine.LegStatus{CallID: "c1"}, nil
+	}
+	rt, events, _ := clickRouter(t, filepath.Join(t.TempDir(), "state.db"), pbx,
+		func(c *engine.Config) { c.ClickCheck = 20 * time.Millisecond })
+	rt.Start(context.Background())
+	c, err := rt.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickDial, Ext: "201", Number: "139"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Deliver(outer(c.Leg, c.CallID, engine.EvAnswered, c.Ext))
+	waitFor(t, "three checks of the live click", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return asked >= 3
+	})
+	if got, _ := rt.Click(c.ID); got.State != engine.ClickAnswered {
+		t.Fatalf("a click the device still holds: %+v, want answered", got)
+	}
+	// The call ends; its BYE is lost.
+	mu.Lock()
+	gone = true
+	mu.Unlock()
+	var got engine.Click
+	waitFor(t, "the click ended by a check", func() bool {
+		got, _ = rt.Click(c.ID)
+		return got.State == engine.ClickEnded
+	})
+	if got.Outcome != engine.ClickOutcomeAnswered || got.Reason != engine.ClickReasonUnseen {
+		t.Fatalf("click %+v: want answered, ended_unseen", got)
+	}
+	if kinds := waitKinds(t, events, 3); strings.Join(kinds, " ") != "dial.placed dial.answered dial.ended" {
+		t.Fatalf("events %v", kinds)
+	}
+}
+
+// The check's timer runs only while a click is live, so that a router on
+// the virtual clock with none has nothing due (a scenario ends when
+// nothing is).
+func TestClickCheckTimerOnlyWhileLive(t *testing.T) {
+	pbx := &clickPBX{}
+	pbx.dial = func(ext, number string) (engine.Leg, engine.LegStatus, error) {
+		return engine.Leg{Kind: engine.LegOuter, ID: "1"}, engine.LegStatus{CallID: "c1"}, nil
+	}
+	pbx.query = func(engine.Leg) (engine.LegStatus, error) { return engine.LegStatus{CallID: "c1"}, nil }
+	clk := clock.NewVirtual(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
+	rt, _, _ := clickRouter(t, filepath.Join(t.TempDir(), "state.db"), pbx, func(c *engine.Config) { c.Clock = clk })
+	rt.Start(context.Background())
+	clk.Settle() // the start's check
+	if n := clk.Pending(); n != 0 {
+		t.Fatalf("%d timers pending with no click", n)
+	}
+	c, err := rt.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickDial, Ext: "201", Number: "139"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Deliver(outer(c.Leg, c.CallID, engine.EvAnswered, c.Ext))
+	// A check while it is live, and the next one armed after it.
+	for i := 0; i < 2; i++ {
+		if n := clk.Pending(); n != 1 {
+			t.Fatalf("%d timers pending with a click live, want the check's", n)
+		}
+		clk.Advance(engine.DefaultClickCheck)
+		clk.Settle()
+	}
+	rt.Deliver(outer(c.Leg, c.CallID, engine.EvBye, c.Ext))
+	waitFor(t, "the click's end", func() bool { got, _ := rt.Click(c.ID); return got.State == engine.ClickEnded })
+	clk.Advance(engine.DefaultClickCheck)
+	clk.Settle()
+	if n := clk.Pending(); n != 0 {
+		t.Fatalf("%d timers pending after the last click ended", n)
 	}
 }
