@@ -15,6 +15,7 @@ import (
 
 	"github.com/ivrd/ivrd/engine"
 	"github.com/ivrd/ivrd/internal/clock"
+	"github.com/ivrd/ivrd/omproto/omsim"
 )
 
 // clickPBX is a device whose click-to-dial answer the test writes: dial
@@ -400,5 +401,59 @@ func TestClickCheckTimerOnlyWhileLive(t *testing.T) {
 	clk.Settle()
 	if n := clk.Pending(); n != 0 {
 		t.Fatalf("%d timers pending after the last click ended", n)
+	}
+}
+
+// On the simulator, through the real OM client: a dial that talks on is
+// asked about every minute and left alone; once its BYE is lost (the
+// report reaches no router), the next check finds the outer leg gone and
+// ends it unseen.
+func TestClickCheckOnTheSimulator(t *testing.T) {
+	const number = "13900000001"
+	r := newRig(t, map[string]string{"main": hotelFlow}, rigOptions{sim: func(c *omsim.Config) {
+		c.ExtPolicies = map[string]omsim.Policy{"208": {Answer: omsim.AnswerManual}}
+		c.Numbers = map[string]omsim.Policy{number: {Answer: omsim.AnswerManual}}
+	}})
+	c, err := r.router.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickDial, Ext: "208", Number: number})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	if err := r.sim.AnswerExt("208"); err != nil {
+		t.Fatal(err)
+	}
+	r.advance(5 * time.Second) // the far end rings once it is dialled
+	r.sim.Settle()
+	callee := r.sim.CallsTo(number)
+	if len(callee) != 1 {
+		t.Fatalf("calls to %s: %d, want 1", number, len(callee))
+	}
+	if err := callee[0].Answer(); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	for i := 0; i < 5; i++ { // five minutes of talk, a check each minute
+		r.advance(time.Minute)
+		r.sim.Settle()
+	}
+	if got, _ := r.router.Click(c.ID); got.State != engine.ClickAnswered {
+		t.Fatalf("after five minutes of talk: %+v, want answered", got)
+	}
+
+	router := r.ptr.Load()
+	r.ptr.Store(nil) // the BYE and the Cdr are lost
+	if err := callee[0].HangUp(); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	r.ptr.Store(router)
+	if got, _ := r.router.Click(c.ID); got.State != engine.ClickAnswered {
+		t.Fatalf("with its BYE lost: %+v, want still answered", got)
+	}
+	r.advance(2 * time.Minute)
+	r.sim.Settle()
+	got, _ := r.router.Click(c.ID)
+	if got.State != engine.ClickEnded || got.Outcome != engine.ClickOutcomeAnswered || got.Reason != engine.ClickReasonUnseen {
+		t.Fatalf("after the next check: %+v, want ended, answered, ended_unseen", got)
 	}
 }
