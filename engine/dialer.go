@@ -984,9 +984,13 @@ func (r *Router) redirect(device string, leg Leg, flow string, vars json.RawMess
 	if err != nil {
 		return nil, fmt.Errorf("redirect: %s on %s: %w", leg, device, err)
 	}
+	direction := "in" // a visitor: a call that came in
+	if leg.Kind == LegOuter {
+		direction = "out"
+	}
 	s := &Session{
 		ID: id, Device: d, Leg: leg, From: st.From, To: st.To, CallID: st.CallID,
-		Direction: "in", Flow: fl, Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
+		Direction: direction, Flow: fl, Started: r.clk.Now(), r: r, notify: make(chan struct{}, 1),
 		held: []func(){r.clk.Work()}, initVars: vars, Origin: from,
 	}
 	if from != "" {

@@ -471,14 +471,50 @@ return f`,
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Flow != "survey" || h.Outcome != engine.OutcomeHangup {
-		t.Errorf("history: flow %s outcome %s", h.Flow, h.Outcome)
+	if h.Flow != "survey" || h.Outcome != engine.OutcomeHangup || h.Direction != "in" {
+		t.Errorf("history: flow %s outcome %s direction %s", h.Flow, h.Outcome, h.Direction)
 	}
 	if _, err := r.router.Redirect("om1", engine.Leg{Kind: "visitor", ID: "99"}, "survey", nil); err == nil {
 		t.Error("redirecting a call the device does not have succeeded")
 	}
 	if _, err := r.router.Redirect("om1", engine.Leg{Kind: string(kind), ID: id}, "nope", nil); err == nil {
 		t.Error("redirecting into an unknown flow succeeded")
+	}
+}
+
+// An outgoing call (an extension's click-to-dial, its outer leg) sent to
+// a flow is an outgoing call there too: direction out.
+func TestRedirectAnOuterLegIsOutgoing(t *testing.T) {
+	const number = "13900000002"
+	r := newRig(t, map[string]string{"main": hotelFlow, "survey": `local f = {}
+function f.incoming(call) call:play("user_thanks") end
+return f`}, rigOptions{sim: func(c *omsim.Config) {
+		c.Numbers = map[string]omsim.Policy{number: {Answer: omsim.AnswerManual}}
+	}})
+	c, err := r.router.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickDial, Ext: "208", Number: number})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.run(5*time.Second, time.Second) // 208 answers; the number is dialled
+	callee := r.sim.CallsTo(number)
+	if len(callee) != 1 {
+		t.Fatalf("calls to %s: %d, want 1", number, len(callee))
+	}
+	if err := callee[0].Answer(); err != nil {
+		t.Fatal(err)
+	}
+	r.sim.Settle()
+	callID, err := r.router.Redirect("om1", engine.Leg{Kind: engine.LegOuter, ID: c.Leg}, "survey", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.run(5*time.Second, time.Second)
+	h, err := r.store.History(callID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Flow != "survey" || h.Direction != "out" {
+		t.Fatalf("history: flow %s direction %s, want survey, out", h.Flow, h.Direction)
 	}
 }
 
