@@ -35,7 +35,7 @@ func cdrStore(t *testing.T) *engine.BoltStore {
 		end := base.Add(time.Duration(i) * time.Minute)
 		if _, err := store.KeepCdr(engine.Cdr{Device: "om1", CallID: "9" + r.id, Ended: end, Call: r.call, CdrRecord: engine.CdrRecord{
 			ID: r.id, Type: "IN", Route: "IP", CPN: r.cpn, CDPN: r.cdpn, Duration: 12,
-			TimeStart: end.Add(-12 * time.Second).Format("20060102150405"), TimeEnd: end.Format("20060102150405")}}); err != nil {
+			TimeStart: end.Add(-12 * time.Second).Format("20060102150405"), TimeEnd: end.Format("20060102150405")}}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

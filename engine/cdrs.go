@@ -75,34 +75,56 @@ func cdrBuckets(tx *bolt.Tx) error {
 }
 
 // KeepCdr stores a call record, unless one with the same identity (device
-// and id) is stored already; kept says which. A record that names a
-// Recording queues its fetch in the same transaction (Recordings).
-func (s *BoltStore) KeepCdr(c Cdr) (kept bool, err error) {
+// and id) is stored already; kept says which. now stamps the fetch a
+// record that names a Recording queues in the same transaction
+// (Recordings).
+func (s *BoltStore) KeepCdr(c Cdr, now time.Time) (kept bool, err error) {
+	err = s.write(func(tx *bolt.Tx) error {
+		kept, err = keepCdrTx(tx, c, now)
+		return err
+	})
+	return kept, err
+}
+
+// AttachAndKeepCdr is AttachCdr and KeepCdr in one write: the record is
+// kept with the IVR call its callid names, whose id becomes its Call, and
+// stored with every record.
+func (s *BoltStore) AttachAndKeepCdr(c Cdr, now time.Time) (callID string, kept bool, err error) {
+	err = s.write(func(tx *bolt.Tx) error {
+		var err error
+		if callID, err = attachCdrTx(tx, c.Device, c.CallID, c.CdrRecord); err != nil {
+			return err
+		}
+		rec := c
+		rec.Call = callID
+		kept, err = keepCdrTx(tx, rec, now)
+		return err
+	})
+	return callID, kept, err
+}
+
+// keepCdrTx is KeepCdr within tx.
+func keepCdrTx(tx *bolt.Tx, c Cdr, now time.Time) (bool, error) {
+	id := []byte(c.key())
+	keys := tx.Bucket(bucketCdrKeys)
+	if keys.Get(id) != nil {
+		return false, nil
+	}
 	enc, err := json.Marshal(c)
 	if err != nil {
 		return false, err
 	}
-	id := []byte(c.key())
-	err = s.write(func(tx *bolt.Tx) error {
-		kept = false
-		keys := tx.Bucket(bucketCdrKeys)
-		if keys.Get(id) != nil {
-			return nil
-		}
-		k := endKey(c.Ended, string(id))
-		if err := tx.Bucket(bucketCdrs).Put(k, enc); err != nil {
-			return err
-		}
-		kept = true
-		if err := keys.Put(id, k); err != nil {
-			return err
-		}
-		if c.Recording != "" {
-			return queueRecordingTx(tx, c, time.Now())
-		}
-		return nil
-	})
-	return kept, err
+	k := endKey(c.Ended, string(id))
+	if err := tx.Bucket(bucketCdrs).Put(k, enc); err != nil {
+		return false, err
+	}
+	if err := keys.Put(id, k); err != nil {
+		return false, err
+	}
+	if c.Recording != "" {
+		return true, queueRecordingTx(tx, c, now)
+	}
+	return true, nil
 }
 
 // SearchCdrs returns the call records q selects, newest first, walking the
@@ -152,18 +174,23 @@ func pruneCdrsTx(tx *bolt.Tx, now time.Time, maxAge time.Duration, maxCount int)
 
 // cdrKeeper is a Store that also keeps every call record (BoltStore).
 type cdrKeeper interface {
-	KeepCdr(c Cdr) (bool, error)
+	AttachAndKeepCdr(c Cdr, now time.Time) (callID string, kept bool, err error)
 }
 
-// keepCdr stores the record of ev as sent, with the IVR call it belongs
-// to (callID, "" for none); got is when it arrived. It runs where
-// attachCdr writes, off the report's goroutine.
-func (r *Router) keepCdr(d *Device, ev Event, callID string, got time.Time) {
+// keepCdr keeps the record of ev: with the IVR call it belongs to and, in
+// a store that keeps every record, among them, in one write; got is when
+// it arrived. It returns the IVR call's id ("" for none). It runs off the
+// report's goroutine (attachCdr).
+func (r *Router) keepCdr(d *Device, ev Event, got time.Time) string {
 	k, ok := r.store.(cdrKeeper)
 	if !ok {
-		return
+		id, err := r.store.AttachCdr(ev.Device, ev.CallID, *ev.Cdr)
+		if err != nil {
+			r.log.Warn("cannot keep the call record", "device", ev.Device, "callid", ev.CallID, "error", err)
+		}
+		return id
 	}
-	c := Cdr{CdrRecord: *ev.Cdr, Device: ev.Device, CallID: ev.CallID, Call: callID, Ended: got}
+	c := Cdr{CdrRecord: *ev.Cdr, Device: ev.Device, CallID: ev.CallID, Ended: got}
 	loc := d.TZ
 	if loc == nil {
 		loc = time.UTC
@@ -171,10 +198,13 @@ func (r *Router) keepCdr(d *Device, ev Event, callID string, got time.Time) {
 	if t, err := time.ParseInLocation(cdrTimeLayout, c.TimeEnd, loc); err == nil {
 		c.Ended = t
 	}
-	kept, err := k.KeepCdr(c)
+	// A recording's fetch is queued on the wall clock, the fetcher's
+	// (RecordingsOptions.Now), not on the router's.
+	id, kept, err := k.AttachAndKeepCdr(c, time.Now())
+	c.Call = id
 	switch {
 	case err != nil:
-		r.log.Warn("cannot store the call record", "device", ev.Device, "callid", ev.CallID, "error", err)
+		r.log.Warn("cannot keep the call record", "device", ev.Device, "callid", ev.CallID, "error", err)
 	case !kept:
 		r.log.Debug("call record sent again; kept once", "device", ev.Device, "callid", ev.CallID, "cdr", c.ID)
 	default:
@@ -183,6 +213,7 @@ func (r *Router) keepCdr(d *Device, ev Event, callID string, got time.Time) {
 			r.onCdrKept(c)
 		}
 	}
+	return id
 }
 
 // cdrTimeLayout is how a device writes a call record's times

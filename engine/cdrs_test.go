@@ -56,14 +56,14 @@ func TestStoreKeepsCdrs(t *testing.T) {
 		cdrAt("d", "201", "202", base.Add(3*time.Minute)),
 	}
 	for _, c := range recs {
-		kept, err := s.KeepCdr(c)
+		kept, err := s.KeepCdr(c, time.Now())
 		if err != nil || !kept {
 			t.Fatalf("keep %s: kept %v, %v", c.ID, kept, err)
 		}
 	}
 	again := recs[1]
 	again.Ended = base.Add(time.Hour) // a resent record arrives later
-	if kept, err := s.KeepCdr(again); err != nil || kept {
+	if kept, err := s.KeepCdr(again, time.Now()); err != nil || kept {
 		t.Fatalf("keep b again: kept %v, %v; want it kept once", kept, err)
 	}
 	search := func(q engine.CdrQuery) engine.CdrPage {
@@ -119,7 +119,7 @@ func TestStoreKeepsCdrs(t *testing.T) {
 	if p.Cdrs[0].CPN != "201" || p.Cdrs[0].CallID != "cd" || !p.Cdrs[0].Ended.Equal(base.Add(3*time.Minute)) {
 		t.Fatalf("reopened record = %+v", p.Cdrs[0])
 	}
-	if kept, err := s.KeepCdr(recs[3]); err != nil || kept {
+	if kept, err := s.KeepCdr(recs[3], time.Now()); err != nil || kept {
 		t.Fatalf("keep d after reopening: kept %v, %v; want it kept once", kept, err)
 	}
 }

@@ -407,7 +407,7 @@ func TestHistoryHasPathAndCdr(t *testing.T) {
 	}
 }
 
-// cdrGate holds each AttachCdr until released.
+// cdrGate holds each call record's write until released.
 type cdrGate struct {
 	*engine.BoltStore
 	entered  chan string
@@ -415,11 +415,11 @@ type cdrGate struct {
 	attached atomic.Int32
 }
 
-func (g *cdrGate) AttachCdr(device, callid string, cdr engine.CdrRecord) (string, error) {
-	g.entered <- callid
+func (g *cdrGate) AttachAndKeepCdr(c engine.Cdr, now time.Time) (string, bool, error) {
+	g.entered <- c.CallID
 	<-g.release
 	g.attached.Add(1)
-	return g.BoltStore.AttachCdr(device, callid, cdr)
+	return g.BoltStore.AttachAndKeepCdr(c, now)
 }
 
 // The OM sends its next report only once a report is answered, so a call
@@ -437,7 +437,7 @@ func TestCdrWriteDoesNotHoldTheReport(t *testing.T) {
 		close(delivered)
 	}()
 	if got := <-gate.entered; got != "77" {
-		t.Fatalf("AttachCdr for callid %q", got)
+		t.Fatalf("call record written for callid %q", got)
 	}
 	select {
 	case <-delivered:

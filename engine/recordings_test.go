@@ -64,7 +64,7 @@ func TestRecordingsOfOneDeviceDoNotWaitForAnother(t *testing.T) {
 	end := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 	for i, device := range []string{"hung", "fine"} { // the hung device's first in the queue
 		if _, err := store.KeepCdr(engine.Cdr{Device: device, Ended: end.Add(time.Duration(i) * time.Minute),
-			CdrRecord: engine.CdrRecord{ID: device + "-1", CPN: "200", CDPN: "202", Duration: 5, Recording: "20261125/" + device + ".wav"}}); err != nil {
+			CdrRecord: engine.CdrRecord{ID: device + "-1", CPN: "200", CDPN: "202", Duration: 5, Recording: "20261125/" + device + ".wav"}}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -492,16 +492,12 @@ func (r *Router) attachCdr(d *Device, ev Event) {
 			r.traceReport(&ev, nil)
 			return
 		}
-		id, err := r.store.AttachCdr(ev.Device, ev.CallID, *ev.Cdr)
+		id := r.keepCdr(d, ev, got)
 		if ev.Wire != "" && id != "" {
 			r.log.Trace("report", "device", ev.Device, "kind", ev.Kind, "call_id", id, "xml", ev.Wire)
 		} else {
 			r.traceReport(&ev, nil)
 		}
-		if err != nil {
-			r.log.Warn("cannot keep the call record", "device", ev.Device, "callid", ev.CallID, "error", err)
-		}
-		r.keepCdr(d, ev, id, got)
 	}
 	r.mu.Lock()
 	if r.closed {

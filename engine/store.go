@@ -454,38 +454,43 @@ func cdrKey(device, callid string) []byte { return []byte(device + "/" + callid)
 // AttachCdr keeps a call record with its call: in its history entry, or
 // until the call ends. It returns the call's id.
 func (s *BoltStore) AttachCdr(device, omCallID string, cdr CdrRecord) (string, error) {
-	enc, err := json.Marshal(cdr)
-	if err != nil {
-		return "", err
-	}
 	var callID string
-	err = s.write(func(tx *bolt.Tx) error {
-		callID = ""
-		id := tx.Bucket(bucketCdrIdx).Get(cdrKey(device, omCallID))
-		if id == nil {
-			return nil // not a call ivrd handled
-		}
-		id = append([]byte(nil), id...)
-		callID = string(id)
-		hist := tx.Bucket(bucketHistory)
-		if v := hist.Get(id); v != nil {
-			var h HistoryEntry
-			if err := json.Unmarshal(v, &h); err != nil {
-				return err
-			}
-			h.Cdr = &cdr
-			out, err := json.Marshal(h)
-			if err != nil {
-				return err
-			}
-			return hist.Put(id, out)
-		}
-		return tx.Bucket(bucketCdrWait).Put(id, enc)
+	err := s.write(func(tx *bolt.Tx) error {
+		var err error
+		callID, err = attachCdrTx(tx, device, omCallID, cdr)
+		return err
 	})
 	if err != nil {
 		return "", err
 	}
 	return callID, nil
+}
+
+// attachCdrTx is AttachCdr within tx.
+func attachCdrTx(tx *bolt.Tx, device, omCallID string, cdr CdrRecord) (string, error) {
+	id := tx.Bucket(bucketCdrIdx).Get(cdrKey(device, omCallID))
+	if id == nil {
+		return "", nil // not a call ivrd handled
+	}
+	id = append([]byte(nil), id...)
+	hist := tx.Bucket(bucketHistory)
+	if v := hist.Get(id); v != nil {
+		var h HistoryEntry
+		if err := json.Unmarshal(v, &h); err != nil {
+			return "", err
+		}
+		h.Cdr = &cdr
+		out, err := json.Marshal(h)
+		if err != nil {
+			return "", err
+		}
+		return string(id), hist.Put(id, out)
+	}
+	enc, err := json.Marshal(cdr)
+	if err != nil {
+		return "", err
+	}
+	return string(id), tx.Bucket(bucketCdrWait).Put(id, enc)
 }
 
 // EndCall moves a call to history.
