@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -259,6 +260,71 @@ func TestConsoleSessionExpires(t *testing.T) {
 	clock.Add(int64(2 * time.Minute))
 	if code, _, body := (browser{cookie: b.cookie}).do(t, srv, "GET", "/api/v1/flows", ""); code != 401 || !strings.Contains(body, "sign in again") {
 		t.Fatalf("after the hour: %d %s, want 401", code, body)
+	}
+}
+
+// With a state file, a console session outlives a restart of the daemon
+// (a new server on the same file); signing out, expiry and a changed
+// admin token end it, and the file holds no cookie.
+func TestConsoleSessionSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ivrd.db")
+	store, err := engine.OpenBolt(path, engine.BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	edit := func(tok string) func(*api.Options) {
+		return func(o *api.Options) {
+			o.Token, o.Sessions, o.SessionTTL = tok, store, time.Hour
+			o.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+		}
+	}
+	flows := func(srv *httptest.Server, b browser) int {
+		code, _, _ := (browser{cookie: b.cookie}).do(t, srv, "GET", "/api/v1/flows", "")
+		return code
+	}
+	first := newServer(t, newFake(), edit(token))
+	a, b, c := signIn(t, first), signIn(t, first), signIn(t, first)
+	// The file keeps digests: no cookie and no admin token in it.
+	kept, err := store.LoadConsoleSessions()
+	if err != nil || len(kept) != 3 {
+		t.Fatalf("kept sessions: %d, %v; want 3", len(kept), err)
+	}
+	for _, cs := range kept {
+		for _, secret := range []string{a.cookie, b.cookie, c.cookie, token} {
+			if strings.Contains(string(cs.Key)+cs.CSRF, secret) {
+				t.Fatalf("the state file holds a cookie or the token: %+v", cs)
+			}
+		}
+	}
+	if code, _, _ := b.do(t, first, "DELETE", "/api/v1/session", ""); code != http.StatusNoContent {
+		t.Fatalf("sign out: %d", code)
+	}
+
+	second := newServer(t, newFake(), edit(token)) // the daemon restarted
+	if code := flows(second, a); code != 200 {
+		t.Fatalf("a session after the restart: %d, want 200", code)
+	}
+	// Its CSRF token came through too.
+	if code, _, body := a.do(t, second, "GET", "/api/v1/session", ""); code != 200 || !strings.Contains(body, a.csrf) {
+		t.Fatalf("session info after the restart: %d %s", code, body)
+	}
+	if code := flows(second, b); code != 401 {
+		t.Fatalf("a session signed out before the restart: %d, want 401", code)
+	}
+
+	// A changed admin token ends every session.
+	third := newServer(t, newFake(), edit("another-token-for-tests"))
+	if code := flows(third, a); code != 401 {
+		t.Fatalf("a session after the token changed: %d, want 401", code)
+	}
+	// Expired sessions are dropped from the file at the next start.
+	clock.Add(int64(2 * time.Hour))
+	newServer(t, newFake(), edit(token))
+	if kept, err := store.LoadConsoleSessions(); err != nil || len(kept) != 0 {
+		t.Fatalf("sessions kept after they expired: %d, %v", len(kept), err)
 	}
 }
 

@@ -140,6 +140,9 @@ type Options struct {
 	// SessionTTL is how long a console sign-in lasts (default
 	// DefaultSessionTTL).
 	SessionTTL time.Duration
+	// Sessions, when set, keeps the console's sessions across restarts
+	// (without it a restart signs every console out).
+	Sessions SessionStore
 	// MaxAuthFailures is how many wrong tokens (bearer or sign-in) one
 	// source address may send in AuthFailureWindow; past it, its token
 	// attempts are answered 429 until the window ends (default
@@ -242,7 +245,12 @@ func New(b Backend, opt Options) (*Server, error) {
 		opt.MaxAuthFailures = DefaultMaxAuthFailures
 	}
 	s := &Server{b: b, opt: opt, log: opt.Logger.Named("api"), mux: http.NewServeMux(), tokenID: sha256.Sum256([]byte(opt.Token)),
-		sessions: newSessions(opt.SessionTTL, opt.Now), limit: newAuthLimiter(opt.MaxAuthFailures, opt.Now), done: make(chan struct{})}
+		limit: newAuthLimiter(opt.MaxAuthFailures, opt.Now), done: make(chan struct{})}
+	s.sessions = newSessions(opt.SessionTTL, opt.Now, opt.Token, opt.Sessions, s.log)
+	if err := s.sessions.load(); err != nil {
+		// Not fatal: the consoles sign in again.
+		s.log.Warn("cannot read the console sessions from the state file; consoles must sign in again", "error", err)
+	}
 	if opt.MetricsToken != "" {
 		s.metricsID, s.hasMetricsToken = sha256.Sum256([]byte(opt.MetricsToken)), true
 	}

@@ -10,6 +10,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/ivrd/ivrd/engine"
 )
 
 // The console signs in once with the admin token and then works with a
@@ -28,25 +32,69 @@ const (
 	maxSessions = 256
 )
 
-// session is a signed-in console. Only the digest of its id is kept, so
-// a memory dump does not hand out live cookies.
+// session is a signed-in console. Only a digest of its id is kept, so a
+// memory dump or the state file does not hand out live cookies.
 type session struct {
 	csrf    string
 	expires time.Time
 	created time.Time
 }
 
-// sessions are the console's signed-in browsers, in memory: a restart of
-// the daemon signs everyone out.
-type sessions struct {
-	mu  sync.Mutex
-	ttl time.Duration
-	now func() time.Time
-	by  map[[sha256.Size]byte]*session
+// SessionStore keeps the console's sessions across restarts;
+// engine.BoltStore implements it.
+type SessionStore interface {
+	PutConsoleSession(engine.ConsoleSession) error
+	DeleteConsoleSessions(keys ...[]byte) error
+	LoadConsoleSessions() ([]engine.ConsoleSession, error)
 }
 
-func newSessions(ttl time.Duration, now func() time.Time) *sessions {
-	return &sessions{ttl: ttl, now: now, by: map[[sha256.Size]byte]*session{}}
+// sessions are the console's signed-in browsers: in memory, and in the
+// store when there is one, so that a restart signs nobody out. A session
+// is found by a digest of the admin token and its id, so a session made
+// under another token (the token was changed) is never found again.
+type sessions struct {
+	mu    sync.Mutex
+	ttl   time.Duration
+	now   func() time.Time
+	token string
+	store SessionStore // nil: memory only
+	log   hclog.Logger
+	by    map[[sha256.Size]byte]*session
+}
+
+func newSessions(ttl time.Duration, now func() time.Time, token string, store SessionStore, log hclog.Logger) *sessions {
+	return &sessions{ttl: ttl, now: now, token: token, store: store, log: log, by: map[[sha256.Size]byte]*session{}}
+}
+
+// load takes the sessions the store kept; expired ones, and those beyond
+// maxSessions, are removed from it.
+func (ss *sessions) load() error {
+	if ss.store == nil {
+		return nil
+	}
+	kept, err := ss.store.LoadConsoleSessions()
+	if err != nil {
+		return err
+	}
+	now := ss.now()
+	var drop [][]byte
+	ss.mu.Lock()
+	for _, cs := range kept {
+		if len(cs.Key) != sha256.Size || !now.Before(cs.Expires) {
+			drop = append(drop, cs.Key)
+			continue
+		}
+		ss.by[[sha256.Size]byte(cs.Key)] = &session{csrf: cs.CSRF, created: cs.Created, expires: cs.Expires}
+	}
+	drop = append(drop, ss.evictLocked(maxSessions)...)
+	ss.mu.Unlock()
+	ss.forget(drop)
+	return nil
+}
+
+// key is what a session is kept under.
+func (ss *sessions) key(id string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(ss.token + "\x00" + id))
 }
 
 func randomHex(n int) string {
@@ -60,14 +108,32 @@ func (ss *sessions) create() (string, session) {
 	id := randomHex(32)
 	now := ss.now()
 	s := &session{csrf: randomHex(32), created: now, expires: now.Add(ss.ttl)}
+	key := ss.key(id)
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
+	var drop [][]byte
 	for k, v := range ss.by {
 		if !now.Before(v.expires) {
 			delete(ss.by, k)
+			drop = append(drop, k[:])
 		}
 	}
-	for len(ss.by) >= maxSessions {
+	drop = append(drop, ss.evictLocked(maxSessions-1)...)
+	ss.by[key] = s
+	ss.mu.Unlock()
+	ss.forget(drop)
+	if ss.store != nil {
+		if err := ss.store.PutConsoleSession(engine.ConsoleSession{Key: key[:], CSRF: s.csrf, Created: s.created, Expires: s.expires}); err != nil {
+			ss.log.Warn("cannot keep the console session in the state file; a restart ends it", "error", err)
+		}
+	}
+	return id, *s
+}
+
+// evictLocked drops the oldest sessions until at most n are left, and
+// returns their keys. ss.mu is held.
+func (ss *sessions) evictLocked(n int) [][]byte {
+	var drop [][]byte
+	for len(ss.by) > n {
 		var oldest [sha256.Size]byte
 		var at time.Time
 		for k, v := range ss.by {
@@ -76,9 +142,19 @@ func (ss *sessions) create() (string, session) {
 			}
 		}
 		delete(ss.by, oldest)
+		drop = append(drop, oldest[:])
 	}
-	ss.by[sha256.Sum256([]byte(id))] = s
-	return id, *s
+	return drop
+}
+
+// forget removes sessions from the store.
+func (ss *sessions) forget(keys [][]byte) {
+	if ss.store == nil || len(keys) == 0 {
+		return
+	}
+	if err := ss.store.DeleteConsoleSessions(keys...); err != nil {
+		ss.log.Warn("cannot remove ended console sessions from the state file", "count", len(keys), "error", err)
+	}
 }
 
 // get returns the live session the id names.
@@ -86,25 +162,29 @@ func (ss *sessions) get(id string) (session, bool) {
 	if id == "" {
 		return session{}, false
 	}
-	key := sha256.Sum256([]byte(id))
+	key := ss.key(id)
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	s := ss.by[key]
 	if s == nil {
+		ss.mu.Unlock()
 		return session{}, false
 	}
 	if !ss.now().Before(s.expires) {
 		delete(ss.by, key)
+		ss.mu.Unlock()
+		ss.forget([][]byte{key[:]})
 		return session{}, false
 	}
+	defer ss.mu.Unlock()
 	return *s, true
 }
 
 func (ss *sessions) remove(id string) {
-	key := sha256.Sum256([]byte(id))
+	key := ss.key(id)
 	ss.mu.Lock()
 	delete(ss.by, key)
 	ss.mu.Unlock()
+	ss.forget([][]byte{key[:]})
 }
 
 // secureRequest reports whether the browser reached us over TLS: directly,

@@ -209,7 +209,7 @@ func OpenBolt(path string, opt BoltOptions) (*BoltStore, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketJournal, bucketFlows, bucketKV, bucketHistory, bucketByEnd, bucketJobs, bucketCdrIdx, bucketCdrWait, bucketAttempt, bucketEvents, bucketClicks} {
+		for _, b := range [][]byte{bucketMeta, bucketCalls, bucketJournal, bucketFlows, bucketKV, bucketHistory, bucketByEnd, bucketJobs, bucketCdrIdx, bucketCdrWait, bucketAttempt, bucketEvents, bucketClicks, bucketConsoleSessions} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -462,3 +462,47 @@ func TestServeConsoleSession(t *testing.T) {
 		}
 	}
 }
+
+// A console signed in before a restart of ivrd is still signed in after
+// it: the session is kept in the state file.
+func TestConsoleSignInOutlivesRestart(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "ivrd.db")
+	edit := func(c *Config) { c.State = state }
+	signedIn := func(base, cookie string) int {
+		req, _ := http.NewRequest("GET", base+"/api/v1/flows", nil)
+		req.Header.Set("Cookie", api.SessionCookie+"="+cookie)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	a := openAdminStack(t, map[string]string{"main": adminMainFlow}, edit, false)
+	req, _ := http.NewRequest("POST", a.base+"/api/v1/session", strings.NewReader(`{"token":"`+adminToken+`"}`))
+	req.Header.Set("Origin", a.base)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie string
+	for _, c := range resp.Cookies() {
+		if c.Name == api.SessionCookie {
+			cookie = c.Value
+		}
+	}
+	if resp.StatusCode != http.StatusOK || cookie == "" {
+		t.Fatalf("sign-in: %s, cookie %q", resp.Status, cookie)
+	}
+	if code := signedIn(a.base, cookie); code != http.StatusOK {
+		t.Fatalf("signed in: %d", code)
+	}
+	if err := a.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := openAdminStack(t, map[string]string{"main": adminMainFlow}, edit, false)
+	if code := signedIn(b.base, cookie); code != http.StatusOK {
+		t.Fatalf("after the restart: %d, want 200", code)
+	}
+}

@@ -542,6 +542,7 @@ func (s *Server) openAdmin() error {
 	}
 	opt.Devices, opt.Phone, opt.Prompts = s.watch, s.phone(), s.cfg.Prompts
 	opt.Cdrs = s.store
+	opt.Sessions = s.store
 	opt.Recordings = s.recs
 	opt.Lists = s.router.Lists()
 	opt.Events = s.events
