@@ -56,6 +56,10 @@ type RecordingOptions struct {
 	// MaxAge removes the recordings (file and record) of calls that
 	// ended longer ago (0 keeps them).
 	MaxAge time.Duration
+	// MaxTotal bounds the fetched files together, in bytes: past it, the
+	// oldest recordings go (file and record) at the next retention pass
+	// (0: no bound).
+	MaxTotal int64
 	// FirstBackoff, MaxBackoff and GiveUp are the retry policy
 	// (DefaultRecordingFirstBackoff, …MaxBackoff, …GiveUp).
 	FirstBackoff, MaxBackoff, GiveUp time.Duration
@@ -460,36 +464,46 @@ func (m *Recordings) observe(outcome string) {
 	}
 }
 
-// prune removes the recordings of calls older than MaxAge: the file, then
-// the record (a file that cannot be removed keeps its record, to be tried
-// again at the next pass).
+// prune removes the recordings of calls older than MaxAge, then the
+// oldest past MaxTotal: the file, then the record (a file that cannot be
+// removed keeps its record, to be tried again at the next pass).
 func (m *Recordings) prune(now time.Time) {
-	if m.opt.MaxAge <= 0 {
-		return
+	if m.opt.MaxAge > 0 {
+		old, err := m.store.ExpiredRecordings(now, m.opt.MaxAge)
+		if err != nil {
+			m.log.Warn("cannot read expired recordings", "error", err)
+		} else if n := m.remove(old); n > 0 {
+			m.log.Info("expired recordings removed", "recordings", n, "max_age", m.opt.MaxAge.String())
+		}
 	}
-	old, err := m.store.ExpiredRecordings(now, m.opt.MaxAge)
-	if err != nil {
-		m.log.Warn("cannot read expired recordings", "error", err)
-		return
+	if m.opt.MaxTotal > 0 {
+		over, err := m.store.RecordingsBeyond(m.opt.MaxTotal)
+		if err != nil {
+			m.log.Warn("cannot read the recordings past max_total", "error", err)
+		} else if n := m.remove(over); n > 0 {
+			m.log.Info("the oldest recordings removed to keep within max_total", "recordings", n, "max_total", m.opt.MaxTotal)
+		}
 	}
+}
+
+// remove deletes recordings, file then record, and returns how many went.
+func (m *Recordings) remove(recs []Recording) int {
 	removed := 0
-	for _, r := range old {
+	for _, r := range recs {
 		if r.File != "" {
 			err := os.Remove(filepath.Join(m.opt.Dir, filepath.FromSlash(r.File)))
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				m.log.Warn("cannot remove an expired recording", "recording", r.ID, "error", err)
+				m.log.Warn("cannot remove a recording's file", "recording", r.ID, "error", err)
 				continue
 			}
 		}
 		if err := m.store.DeleteRecording(r.ID); err != nil {
-			m.log.Warn("cannot forget an expired recording", "recording", r.ID, "error", err)
+			m.log.Warn("cannot forget a removed recording", "recording", r.ID, "error", err)
 			continue
 		}
 		removed++
 	}
-	if removed > 0 {
-		m.log.Info("expired recordings removed", "recordings", removed, "max_age", m.opt.MaxAge.String())
-	}
+	return removed
 }
 
 // Prune runs retention now (it also runs at start and every hour).

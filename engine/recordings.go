@@ -236,6 +236,31 @@ func (s *BoltStore) ExpiredRecordings(now time.Time, maxAge time.Duration) ([]Re
 	return out, err
 }
 
+// RecordingsBeyond returns the fetched recordings past the newest whose
+// files add up to at most maxTotal bytes: those to remove so that the
+// folder stays within it, newest first.
+func (s *BoltStore) RecordingsBeyond(maxTotal int64) ([]Recording, error) {
+	var out []Recording
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var total int64
+		c := tx.Bucket(bucketRecordings).Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			var r Recording
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("recording %s: %w", k[8:], err)
+			}
+			if r.State != RecordingFetched {
+				continue
+			}
+			if total += r.Size; total > maxTotal {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // DeleteRecording forgets a recording (its file is the caller's).
 func (s *BoltStore) DeleteRecording(id string) error {
 	return s.write(func(tx *bolt.Tx) error {

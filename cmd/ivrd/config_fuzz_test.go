@@ -113,6 +113,7 @@ first_backoff = "10s"
 max_backoff = "10m"
 give_up = "24h"
 max_size = "16MiB"
+max_total = "1GiB"
 
 [[webhook]]
 name = "crm"

@@ -218,6 +218,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"recordings.give_up", "[recordings]\ngive_up = \"-1h\"\n" + oneDevice, "recordings.give_up: "},
 		{"recordings.max_size", "[recordings]\nmax_size = \"big\"\n" + oneDevice, "recordings.max_size: "},
 		{"recordings.max_size zero", "[recordings]\nmax_size = 0\n" + oneDevice, "recordings.max_size: "},
+		{"recordings.max_total", "[recordings]\nmax_total = \"lots\"\n" + oneDevice, "recordings.max_total: "},
+		{"recordings.max_total under max_size", "[recordings]\nmax_total = \"10MiB\"\n" + oneDevice, "recordings.max_total: 10MiB is less than max_size 64MiB"},
 		{"recordings unknown", "[recordings]\nfolder = \"x\"\n" + oneDevice, "unknown field recordings.folder"},
 		{"second device", oneDevice + "[[device]]\nname = \"om2\"\nurl = \"http://10.0.0.3\"\nwait = \"x\"\n", "device[1].wait: "},
 		{"route flow missing", oneDevice + "[[route]]\nto = \"*\"\n", "route[0].flow: "},
@@ -291,14 +293,14 @@ func TestParseConfigRecordings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if opt.Dir != "/var/lib/ivrd/recordings" || opt.MaxAge != 90*24*time.Hour || opt.FirstBackoff != 30*time.Second ||
-		opt.MaxBackoff != 30*time.Minute || opt.GiveUp != 72*time.Hour || opt.MaxSize != 64<<20 {
+		opt.MaxBackoff != 30*time.Minute || opt.GiveUp != 72*time.Hour || opt.MaxSize != 64<<20 || opt.MaxTotal != 0 {
 		t.Fatalf("defaults = %+v", opt)
 	}
-	cfg, err = ParseConfig(strings.NewReader("[recordings]\ndir = \"/srv/rec\"\nmax_age = \"0s\"\nmax_size = \"1MiB\"\n" + oneDevice))
+	cfg, err = ParseConfig(strings.NewReader("[recordings]\ndir = \"/srv/rec\"\nmax_age = \"0s\"\nmax_size = \"1MiB\"\nmax_total = \"20GiB\"\n" + oneDevice))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if opt, _ = cfg.Recordings.options(cfg.State); opt.Dir != "/srv/rec" || opt.MaxAge != 0 || opt.MaxSize != 1<<20 {
+	if opt, _ = cfg.Recordings.options(cfg.State); opt.Dir != "/srv/rec" || opt.MaxAge != 0 || opt.MaxSize != 1<<20 || opt.MaxTotal != 20<<30 {
 		t.Fatalf("set = %+v", opt)
 	}
 }

@@ -47,6 +47,9 @@ type RecordingsConfig struct {
 	// MaxSize bounds one file (default DefaultRecordingsMaxSize; an hour
 	// of G.711 is about 29 MB).
 	MaxSize Size `toml:"max_size"`
+	// MaxTotal bounds the files together: past it the oldest go, at start
+	// and hourly (default and "0": no bound). At least MaxSize.
+	MaxTotal Size `toml:"max_total"`
 }
 
 // options returns [recordings] for engine.OpenRecordings; state is the
@@ -94,6 +97,16 @@ func (rc RecordingsConfig) options(state string) (engine.RecordingOptions, error
 		return opt, fmt.Errorf("recordings.max_size: %q is not a size like \"64MiB\" (more than 0)", string(rc.MaxSize))
 	}
 	opt.MaxSize = int64(n)
+	if rc.MaxTotal != "" {
+		t, err := rc.MaxTotal.Bytes()
+		if err != nil || t > 1<<60 {
+			return opt, fmt.Errorf("recordings.max_total: %q is not a size like \"20GiB\" (\"0\": no bound)", string(rc.MaxTotal))
+		}
+		if t > 0 && t < n {
+			return opt, fmt.Errorf("recordings.max_total: %s is less than max_size %s: no recording could be kept", rc.MaxTotal, size)
+		}
+		opt.MaxTotal = int64(t)
+	}
 	return opt, nil
 }
 
