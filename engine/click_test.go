@@ -411,27 +411,9 @@ func TestClickCheckTimerOnlyWhileLive(t *testing.T) {
 func TestClickCheckOnTheSimulator(t *testing.T) {
 	const number = "13900000001"
 	r := newRig(t, map[string]string{"main": hotelFlow}, rigOptions{sim: func(c *omsim.Config) {
-		c.ExtPolicies = map[string]omsim.Policy{"208": {Answer: omsim.AnswerManual}}
 		c.Numbers = map[string]omsim.Policy{number: {Answer: omsim.AnswerManual}}
 	}})
-	c, err := r.router.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickDial, Ext: "208", Number: number})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.sim.Settle()
-	if err := r.sim.AnswerExt("208"); err != nil {
-		t.Fatal(err)
-	}
-	r.advance(5 * time.Second) // the far end rings once it is dialled
-	r.sim.Settle()
-	callee := r.sim.CallsTo(number)
-	if len(callee) != 1 {
-		t.Fatalf("calls to %s: %d, want 1", number, len(callee))
-	}
-	if err := callee[0].Answer(); err != nil {
-		t.Fatal(err)
-	}
-	r.sim.Settle()
+	c, callee := r.talkingClick("208", number)
 	for i := 0; i < 5; i++ { // five minutes of talk, a check each minute
 		r.advance(time.Minute)
 		r.sim.Settle()
@@ -442,7 +424,7 @@ func TestClickCheckOnTheSimulator(t *testing.T) {
 
 	router := r.ptr.Load()
 	r.ptr.Store(nil) // the BYE and the Cdr are lost
-	if err := callee[0].HangUp(); err != nil {
+	if err := callee.HangUp(); err != nil {
 		t.Fatal(err)
 	}
 	r.sim.Settle()
@@ -456,4 +438,25 @@ func TestClickCheckOnTheSimulator(t *testing.T) {
 	if got.State != engine.ClickEnded || got.Outcome != engine.ClickOutcomeAnswered || got.Reason != engine.ClickReasonUnseen {
 		t.Fatalf("after the next check: %+v, want ended, answered, ended_unseen", got)
 	}
+}
+
+// talkingClick places a click-to-dial from ext to number, which the
+// simulator's config must answer manually: the extension answers by
+// itself, the number once dialled. It returns the click and the far end.
+func (r *rig) talkingClick(ext, number string) (engine.Click, *omsim.Call) {
+	r.t.Helper()
+	c, err := r.router.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickDial, Ext: ext, Number: number})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.run(5*time.Second, time.Second) // the extension answers; the number is dialled
+	callee := r.sim.CallsTo(number)
+	if len(callee) != 1 {
+		r.t.Fatalf("calls to %s: %d, want 1", number, len(callee))
+	}
+	if err := callee[0].Answer(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.sim.Settle()
+	return c, callee[0]
 }

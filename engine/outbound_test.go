@@ -491,19 +491,7 @@ function f.incoming(call) call:play("user_thanks") end
 return f`}, rigOptions{sim: func(c *omsim.Config) {
 		c.Numbers = map[string]omsim.Policy{number: {Answer: omsim.AnswerManual}}
 	}})
-	c, err := r.router.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickDial, Ext: "208", Number: number})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.run(5*time.Second, time.Second) // 208 answers; the number is dialled
-	callee := r.sim.CallsTo(number)
-	if len(callee) != 1 {
-		t.Fatalf("calls to %s: %d, want 1", number, len(callee))
-	}
-	if err := callee[0].Answer(); err != nil {
-		t.Fatal(err)
-	}
-	r.sim.Settle()
+	c, _ := r.talkingClick("208", number)
 	callID, err := r.router.Redirect("om1", engine.Leg{Kind: engine.LegOuter, ID: c.Leg}, "survey", nil)
 	if err != nil {
 		t.Fatal(err)
