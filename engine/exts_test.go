@@ -43,15 +43,21 @@ func TestCorrectExts(t *testing.T) {
 	}
 	// Three reports (201 busy, 202 idle, 202 ringing), then the two
 	// corrections, each marked as the query's.
-	evs := loggedEvents(t, l, 5)
 	var got2 []string
-	for _, e := range evs {
-		if e.Kind != engine.KindExtState {
-			continue
+	waitFor(t, "five ext.state events", func() bool {
+		evs, err := l.After(0, 0)
+		if err != nil {
+			t.Fatal(err)
 		}
-		d := eventData(t, e)
-		got2 = append(got2, fmt.Sprintf("%s %v>%v %v", e.Ext, d["was"], d["state"], d["source"]))
-	}
+		got2 = got2[:0]
+		for _, e := range evs {
+			if e.Kind == engine.KindExtState {
+				d := eventData(t, e)
+				got2 = append(got2, fmt.Sprintf("%s %v>%v %v", e.Ext, d["was"], d["state"], d["source"]))
+			}
+		}
+		return len(got2) >= 5
+	})
 	sort.Strings(got2[3:]) // the corrections come in map order
 	want2 := []string{"201 unknown>busy <nil>", "202 unknown>idle <nil>", "202 idle>ringing <nil>",
 		"201 busy>idle query", "203 unknown>offline query"}

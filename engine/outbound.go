@@ -183,7 +183,7 @@ func (r *Router) runJobHandler(flow *Flow, j Job, reason string) {
 	defer s.L.Close()
 	s.overErr = s.L.NewUserData()
 	s.installAPI(r.ctx)
-	handlers, err := s.loadFlow(r.ctx)
+	handlers, err := s.loadFlow(r.ctx, "")
 	if err != nil {
 		s.log.Error("cannot load the flow for its failed handler", "error", err.Error())
 		return

@@ -506,6 +506,31 @@ return f`}, rigOptions{sim: func(c *omsim.Config) {
 	}
 }
 
+// A flow with no incoming(call) cannot take a call sent to it, on an
+// outer leg as on a visitor: the call goes to the fallback, the log says
+// why.
+func TestRedirectIntoAFlowWithoutIncoming(t *testing.T) {
+	const number = "13900000003"
+	r := newRig(t, map[string]string{"main": hotelFlow, "calls_out": `local f = {}
+function f.answered(call) call:play("user_thanks") end
+return f`}, rigOptions{sim: func(c *omsim.Config) {
+		c.Numbers = map[string]omsim.Policy{number: {Answer: omsim.AnswerManual}}
+	}})
+	c, _ := r.talkingClick("208", number)
+	callID, err := r.router.Redirect("om1", engine.Leg{Kind: engine.LegOuter, ID: c.Leg}, "calls_out", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.run(5*time.Second, time.Second)
+	h, err := r.store.History(callID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Outcome != engine.OutcomeFallback || !r.logged("has no incoming(call) handler") {
+		t.Fatalf("history: outcome %s, want fallback with the reason logged", h.Outcome)
+	}
+}
+
 func TestRingTimeoutClearsTheCall(t *testing.T) {
 	r := outboundRig(t, map[string]omsim.Policy{"13800000012": {Answer: omsim.AnswerManual}}, engine.DialLimits{RingTimeout: 10 * time.Second})
 	j, err := r.router.Dial(engine.DialRequest{To: "13800000012", Flow: "main"})

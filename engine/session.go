@@ -491,7 +491,11 @@ func (s *Session) run(ctx context.Context) {
 	if len(s.initVars) > 0 {
 		s.callTable.RawSetString("vars", s.varsFromJSON(s.initVars))
 	}
-	handlers, err := s.loadFlow(ctx)
+	required := "incoming" // a call the device put through: its flow must take it
+	if s.dial != nil {
+		required = "" // an outbound call's answered(call) is optional
+	}
+	handlers, err := s.loadFlow(ctx, required)
 	if err == nil {
 		if s.dial != nil {
 			err = s.outbound(ctx, handlers)
@@ -621,8 +625,9 @@ func (s *Session) endCall() {
 	}
 }
 
-// loadFlow runs the flow's chunk and returns its handler table.
-func (s *Session) loadFlow(ctx context.Context) (*lua.LTable, error) {
+// loadFlow runs the flow's chunk and returns its handler table, which
+// must hold the handler required names ("" for none).
+func (s *Session) loadFlow(ctx context.Context, required string) (*lua.LTable, error) {
 	L := s.L
 	L.Push(L.NewFunctionFromProto(s.Flow.Proto))
 	if err := s.step(ctx, func() error { return L.PCall(0, 1, nil) }); err != nil {
@@ -634,8 +639,8 @@ func (s *Session) loadFlow(ctx context.Context) (*lua.LTable, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: the flow must return a table of handlers, not a %s", s.Flow.Path, v.Type())
 	}
-	if _, ok := t.RawGetString("incoming").(*lua.LFunction); !ok && s.Direction == "in" {
-		return nil, fmt.Errorf("%s: the flow has no incoming(call) handler", s.Flow.Path)
+	if _, ok := t.RawGetString(required).(*lua.LFunction); !ok && required != "" {
+		return nil, fmt.Errorf("%s: the flow has no %s(call) handler", s.Flow.Path, required)
 	}
 	return t, nil
 }
