@@ -2,15 +2,20 @@ package api_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/ivrd/ivrd/api"
 	"github.com/ivrd/ivrd/engine"
@@ -264,20 +269,19 @@ func TestConsoleSessionExpires(t *testing.T) {
 }
 
 // With a state file, a console session outlives a restart of the daemon
-// (a new server on the same file); signing out, expiry and a changed
-// admin token end it, and the file holds no cookie.
+// (a new server on the same file); signing out, expiry, a shortened TTL
+// and a changed admin token end it, and the file holds no cookie.
 func TestConsoleSessionSurvivesRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ivrd.db")
 	store, err := engine.OpenBolt(path, engine.BoltOptions{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
 	var clock atomic.Int64
 	clock.Store(now.UnixNano())
-	edit := func(tok string) func(*api.Options) {
+	edit := func(tok string, ttl time.Duration) func(*api.Options) {
 		return func(o *api.Options) {
-			o.Token, o.Sessions, o.SessionTTL = tok, store, time.Hour
+			o.Token, o.Sessions, o.SessionTTL = tok, store, ttl
 			o.Now = func() time.Time { return time.Unix(0, clock.Load()) }
 		}
 	}
@@ -285,29 +289,34 @@ func TestConsoleSessionSurvivesRestart(t *testing.T) {
 		code, _, _ := (browser{cookie: b.cookie}).do(t, srv, "GET", "/api/v1/flows", "")
 		return code
 	}
-	first := newServer(t, newFake(), edit(token))
+	first := newServer(t, newFake(), edit(token, 3*time.Hour))
 	a, b, c := signIn(t, first), signIn(t, first), signIn(t, first)
-	// The file keeps digests: no cookie and no admin token in it.
-	kept, err := store.LoadConsoleSessions()
-	if err != nil || len(kept) != 3 {
-		t.Fatalf("kept sessions: %d, %v; want 3", len(kept), err)
-	}
-	for _, cs := range kept {
-		for _, secret := range []string{a.cookie, b.cookie, c.cookie, token} {
-			if strings.Contains(string(cs.Key)+cs.CSRF, secret) {
-				t.Fatalf("the state file holds a cookie or the token: %+v", cs)
-			}
-		}
-	}
 	if code, _, _ := b.do(t, first, "DELETE", "/api/v1/session", ""); code != http.StatusNoContent {
 		t.Fatalf("sign out: %d", code)
 	}
+	// The file holds digests: no cookie, and not the admin token.
+	store.Close()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{a.cookie, b.cookie, c.cookie, token} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Fatalf("the state file holds a cookie or the token (%.8s…)", secret)
+		}
+	}
+	if store, err = engine.OpenBolt(path, engine.BoltOptions{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if kept, bad, err := store.LoadConsoleSessions(); err != nil || len(kept) != 2 || len(bad) != 0 {
+		t.Fatalf("kept sessions: %d (%d bad), %v; want the two not signed out", len(kept), len(bad), err)
+	}
 
-	second := newServer(t, newFake(), edit(token)) // the daemon restarted
+	second := newServer(t, newFake(), edit(token, 3*time.Hour)) // the daemon restarted
 	if code := flows(second, a); code != 200 {
 		t.Fatalf("a session after the restart: %d, want 200", code)
 	}
-	// Its CSRF token came through too.
 	if code, _, body := a.do(t, second, "GET", "/api/v1/session", ""); code != 200 || !strings.Contains(body, a.csrf) {
 		t.Fatalf("session info after the restart: %d %s", code, body)
 	}
@@ -315,16 +324,87 @@ func TestConsoleSessionSurvivesRestart(t *testing.T) {
 		t.Fatalf("a session signed out before the restart: %d, want 401", code)
 	}
 
-	// A changed admin token ends every session.
-	third := newServer(t, newFake(), edit("another-token-for-tests"))
-	if code := flows(third, a); code != 401 {
-		t.Fatalf("a session after the token changed: %d, want 401", code)
-	}
-	// Expired sessions are dropped from the file at the next start.
+	// Two hours on, a restart with a one-hour TTL ends the sessions older
+	// than that, though they were given three.
 	clock.Add(int64(2 * time.Hour))
-	newServer(t, newFake(), edit(token))
-	if kept, err := store.LoadConsoleSessions(); err != nil || len(kept) != 0 {
-		t.Fatalf("sessions kept after they expired: %d, %v", len(kept), err)
+	third := newServer(t, newFake(), edit(token, time.Hour))
+	if code := flows(third, a); code != 401 {
+		t.Fatalf("a session past the shortened TTL: %d, want 401", code)
+	}
+	if kept, _, _ := store.LoadConsoleSessions(); len(kept) != 0 {
+		t.Fatalf("sessions past the TTL still kept: %d", len(kept))
+	}
+
+	// A changed admin token drops every session kept under the old one,
+	// and going back to the old token does not bring them back.
+	d := signIn(t, newServer(t, newFake(), edit(token, time.Hour)))
+	newServer(t, newFake(), edit("another-token-for-tests", time.Hour))
+	if kept, _, _ := store.LoadConsoleSessions(); len(kept) != 0 {
+		t.Fatalf("sessions kept after the token changed: %d", len(kept))
+	}
+	back := newServer(t, newFake(), edit(token, time.Hour))
+	if code := flows(back, d); code != 401 {
+		t.Fatalf("a session from before the token changed, after going back to it: %d, want 401", code)
+	}
+}
+
+// refusingSessions is a state file that takes sessions but refuses to
+// remove them.
+type refusingSessions struct{ *engine.BoltStore }
+
+func (refusingSessions) DeleteConsoleSessions(...[]byte) error { return errors.New("disk full") }
+
+// A sign-out the state file does not take is refused (503), and the
+// session goes on: answering 204 would let it come back at the next start.
+func TestConsoleSignOutNotKept(t *testing.T) {
+	store, err := engine.OpenBolt(filepath.Join(t.TempDir(), "ivrd.db"), engine.BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	srv := newServer(t, newFake(), func(o *api.Options) { o.Sessions = refusingSessions{store} })
+	a := signIn(t, srv)
+	if code, _, body := a.do(t, srv, "DELETE", "/api/v1/session", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "try again") {
+		t.Fatalf("sign out: %d %s, want 503", code, body)
+	}
+	if code, _, _ := (browser{cookie: a.cookie}).do(t, srv, "GET", "/api/v1/flows", ""); code != 200 {
+		t.Fatalf("the session after a refused sign-out: %d, want 200", code)
+	}
+}
+
+// A session record that does not read is dropped; the others stay.
+func TestConsoleSessionBadRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ivrd.db")
+	store, err := engine.OpenBolt(path, engine.BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := signIn(t, newServer(t, newFake(), func(o *api.Options) { o.Sessions = store }))
+	store.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("console_sessions")).Put([]byte("not-a-session"), []byte("{"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if store, err = engine.OpenBolt(path, engine.BoltOptions{NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, bad, err := store.LoadConsoleSessions(); err != nil || len(bad) != 1 {
+		t.Fatalf("the bad record: %d, %v", len(bad), err)
+	}
+	srv := newServer(t, newFake(), func(o *api.Options) { o.Sessions = store })
+	if code, _, _ := (browser{cookie: a.cookie}).do(t, srv, "GET", "/api/v1/flows", ""); code != 200 {
+		t.Fatalf("the good session: %d, want 200", code)
+	}
+	if kept, bad, err := store.LoadConsoleSessions(); err != nil || len(kept) != 1 || len(bad) != 0 {
+		t.Fatalf("after the start: %d kept, %d bad, %v; want the bad one gone", len(kept), len(bad), err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -45,13 +46,21 @@ type session struct {
 type SessionStore interface {
 	PutConsoleSession(engine.ConsoleSession) error
 	DeleteConsoleSessions(keys ...[]byte) error
-	LoadConsoleSessions() ([]engine.ConsoleSession, error)
+	// LoadConsoleSessions returns the kept sessions and the keys of the
+	// records that do not read.
+	LoadConsoleSessions() (sessions []engine.ConsoleSession, bad [][]byte, err error)
+	// ConsoleToken returns the check of the admin token the sessions
+	// were made under; ResetConsoleSessions drops them all and keeps
+	// another check.
+	ConsoleToken() ([]byte, error)
+	ResetConsoleSessions(check []byte) error
 }
 
 // sessions are the console's signed-in browsers: in memory, and in the
 // store when there is one, so that a restart signs nobody out. A session
-// is found by a digest of the admin token and its id, so a session made
-// under another token (the token was changed) is never found again.
+// is found by a digest of the admin token and its id; the store also
+// keeps a check of the token, so that sessions made under another token
+// are dropped at start.
 type sessions struct {
 	mu    sync.Mutex
 	ttl   time.Duration
@@ -66,25 +75,71 @@ func newSessions(ttl time.Duration, now func() time.Time, token string, store Se
 	return &sessions{ttl: ttl, now: now, token: token, store: store, log: log, by: map[[sha256.Size]byte]*session{}}
 }
 
-// load takes the sessions the store kept; expired ones, and those beyond
-// maxSessions, are removed from it.
+// The token check is a salt and PBKDF2-SHA256 of the admin token: slow to
+// compute, so the state file is no quick test of guesses at a weak token.
+const (
+	tokenCheckSalt = 16
+	tokenCheckIter = 100_000
+)
+
+func tokenCheck(token string, salt []byte) []byte {
+	dk, err := pbkdf2.Key(sha256.New, token, salt, tokenCheckIter, sha256.Size)
+	if err != nil {
+		panic(err) // only for lengths FIPS mode refuses; ours are fixed
+	}
+	return append(append([]byte(nil), salt...), dk...)
+}
+
+// sameToken reports whether check was made from token.
+func sameToken(check []byte, token string) bool {
+	if len(check) != tokenCheckSalt+sha256.Size {
+		return false
+	}
+	return subtle.ConstantTimeCompare(tokenCheck(token, check[:tokenCheckSalt]), check) == 1
+}
+
+// load takes the sessions the store kept: none when they were made under
+// another admin token (then the store is reset to this one's); expired
+// ones, those past the TTL now configured, records that do not read and
+// those beyond maxSessions are removed from it.
 func (ss *sessions) load() error {
 	if ss.store == nil {
 		return nil
 	}
-	kept, err := ss.store.LoadConsoleSessions()
+	check, err := ss.store.ConsoleToken()
 	if err != nil {
 		return err
 	}
+	if !sameToken(check, ss.token) {
+		salt := make([]byte, tokenCheckSalt)
+		rand.Read(salt)
+		if err := ss.store.ResetConsoleSessions(tokenCheck(ss.token, salt)); err != nil {
+			return err
+		}
+		if check != nil {
+			ss.log.Info("the admin token has changed: the console sessions kept under the old one are dropped")
+		}
+		return nil
+	}
+	kept, drop, err := ss.store.LoadConsoleSessions()
+	if err != nil {
+		return err
+	}
+	if len(drop) > 0 {
+		ss.log.Warn("console sessions in the state file that do not read are dropped", "count", len(drop))
+	}
 	now := ss.now()
-	var drop [][]byte
 	ss.mu.Lock()
 	for _, cs := range kept {
-		if len(cs.Key) != sha256.Size || !now.Before(cs.Expires) {
+		expires := cs.Expires
+		if limit := cs.Created.Add(ss.ttl); limit.Before(expires) {
+			expires = limit // the TTL was shortened since
+		}
+		if len(cs.Key) != sha256.Size || !now.Before(expires) {
 			drop = append(drop, cs.Key)
 			continue
 		}
-		ss.by[[sha256.Size]byte(cs.Key)] = &session{csrf: cs.CSRF, created: cs.Created, expires: cs.Expires}
+		ss.by[[sha256.Size]byte(cs.Key)] = &session{csrf: cs.CSRF, created: cs.Created, expires: expires}
 	}
 	drop = append(drop, ss.evictLocked(maxSessions)...)
 	ss.mu.Unlock()
@@ -179,12 +234,20 @@ func (ss *sessions) get(id string) (session, bool) {
 	return *s, true
 }
 
-func (ss *sessions) remove(id string) {
+// remove ends a session: in the store first, so that a session the store
+// still holds is not taken for ended (it would come back at the next
+// start).
+func (ss *sessions) remove(id string) error {
 	key := ss.key(id)
+	if ss.store != nil {
+		if err := ss.store.DeleteConsoleSessions(key[:]); err != nil {
+			return err
+		}
+	}
 	ss.mu.Lock()
 	delete(ss.by, key)
 	ss.mu.Unlock()
-	ss.forget([][]byte{key[:]})
+	return nil
 }
 
 // secureRequest reports whether the browser reached us over TLS: directly,
@@ -332,7 +395,11 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 	if !s.cookieAuth(w, r) {
 		return
 	}
-	s.sessions.remove(c.Value)
+	if err := s.sessions.remove(c.Value); err != nil {
+		s.log.Error("cannot sign out: the state file refused the change", "remote", r.RemoteAddr, "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, &Error{Msg: "cannot sign out now (the state file refused the change); try again"})
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secureRequest(r)})
 	s.log.Info("console signed out", "remote", r.RemoteAddr)
