@@ -86,21 +86,40 @@ func (s *BoltStore) KeepCdr(c Cdr, now time.Time) (kept bool, err error) {
 	return kept, err
 }
 
+// CdrKept is what AttachAndKeepCdr did with a call record.
+type CdrKept struct {
+	// CallID is the IVR call the record was kept with ("" for none).
+	CallID string
+	// Kept is false for a record stored already (sent again).
+	Kept bool
+	// AttachErr is why the record could not be kept with its call; it
+	// was stored among all records all the same.
+	AttachErr error
+}
+
 // AttachAndKeepCdr is AttachCdr and KeepCdr in one write: the record is
 // kept with the IVR call its callid names, whose id becomes its Call, and
-// stored with every record.
-func (s *BoltStore) AttachAndKeepCdr(c Cdr, now time.Time) (callID string, kept bool, err error) {
+// stored with every record. Failing to keep it with its call does not
+// keep it from the others (CdrKept.AttachErr).
+func (s *BoltStore) AttachAndKeepCdr(c Cdr, now time.Time) (CdrKept, error) {
+	enc, err := json.Marshal(c.CdrRecord)
+	if err != nil {
+		return CdrKept{}, err
+	}
+	var out CdrKept
 	err = s.write(func(tx *bolt.Tx) error {
-		var err error
-		if callID, err = attachCdrTx(tx, c.Device, c.CallID, c.CdrRecord); err != nil {
-			return err
+		out = CdrKept{}
+		out.CallID, out.AttachErr = attachCdrTx(tx, c.Device, c.CallID, c.CdrRecord, enc)
+		if out.AttachErr != nil {
+			out.CallID = ""
 		}
 		rec := c
-		rec.Call = callID
-		kept, err = keepCdrTx(tx, rec, now)
+		rec.Call = out.CallID
+		var err error
+		out.Kept, err = keepCdrTx(tx, rec, now)
 		return err
 	})
-	return callID, kept, err
+	return out, err
 }
 
 // keepCdrTx is KeepCdr within tx.
@@ -110,7 +129,7 @@ func keepCdrTx(tx *bolt.Tx, c Cdr, now time.Time) (bool, error) {
 	if keys.Get(id) != nil {
 		return false, nil
 	}
-	enc, err := json.Marshal(c)
+	enc, err := json.Marshal(c) // inside: Call is known only here
 	if err != nil {
 		return false, err
 	}
@@ -174,7 +193,7 @@ func pruneCdrsTx(tx *bolt.Tx, now time.Time, maxAge time.Duration, maxCount int)
 
 // cdrKeeper is a Store that also keeps every call record (BoltStore).
 type cdrKeeper interface {
-	AttachAndKeepCdr(c Cdr, now time.Time) (callID string, kept bool, err error)
+	AttachAndKeepCdr(c Cdr, now time.Time) (CdrKept, error)
 }
 
 // keepCdr keeps the record of ev: with the IVR call it belongs to and, in
@@ -200,12 +219,16 @@ func (r *Router) keepCdr(d *Device, ev Event, got time.Time) string {
 	}
 	// A recording's fetch is queued on the wall clock, the fetcher's
 	// (RecordingsOptions.Now), not on the router's.
-	id, kept, err := k.AttachAndKeepCdr(c, time.Now())
+	res, err := k.AttachAndKeepCdr(c, time.Now())
+	id := res.CallID
 	c.Call = id
+	if res.AttachErr != nil {
+		r.log.Warn("cannot keep the call record with its call", "device", ev.Device, "callid", ev.CallID, "error", res.AttachErr)
+	}
 	switch {
 	case err != nil:
 		r.log.Warn("cannot keep the call record", "device", ev.Device, "callid", ev.CallID, "error", err)
-	case !kept:
+	case !res.Kept:
 		r.log.Debug("call record sent again; kept once", "device", ev.Device, "callid", ev.CallID, "cdr", c.ID)
 	default:
 		r.publishCdr(c)

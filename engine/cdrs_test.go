@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/ivrd/ivrd/engine"
 	"github.com/ivrd/ivrd/internal/ompbx"
 	"github.com/ivrd/ivrd/omproto"
@@ -194,5 +196,46 @@ func TestCdrsOfEveryCall(t *testing.T) {
 	}
 	if again != 1 {
 		t.Fatalf("%d duplicate records of %s logged, want 1", again, local[0].ID)
+	}
+}
+
+// A call record that cannot be kept with its IVR call (its history entry
+// does not read) is still stored among all records, in the same write.
+func TestCdrKeptWhenItsCallCannotBe(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ivrd.db")
+	store, err := engine.OpenBolt(path, engine.BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	// The device's callid 77 names ivrd's call c1, whose history entry
+	// does not read.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket([]byte("cdr_index")).Put([]byte("om1/77"), []byte("c1")); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("history")).Put([]byte("c1"), []byte("{"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err = engine.OpenBolt(path, engine.BoltOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	res, err := store.AttachAndKeepCdr(engine.Cdr{Device: "om1", CallID: "77", Ended: time.Now(),
+		CdrRecord: engine.CdrRecord{ID: "c77", Type: "IN", CPN: "13800000001"}}, time.Now())
+	if err != nil || res.AttachErr == nil || res.CallID != "" || !res.Kept {
+		t.Fatalf("AttachAndKeepCdr = %+v, %v; want kept, with the attach error and no call", res, err)
+	}
+	p, err := store.SearchCdrs(engine.CdrQuery{Limit: 10})
+	if err != nil || len(p.Cdrs) != 1 || p.Cdrs[0].ID != "c77" || p.Cdrs[0].Call != "" {
+		t.Fatalf("records = %+v, %v", p.Cdrs, err)
 	}
 }

@@ -415,7 +415,7 @@ type cdrGate struct {
 	attached atomic.Int32
 }
 
-func (g *cdrGate) AttachAndKeepCdr(c engine.Cdr, now time.Time) (string, bool, error) {
+func (g *cdrGate) AttachAndKeepCdr(c engine.Cdr, now time.Time) (engine.CdrKept, error) {
 	g.entered <- c.CallID
 	<-g.release
 	g.attached.Add(1)

@@ -454,10 +454,14 @@ func cdrKey(device, callid string) []byte { return []byte(device + "/" + callid)
 // AttachCdr keeps a call record with its call: in its history entry, or
 // until the call ends. It returns the call's id.
 func (s *BoltStore) AttachCdr(device, omCallID string, cdr CdrRecord) (string, error) {
+	enc, err := json.Marshal(cdr)
+	if err != nil {
+		return "", err
+	}
 	var callID string
-	err := s.write(func(tx *bolt.Tx) error {
+	err = s.write(func(tx *bolt.Tx) error {
 		var err error
-		callID, err = attachCdrTx(tx, device, omCallID, cdr)
+		callID, err = attachCdrTx(tx, device, omCallID, cdr, enc)
 		return err
 	})
 	if err != nil {
@@ -466,8 +470,8 @@ func (s *BoltStore) AttachCdr(device, omCallID string, cdr CdrRecord) (string, e
 	return callID, nil
 }
 
-// attachCdrTx is AttachCdr within tx.
-func attachCdrTx(tx *bolt.Tx, device, omCallID string, cdr CdrRecord) (string, error) {
+// attachCdrTx is AttachCdr within tx; enc is cdr as JSON.
+func attachCdrTx(tx *bolt.Tx, device, omCallID string, cdr CdrRecord, enc []byte) (string, error) {
 	id := tx.Bucket(bucketCdrIdx).Get(cdrKey(device, omCallID))
 	if id == nil {
 		return "", nil // not a call ivrd handled
@@ -485,10 +489,6 @@ func attachCdrTx(tx *bolt.Tx, device, omCallID string, cdr CdrRecord) (string, e
 			return "", err
 		}
 		return string(id), hist.Put(id, out)
-	}
-	enc, err := json.Marshal(cdr)
-	if err != nil {
-		return "", err
 	}
 	return string(id), tx.Bucket(bucketCdrWait).Put(id, enc)
 }
