@@ -178,10 +178,12 @@ type clicks struct {
 	checking   bool
 	checkTimer clock.Timer
 	checks     sync.WaitGroup
-	wake       chan struct{}
-	done       chan struct{}
-	stop       chan struct{}
-	once       sync.Once
+	// downDevices are the devices a check could not ask, logged once.
+	downDevices map[string]bool
+	wake        chan struct{}
+	done        chan struct{}
+	stop        chan struct{}
+	once        sync.Once
 }
 
 func newClicks(r *Router, store Store, check time.Duration) (*clicks, error) {
@@ -189,7 +191,8 @@ func newClicks(r *Router, store Store, check time.Duration) (*clicks, error) {
 		check = DefaultClickCheck
 	}
 	t := &clicks{r: r, log: r.log.Named("clicks"), kept: DefaultClicksKept, check: check, byID: map[string]*Click{},
-		early: map[*Click][]Event{}, dirty: map[string]struct{}{},
+		downDevices: map[string]bool{},
+		early:       map[*Click][]Event{}, dirty: map[string]struct{}{},
 		wake: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
 	if cs, ok := store.(ClickStore); ok {
 		t.store = cs
@@ -533,14 +536,15 @@ func (t *clicks) recheck(ctx context.Context, before time.Time) {
 		if d == nil {
 			continue
 		}
+		if ctx.Err() != nil || t.r.killed.Load() {
+			return
+		}
 		cctx, cancel := context.WithTimeout(ctx, d.commandTimeout())
 		st, err := d.PBX.Query(cctx, Leg{Kind: LegOuter, ID: snap.Leg})
 		cancel()
+		t.deviceAnswered(ctx, snap, err)
 		gone := errors.Is(err, ErrGone) || (err == nil && snap.CallID != "" && st.CallID != "" && st.CallID != snap.CallID)
-		if !gone {
-			if err != nil && ctx.Err() == nil {
-				t.log.Warn("cannot ask the device about a click-to-call", "click", snap.ID, "device", snap.Device, "error", err)
-			}
+		if !gone || t.r.killed.Load() {
 			continue
 		}
 		t.mu.Lock()
@@ -557,6 +561,26 @@ func (t *clicks) recheck(ctx context.Context, before time.Time) {
 	}
 }
 
+// deviceAnswered logs a device that could not be asked about a click
+// once until it answers again, not once per click and check.
+func (t *clicks) deviceAnswered(ctx context.Context, c Click, err error) {
+	down := err != nil && !errors.Is(err, ErrGone) && ctx.Err() == nil
+	t.mu.Lock()
+	was := t.downDevices[c.Device]
+	if down {
+		t.downDevices[c.Device] = true
+	} else {
+		delete(t.downDevices, c.Device)
+	}
+	t.mu.Unlock()
+	switch {
+	case down && !was:
+		t.log.Warn("cannot ask the device about its click-to-calls; will ask again", "click", c.ID, "device", c.Device, "error", err)
+	case !down && was && err == nil:
+		t.log.Info("the device answers about its click-to-calls again", "device", c.Device)
+	}
+}
+
 // startChecks starts the periodic checks of live dials, once the start's
 // check is over.
 func (t *clicks) startChecks() {
@@ -570,18 +594,19 @@ func (t *clicks) startChecks() {
 // router with none runs no timer (a scenario on the virtual clock ends
 // when nothing is due). t.mu is held.
 func (t *clicks) armCheck() {
-	if !t.checking || t.stopped || t.check < 0 || t.checkTimer != nil || len(t.live) == 0 {
+	if !t.checking || t.stopped || t.r.killed.Load() || t.check < 0 || t.checkTimer != nil || len(t.live) == 0 {
 		return
 	}
 	t.checkTimer = t.r.clk.AfterFunc(t.check, t.checkDue)
 }
 
 // checkDue asks about the live dials the device has said nothing of for
-// a check's length, then arms the next check.
+// a check's length, then arms the next check. checkTimer stays set until
+// then, so that checks never overlap.
 func (t *clicks) checkDue() {
 	t.mu.Lock()
-	t.checkTimer = nil
-	if t.stopped {
+	if t.stopped || t.r.killed.Load() {
+		t.checkTimer = nil
 		t.mu.Unlock()
 		return
 	}
@@ -590,6 +615,7 @@ func (t *clicks) checkDue() {
 	defer t.checks.Done()
 	t.recheck(t.r.ctx, t.r.clk.Now().Add(-t.check))
 	t.mu.Lock()
+	t.checkTimer = nil
 	t.armCheck()
 	t.mu.Unlock()
 }

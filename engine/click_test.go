@@ -460,3 +460,46 @@ func (r *rig) talkingClick(ext, number string) (engine.Click, *omsim.Call) {
 	r.sim.Settle()
 	return c, callee[0]
 }
+
+// A device that cannot be asked about its clicks is logged once, not at
+// every check, and its answering again once.
+func TestClickCheckLogsADownDeviceOnce(t *testing.T) {
+	pbx := &clickPBX{}
+	pbx.dial = func(ext, number string) (engine.Leg, engine.LegStatus, error) {
+		return engine.Leg{Kind: engine.LegOuter, ID: "1"}, engine.LegStatus{CallID: "c1"}, nil
+	}
+	var mu sync.Mutex
+	asked, down := 0, true
+	pbx.query = func(engine.Leg) (engine.LegStatus, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		if down {
+			return engine.LegStatus{}, errors.New("connection refused")
+		}
+		return engine.LegStatus{CallID: "c1"}, nil
+	}
+	logs := &logSink{}
+	rt, _, _ := clickRouter(t, filepath.Join(t.TempDir(), "state.db"), pbx, func(c *engine.Config) {
+		c.ClickCheck = 10 * time.Millisecond
+		c.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})
+	})
+	rt.Start(context.Background())
+	c, err := rt.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickDial, Ext: "201", Number: "139"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.Deliver(outer(c.Leg, c.CallID, engine.EvAnswered, c.Ext))
+	waitFor(t, "five checks of a down device", func() bool { mu.Lock(); defer mu.Unlock(); return asked >= 5 })
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	count := func(s string) int { return strings.Count(strings.Join(logs.all(), ""), s) }
+	waitFor(t, "the device answering again", func() bool { return count("answers about its click-to-calls again") == 1 })
+	if n := count("cannot ask the device about its click-to-calls"); n != 1 {
+		t.Fatalf("the down device was logged %d times, want once", n)
+	}
+	if got, _ := rt.Click(c.ID); got.State != engine.ClickAnswered {
+		t.Fatalf("a click whose device could not be asked: %+v, want still answered", got)
+	}
+}
