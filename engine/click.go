@@ -73,10 +73,6 @@ const (
 // state file); the oldest go first.
 const DefaultClicksKept = 1000
 
-// DefaultClickCheck is Config.ClickCheck's default: a live click-to-dial
-// not reported on for a minute is asked about.
-const DefaultClickCheck = time.Minute
-
 // ErrNoClick is a click id that is not (or no longer) kept.
 var ErrNoClick = errors.New("no such click-to-call")
 
@@ -171,9 +167,10 @@ type clicks struct {
 	// started and stopped: the writer goroutine's life (changed starts
 	// it; after close, changes are written by nobody).
 	started, stopped bool
-	// check is ClickCheck; checking is set once the start's check is
-	// over, checkTimer is armed while a click is live, and checks
-	// counts the checks running, which close waits for.
+	// check is how often live dials are looked at (the least
+	// Device.Reconcile); checking is set once the start's check is over,
+	// checkTimer is set while a click is live, and checks counts the
+	// checks running, which close waits for.
 	check      time.Duration
 	checking   bool
 	checkTimer clock.Timer
@@ -186,9 +183,14 @@ type clicks struct {
 	once        sync.Once
 }
 
-func newClicks(r *Router, store Store, check time.Duration) (*clicks, error) {
-	if check == 0 {
-		check = DefaultClickCheck
+func newClicks(r *Router, store Store) (*clicks, error) {
+	// Checked as often as the device that waits least (Device.Reconcile)
+	// needs.
+	check := time.Duration(0)
+	for _, d := range r.devices {
+		if check == 0 || d.reconcile() < check {
+			check = d.reconcile()
+		}
 	}
 	t := &clicks{r: r, log: r.log.Named("clicks"), kept: DefaultClicksKept, check: check, byID: map[string]*Click{},
 		downDevices: map[string]bool{},
@@ -516,19 +518,24 @@ func (r *Router) CancelClick(ctx context.Context, id string) (Click, error) {
 	return *c, nil
 }
 
-// recheck asks the device about each live dial not reported on since
-// before (every live dial when before is zero: at start, for those kept
-// from before a restart). One whose outer leg is gone, or holds another
-// call now, ended unseen: ivrd was down, or the report of its end was
-// lost. It ends as answered or unknown, reason ended_unseen. A connect
-// names no leg to ask about and is left as it is.
-func (t *clicks) recheck(ctx context.Context, before time.Time) {
+// recheck asks the device about live dials: every one when the router
+// starts (those kept from before a restart), and when periodic those the
+// device has not reported on for its Reconcile. One whose outer leg is
+// gone, or holds another call now, ended unseen: ivrd was down, or the
+// report of its end was lost. It ends as answered or unknown, reason
+// ended_unseen. A connect names no leg to ask about and is left as it is.
+func (t *clicks) recheck(ctx context.Context, periodic bool) {
+	now := t.r.clk.Now()
 	t.mu.Lock()
 	var todo []Click
 	for _, c := range t.live {
-		if c.Type == ClickDial && c.Leg != "" && c.State != ClickPlacing && (before.IsZero() || c.seen.Before(before)) {
-			todo = append(todo, *c)
+		if c.Type != ClickDial || c.Leg == "" || c.State == ClickPlacing {
+			continue
 		}
+		if d := t.r.devices[c.Device]; periodic && d != nil && now.Sub(c.seen) < d.reconcile() {
+			continue
+		}
+		todo = append(todo, *c)
 	}
 	t.mu.Unlock()
 	for _, snap := range todo {
@@ -594,14 +601,14 @@ func (t *clicks) startChecks() {
 // router with none runs no timer (a scenario on the virtual clock ends
 // when nothing is due). t.mu is held.
 func (t *clicks) armCheck() {
-	if !t.checking || t.stopped || t.r.killed.Load() || t.check < 0 || t.checkTimer != nil || len(t.live) == 0 {
+	if !t.checking || t.stopped || t.r.killed.Load() || t.check <= 0 || t.checkTimer != nil || len(t.live) == 0 {
 		return
 	}
 	t.checkTimer = t.r.clk.AfterFunc(t.check, t.checkDue)
 }
 
-// checkDue asks about the live dials the device has said nothing of for
-// a check's length, then arms the next check. checkTimer stays set until
+// checkDue asks about the live dials their device has said nothing of for
+// its Reconcile, then arms the next check. checkTimer stays set until
 // then, so that checks never overlap.
 func (t *clicks) checkDue() {
 	t.mu.Lock()
@@ -613,7 +620,7 @@ func (t *clicks) checkDue() {
 	t.checks.Add(1)
 	t.mu.Unlock()
 	defer t.checks.Done()
-	t.recheck(t.r.ctx, t.r.clk.Now().Add(-t.check))
+	t.recheck(t.r.ctx, true)
 	t.mu.Lock()
 	t.checkTimer = nil
 	t.armCheck()

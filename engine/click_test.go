@@ -314,8 +314,8 @@ func TestClickRecheckAtStart(t *testing.T) {
 
 // A dial whose end the device never reported (a lost BYE) is found out by
 // the periodic check, while ivrd runs: the device is asked about a click
-// it has said nothing of for ClickCheck, and one whose leg is gone ends
-// as answered, ended_unseen, with its dial.ended event. A click the
+// it has said nothing of for its Reconcile, and one whose leg is gone
+// ends as answered, ended_unseen, with its dial.ended event. A click the
 // device still holds is left alone however often it is asked about.
 func TestClickCheckFindsALostEnd(t *testing.T) {
 	pbx := &clickPBX{}
@@ -334,7 +334,7 @@ func TestClickCheckFindsALostEnd(t *testing.T) {
 		return engine.LegStatus{CallID: "c1"}, nil
 	}
 	rt, events, _ := clickRouter(t, filepath.Join(t.TempDir(), "state.db"), pbx,
-		func(c *engine.Config) { c.ClickCheck = 20 * time.Millisecond })
+		func(c *engine.Config) { c.Devices[0].Reconcile = 20 * time.Millisecond })
 	rt.Start(context.Background())
 	c, err := rt.PlaceClick(context.Background(), engine.ClickRequest{Type: engine.ClickDial, Ext: "201", Number: "139"})
 	if err != nil {
@@ -392,12 +392,12 @@ func TestClickCheckTimerOnlyWhileLive(t *testing.T) {
 		if n := clk.Pending(); n != 1 {
 			t.Fatalf("%d timers pending with a click live, want the check's", n)
 		}
-		clk.Advance(engine.DefaultClickCheck)
+		clk.Advance(engine.DefaultReconcile)
 		clk.Settle()
 	}
 	rt.Deliver(outer(c.Leg, c.CallID, engine.EvBye, c.Ext))
 	waitFor(t, "the click's end", func() bool { got, _ := rt.Click(c.ID); return got.State == engine.ClickEnded })
-	clk.Advance(engine.DefaultClickCheck)
+	clk.Advance(engine.DefaultReconcile)
 	clk.Settle()
 	if n := clk.Pending(); n != 0 {
 		t.Fatalf("%d timers pending after the last click ended", n)
@@ -414,12 +414,12 @@ func TestClickCheckOnTheSimulator(t *testing.T) {
 		c.Numbers = map[string]omsim.Policy{number: {Answer: omsim.AnswerManual}}
 	}})
 	c, callee := r.talkingClick("208", number)
-	for i := 0; i < 5; i++ { // five minutes of talk, a check each minute
+	for i := 0; i < 10; i++ { // ten minutes of talk, checks every Reconcile (2 minutes)
 		r.advance(time.Minute)
 		r.sim.Settle()
 	}
 	if got, _ := r.router.Click(c.ID); got.State != engine.ClickAnswered {
-		t.Fatalf("after five minutes of talk: %+v, want answered", got)
+		t.Fatalf("after ten minutes of talk: %+v, want answered", got)
 	}
 
 	router := r.ptr.Load()
@@ -432,8 +432,10 @@ func TestClickCheckOnTheSimulator(t *testing.T) {
 	if got, _ := r.router.Click(c.ID); got.State != engine.ClickAnswered {
 		t.Fatalf("with its BYE lost: %+v, want still answered", got)
 	}
-	r.advance(2 * time.Minute)
-	r.sim.Settle()
+	for i := 0; i < 4; i++ { // found within two Reconciles of its last report
+		r.advance(time.Minute)
+		r.sim.Settle()
+	}
 	got, _ := r.router.Click(c.ID)
 	if got.State != engine.ClickEnded || got.Outcome != engine.ClickOutcomeAnswered || got.Reason != engine.ClickReasonUnseen {
 		t.Fatalf("after the next check: %+v, want ended, answered, ended_unseen", got)
@@ -481,7 +483,7 @@ func TestClickCheckLogsADownDeviceOnce(t *testing.T) {
 	}
 	logs := &logSink{}
 	rt, _, _ := clickRouter(t, filepath.Join(t.TempDir(), "state.db"), pbx, func(c *engine.Config) {
-		c.ClickCheck = 10 * time.Millisecond
+		c.Devices[0].Reconcile = 10 * time.Millisecond
 		c.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})
 	})
 	rt.Start(context.Background())

@@ -15,7 +15,8 @@ import "time"
 type Observer interface {
 	// CallStarted: a session began for a call. flow is the flow it runs
 	// ("" when the call has no route or its route's flow is not loaded);
-	// direction is "in" or "out" (an outbound call, from its dial on);
+	// direction is "in" or "out" (an outbound call from its dial on, or
+	// an outer leg sent to a flow);
 	// recovered says the call was started by an earlier process and is
 	// resumed from the store.
 	CallStarted(flow, direction string, recovered bool)

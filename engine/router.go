@@ -87,11 +87,6 @@ type Config struct {
 	// Events, when set, is told of calls, rings, answers, extension
 	// states, call records and flows' ivr.emit (see EventLog).
 	Events *EventLog
-	// ClickCheck is how long a live click-to-dial may go without a
-	// report before the device is asked whether its call is still there
-	// (its end may have been lost), and how often that is looked at;
-	// zero means DefaultClickCheck, negative only at start.
-	ClickCheck time.Duration
 }
 
 // Router maps each live OM call to its Session and delivers the device's
@@ -246,7 +241,7 @@ func NewRouter(cfg Config) (*Router, error) {
 	if err := r.openLists(cfg); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	if r.clicks, err = newClicks(r, cfg.Store, cfg.ClickCheck); err != nil {
+	if r.clicks, err = newClicks(r, cfg.Store); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	return r, nil
@@ -269,7 +264,7 @@ func (r *Router) Start(ctx context.Context) {
 	go func() {
 		defer r.wg.Done()
 		defer settled()
-		r.clicks.recheck(r.ctx, time.Time{})
+		r.clicks.recheck(r.ctx, false)
 		r.clicks.startChecks()
 	}()
 }
