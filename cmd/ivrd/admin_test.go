@@ -429,19 +429,7 @@ func TestServeConsoleSession(t *testing.T) {
 	if resp := send("GET", "/", "", nil); resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	req, _ := http.NewRequest("POST", a.base+"/api/v1/session", strings.NewReader(`{"token":"`+adminToken+`"}`))
-	req.Header.Set("Origin", a.base)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info api.SessionInfo
-	json.NewDecoder(resp.Body).Decode(&info)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || len(resp.Cookies()) != 1 || info.CSRF == "" {
-		t.Fatalf("sign-in: %d %v %+v", resp.StatusCode, resp.Cookies(), info)
-	}
-	cookie := resp.Cookies()[0].Name + "=" + resp.Cookies()[0].Value
+	cookie, info := a.signIn(t)
 	for _, c := range []struct {
 		name         string
 		method, path string
@@ -463,6 +451,25 @@ func TestServeConsoleSession(t *testing.T) {
 	}
 }
 
+// signIn signs a console in and returns its cookie ("ivrd_session=…")
+// and session.
+func (a *adminStack) signIn(t *testing.T) (string, api.SessionInfo) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", a.base+"/api/v1/session", strings.NewReader(`{"token":"`+adminToken+`"}`))
+	req.Header.Set("Origin", a.base)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info api.SessionInfo
+	json.NewDecoder(resp.Body).Decode(&info)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(resp.Cookies()) != 1 || resp.Cookies()[0].Name != api.SessionCookie || info.CSRF == "" {
+		t.Fatalf("sign-in: %d %v %+v", resp.StatusCode, resp.Cookies(), info)
+	}
+	return resp.Cookies()[0].Name + "=" + resp.Cookies()[0].Value, info
+}
+
 // A console signed in before a restart of ivrd is still signed in after
 // it: the session is kept in the state file.
 func TestConsoleSignInOutlivesRestart(t *testing.T) {
@@ -470,7 +477,7 @@ func TestConsoleSignInOutlivesRestart(t *testing.T) {
 	edit := func(c *Config) { c.State = state }
 	signedIn := func(base, cookie string) int {
 		req, _ := http.NewRequest("GET", base+"/api/v1/flows", nil)
-		req.Header.Set("Cookie", api.SessionCookie+"="+cookie)
+		req.Header.Set("Cookie", cookie)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -479,22 +486,7 @@ func TestConsoleSignInOutlivesRestart(t *testing.T) {
 		return resp.StatusCode
 	}
 	a := openAdminStack(t, map[string]string{"main": adminMainFlow}, edit, false)
-	req, _ := http.NewRequest("POST", a.base+"/api/v1/session", strings.NewReader(`{"token":"`+adminToken+`"}`))
-	req.Header.Set("Origin", a.base)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	var cookie string
-	for _, c := range resp.Cookies() {
-		if c.Name == api.SessionCookie {
-			cookie = c.Value
-		}
-	}
-	if resp.StatusCode != http.StatusOK || cookie == "" {
-		t.Fatalf("sign-in: %s, cookie %q", resp.Status, cookie)
-	}
+	cookie, _ := a.signIn(t)
 	if code := signedIn(a.base, cookie); code != http.StatusOK {
 		t.Fatalf("signed in: %d", code)
 	}

@@ -102,7 +102,8 @@ func (o Options) filled() Options {
 // waits until it answers.
 //
 // chromedriver is given --port=0 and the port is read from the line it
-// prints once it listens. Choosing a free port here and handing it over
+// prints once it listens ("… started successfully on port N.", which
+// chromedriver prints since about version 100; Debian 12's prints it). Choosing a free port here and handing it over
 // would leave a gap in which another process (a test server in a package
 // tested alongside) can take it, and chromedriver then exits at start.
 func Start(ctx context.Context, opt Options) (*Driver, error) {
@@ -135,7 +136,7 @@ func Start(ctx context.Context, opt Options) (*Driver, error) {
 	exitedAtStart := func() error {
 		select { // its last words, which name the reason
 		case <-read:
-		case <-time.After(time.Second):
+		case <-time.After(5 * time.Second):
 		}
 		return fmt.Errorf("webdriver: %s exited at start: %s", opt.Driver, strings.TrimSpace(tail.String()))
 	}
