@@ -482,17 +482,17 @@ return f`,
 	}
 }
 
-// An outgoing call (an extension's click-to-dial, its outer leg) sent to
-// a flow is an outgoing call there too: direction out.
-func TestRedirectAnOuterLegIsOutgoing(t *testing.T) {
+// redirectOuterLeg puts a click-to-dial from 208 in talk and sends its
+// outer leg to the flow src, loaded as "taken"; it returns the rig and
+// the history of the call once the flow has had five seconds.
+func redirectOuterLeg(t *testing.T, src string) (*rig, engine.HistoryEntry) {
+	t.Helper()
 	const number = "13900000002"
-	r := newRig(t, map[string]string{"main": hotelFlow, "survey": `local f = {}
-function f.incoming(call) call:play("user_thanks") end
-return f`}, rigOptions{sim: func(c *omsim.Config) {
+	r := newRig(t, map[string]string{"main": hotelFlow, "taken": src}, rigOptions{sim: func(c *omsim.Config) {
 		c.Numbers = map[string]omsim.Policy{number: {Answer: omsim.AnswerManual}}
 	}})
 	c, _ := r.talkingClick("208", number)
-	callID, err := r.router.Redirect("om1", engine.Leg{Kind: engine.LegOuter, ID: c.Leg}, "survey", nil)
+	callID, err := r.router.Redirect("om1", engine.Leg{Kind: engine.LegOuter, ID: c.Leg}, "taken", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,8 +501,17 @@ return f`}, rigOptions{sim: func(c *omsim.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Flow != "survey" || h.Direction != "out" {
-		t.Fatalf("history: flow %s direction %s, want survey, out", h.Flow, h.Direction)
+	return r, h
+}
+
+// An outgoing call (an extension's click-to-dial, its outer leg) sent to
+// a flow is an outgoing call there too: direction out.
+func TestRedirectAnOuterLegIsOutgoing(t *testing.T) {
+	_, h := redirectOuterLeg(t, `local f = {}
+function f.incoming(call) call:play("user_thanks") end
+return f`)
+	if h.Flow != "taken" || h.Direction != "out" || h.Outcome != engine.OutcomeHangup {
+		t.Fatalf("history: flow %s direction %s outcome %s, want taken, out, hangup", h.Flow, h.Direction, h.Outcome)
 	}
 }
 
@@ -510,22 +519,9 @@ return f`}, rigOptions{sim: func(c *omsim.Config) {
 // outer leg as on a visitor: the call goes to the fallback, the log says
 // why.
 func TestRedirectIntoAFlowWithoutIncoming(t *testing.T) {
-	const number = "13900000003"
-	r := newRig(t, map[string]string{"main": hotelFlow, "calls_out": `local f = {}
+	r, h := redirectOuterLeg(t, `local f = {}
 function f.answered(call) call:play("user_thanks") end
-return f`}, rigOptions{sim: func(c *omsim.Config) {
-		c.Numbers = map[string]omsim.Policy{number: {Answer: omsim.AnswerManual}}
-	}})
-	c, _ := r.talkingClick("208", number)
-	callID, err := r.router.Redirect("om1", engine.Leg{Kind: engine.LegOuter, ID: c.Leg}, "calls_out", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.run(5*time.Second, time.Second)
-	h, err := r.store.History(callID)
-	if err != nil {
-		t.Fatal(err)
-	}
+return f`)
 	if h.Outcome != engine.OutcomeFallback || !r.logged("has no incoming(call) handler") {
 		t.Fatalf("history: outcome %s, want fallback with the reason logged", h.Outcome)
 	}

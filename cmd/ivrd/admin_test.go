@@ -429,7 +429,8 @@ func TestServeConsoleSession(t *testing.T) {
 	if resp := send("GET", "/", "", nil); resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	cookie, info := a.signIn(t)
+	id, csrf := consoleSession(t, a)
+	cookie := api.SessionCookie + "=" + id
 	for _, c := range []struct {
 		name         string
 		method, path string
@@ -439,9 +440,9 @@ func TestServeConsoleSession(t *testing.T) {
 		{"no cookie", "GET", "/api/v1/calls", nil, 401},
 		{"cookie: read", "GET", "/api/v1/calls", map[string]string{"Cookie": cookie}, 200},
 		{"cookie: change without CSRF", "POST", "/api/v1/flows/reload", map[string]string{"Cookie": cookie, "Origin": a.base}, 403},
-		{"cookie: wrong CSRF", "POST", "/api/v1/flows/reload", map[string]string{"Cookie": cookie, "Origin": a.base, api.HeaderCSRF: "x" + info.CSRF}, 403},
-		{"cookie: cross-origin", "POST", "/api/v1/flows/reload", map[string]string{"Cookie": cookie, "Origin": "http://evil.example", api.HeaderCSRF: info.CSRF}, 403},
-		{"cookie: same origin with CSRF", "POST", "/api/v1/flows/reload", map[string]string{"Cookie": cookie, "Origin": a.base, api.HeaderCSRF: info.CSRF}, 200},
+		{"cookie: wrong CSRF", "POST", "/api/v1/flows/reload", map[string]string{"Cookie": cookie, "Origin": a.base, api.HeaderCSRF: "x" + csrf}, 403},
+		{"cookie: cross-origin", "POST", "/api/v1/flows/reload", map[string]string{"Cookie": cookie, "Origin": "http://evil.example", api.HeaderCSRF: csrf}, 403},
+		{"cookie: same origin with CSRF", "POST", "/api/v1/flows/reload", map[string]string{"Cookie": cookie, "Origin": a.base, api.HeaderCSRF: csrf}, 200},
 		{"bearer, unchanged", "POST", "/api/v1/flows/reload", map[string]string{"Authorization": "Bearer " + adminToken}, 200},
 		{"metrics take no cookie", "GET", "/metrics", map[string]string{"Cookie": cookie}, 401},
 	} {
@@ -449,25 +450,6 @@ func TestServeConsoleSession(t *testing.T) {
 			t.Errorf("%s: %s %s: %d, want %d", c.name, c.method, c.path, got, c.want)
 		}
 	}
-}
-
-// signIn signs a console in and returns its cookie ("ivrd_session=…")
-// and session.
-func (a *adminStack) signIn(t *testing.T) (string, api.SessionInfo) {
-	t.Helper()
-	req, _ := http.NewRequest("POST", a.base+"/api/v1/session", strings.NewReader(`{"token":"`+adminToken+`"}`))
-	req.Header.Set("Origin", a.base)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info api.SessionInfo
-	json.NewDecoder(resp.Body).Decode(&info)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || len(resp.Cookies()) != 1 || resp.Cookies()[0].Name != api.SessionCookie || info.CSRF == "" {
-		t.Fatalf("sign-in: %d %v %+v", resp.StatusCode, resp.Cookies(), info)
-	}
-	return resp.Cookies()[0].Name + "=" + resp.Cookies()[0].Value, info
 }
 
 // A console signed in before a restart of ivrd is still signed in after
@@ -486,7 +468,8 @@ func TestConsoleSignInOutlivesRestart(t *testing.T) {
 		return resp.StatusCode
 	}
 	a := openAdminStack(t, map[string]string{"main": adminMainFlow}, edit, false)
-	cookie, _ := a.signIn(t)
+	id, _ := consoleSession(t, a)
+	cookie := api.SessionCookie + "=" + id
 	if code := signedIn(a.base, cookie); code != http.StatusOK {
 		t.Fatalf("signed in: %d", code)
 	}
