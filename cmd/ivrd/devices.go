@@ -75,21 +75,27 @@ func newDeviceWatch(s *Server, phone string) *deviceWatch {
 // start checks every device now, then every deviceCheckEvery.
 func (w *deviceWatch) start() {
 	for name := range w.clients {
-		w.wg.Add(1)
-		go func() {
-			defer w.wg.Done()
-			t := time.NewTicker(deviceCheckEvery)
-			defer t.Stop()
-			for {
-				w.check(name, 0)
-				select {
-				case <-t.C:
-				case <-w.ctx.Done():
-					return
-				}
-			}
-		}()
+		repeat(w.ctx, &w.wg, deviceCheckEvery, func() { w.check(name, 0) })
 	}
+}
+
+// repeat runs f now, then every d, until ctx is done, in a goroutine wg
+// counts.
+func repeat(ctx context.Context, wg *sync.WaitGroup, d time.Duration, f func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			f()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 }
 
 // close stops the checks and waits for those running.

@@ -59,20 +59,7 @@ func (x *extWatch) start() {
 		if every <= 0 {
 			continue
 		}
-		x.wg.Add(1)
-		go func() {
-			defer x.wg.Done()
-			t := time.NewTicker(every)
-			defer t.Stop()
-			for {
-				x.query(name)
-				select {
-				case <-t.C:
-				case <-x.ctx.Done():
-					return
-				}
-			}
-		}()
+		repeat(x.ctx, &x.wg, every, func() { x.query(name) })
 	}
 }
 
