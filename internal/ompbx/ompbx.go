@@ -80,16 +80,25 @@ func (p *PBX) Dial(ctx context.Context, menu int, prompt, to, trunk string) (eng
 	if err != nil {
 		return engine.Leg{}, engine.LegStatus{}, refusal(err)
 	}
-	if ev != nil {
-		for _, c := range ev.Calls {
-			if c.Kind == omproto.KindOuter && c.ID != "" {
-				return engine.Leg{Kind: engine.LegOuter, ID: c.ID}, engine.LegStatus{CallID: c.CallID, From: c.From, To: c.To}, nil
-			}
-		}
+	if leg, st, ok := outerOf(ev); ok {
+		return leg, st, nil
 	}
 	// Over analogue trunks the outer's id may come only in a later
 	// TRANSIENT report (omapi.md §4); ivrd needs it in the answer.
 	return engine.Leg{}, engine.LegStatus{}, fmt.Errorf("dial %s: the device's answer names no outer call", to)
+}
+
+// outerOf returns the outer call a Connect's answer names.
+func outerOf(ev *omproto.Event) (engine.Leg, engine.LegStatus, bool) {
+	if ev == nil {
+		return engine.Leg{}, engine.LegStatus{}, false
+	}
+	for _, c := range ev.Calls {
+		if c.Kind == omproto.KindOuter && c.ID != "" {
+			return engine.Leg{Kind: engine.LegOuter, ID: c.ID}, engine.LegStatus{CallID: c.CallID, From: c.From, To: c.To}, true
+		}
+	}
+	return engine.Leg{}, engine.LegStatus{}, false
 }
 
 // DialFromExt has an extension call an outside number: the device rings the
@@ -101,16 +110,11 @@ func (p *PBX) DialFromExt(ctx context.Context, ext, number, trunk string) (engin
 	if err != nil {
 		return engine.Leg{}, engine.LegStatus{}, refusal(err)
 	}
-	if ev != nil {
-		for _, c := range ev.Calls {
-			if c.Kind == omproto.KindOuter && c.ID != "" {
-				return engine.Leg{Kind: engine.LegOuter, ID: c.ID}, engine.LegStatus{CallID: c.CallID, From: c.From, To: c.To}, nil
-			}
-		}
-	}
 	// Over analogue trunks the outer may be named only in a later
-	// TRANSIENT report; the engine then learns it from the reports.
-	return engine.Leg{}, engine.LegStatus{}, nil
+	// TRANSIENT report; the engine then learns it from the reports (an
+	// empty leg).
+	leg, st, _ := outerOf(ev)
+	return leg, st, nil
 }
 
 // ConnectExts has one extension call another (Transfer Connect ext → ext).
