@@ -102,10 +102,12 @@ func (o Options) filled() Options {
 // waits until it answers.
 //
 // chromedriver is given --port=0 and the port is read from the line it
-// prints once it listens ("… started successfully on port N.", which
-// chromedriver prints since about version 100; Debian 12's prints it). Choosing a free port here and handing it over
-// would leave a gap in which another process (a test server in a package
-// tested alongside) can take it, and chromedriver then exits at start.
+// prints once it listens ("… started successfully on port N.", as
+// Debian 12's chromedriver 148 prints it; a driver that names no port
+// fails at ctx's deadline). Choosing a free port here and handing it
+// over would leave a gap in which another process (a test server in a
+// package tested alongside) can take it, and chromedriver then exits at
+// start.
 func Start(ctx context.Context, opt Options) (*Driver, error) {
 	opt = opt.filled()
 	cmd := exec.Command(opt.Driver, "--port=0", "--allowed-ips=127.0.0.1")
